@@ -1,0 +1,125 @@
+//! The baseline sandbox: a process group with rlimits.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+
+use nix::sys::resource::{setrlimit, Resource};
+
+use crate::{Enforcement, LaunchSpec, Process, Sandbox, SandboxError};
+
+/// File descriptors per instance, as FunctionGraph documents.
+pub const MAX_OPEN_FILES: u64 = 1024;
+
+/// Each instance is the leader of a new process group, with `RLIMIT_NOFILE` 1024, an empty
+/// inherited environment, stdin from `/dev/null`, and `PR_SET_PDEATHSIG` so it dies with the
+/// host. Memory, processes and `/tmp` are not enforced by this sandbox.
+#[derive(Debug, Default, Clone)]
+pub struct ProcessGroupSandbox;
+
+impl Sandbox for ProcessGroupSandbox {
+    fn launch(&self, spec: LaunchSpec) -> Result<Process, SandboxError> {
+        check_executable(&spec.program)?;
+        let stderr = spec.output.try_clone().map_err(|source| SandboxError::Spawn {
+            program: spec.program.clone(),
+            source,
+        })?;
+        let mut cmd = std::process::Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&spec.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(spec.output))
+            .stderr(Stdio::from(stderr))
+            .process_group(0);
+        // SAFETY: only async-signal-safe calls (prctl, setrlimit) run between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                setrlimit(Resource::RLIMIT_NOFILE, MAX_OPEN_FILES, MAX_OPEN_FILES)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let child = tokio::process::Command::from(cmd)
+            .kill_on_drop(false)
+            .spawn()
+            .map_err(|source| SandboxError::Spawn { program: spec.program.clone(), source })?;
+        Ok(Process::monitor(child))
+    }
+
+    fn enforcement(&self) -> Enforcement {
+        Enforcement {
+            mode: "process-group",
+            enforced: vec![format!("RLIMIT_NOFILE={MAX_OPEN_FILES}"), "process group kill".into()],
+            not_enforced: vec![
+                "memory_size".into(),
+                "1024 processes+threads".into(),
+                "512 MB /tmp".into(),
+                "namespaces".into(),
+            ],
+        }
+    }
+}
+
+fn check_executable(program: &std::path::Path) -> Result<(), SandboxError> {
+    let meta = std::fs::metadata(program)
+        .map_err(|_| SandboxError::ProgramNotFound(program.to_path_buf()))?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return Err(SandboxError::NotExecutable(program.to_path_buf()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Exit;
+    use std::io::Read;
+
+    fn spec(program: &str, args: &[&str]) -> (LaunchSpec, std::fs::File) {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let spec = LaunchSpec {
+            program: program.into(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: vec![("X".into(), "1".into())],
+            cwd: "/".into(),
+            memory_mb: 128,
+            output: w,
+        };
+        (spec, std::fs::File::from(r))
+    }
+
+    #[tokio::test]
+    async fn runs_in_own_group_with_nofile_limit() {
+        let (spec, mut out) =
+            spec("/bin/sh", &["-c", "ulimit -n; echo $X; ps -o pgid= -p $$ | tr -d ' '; echo $$"]);
+        let p = ProcessGroupSandbox.launch(spec).unwrap();
+        assert_eq!(p.wait().await, Exit::Code(0));
+        let mut s = String::new();
+        out.read_to_string(&mut s).unwrap();
+        let lines: Vec<_> = s.lines().collect();
+        assert_eq!(lines[0], "1024");
+        assert_eq!(lines[1], "1");
+        assert_eq!(lines[2], lines[3], "process is its own group leader");
+    }
+
+    #[tokio::test]
+    async fn kill_ends_the_group() {
+        let (spec, _out) = spec("/bin/sh", &["-c", "sleep 30 & sleep 30"]);
+        let p = ProcessGroupSandbox.launch(spec).unwrap();
+        p.kill();
+        assert_eq!(p.wait().await, Exit::Signal(libc::SIGKILL));
+    }
+
+    #[test]
+    fn missing_program() {
+        let (spec, _out) = spec("/nonexistent/bootstrap", &[]);
+        assert!(matches!(
+            ProcessGroupSandbox.launch(spec),
+            Err(SandboxError::ProgramNotFound(_))
+        ));
+    }
+}
