@@ -1,1 +1,127 @@
-fn main() {}
+//! `fgs`: a FunctionGraph-compatible function host.
+
+mod api;
+mod metrics;
+mod registry;
+mod store;
+mod urn;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use fgs_limits::{FunctionLimits, PayloadLimits};
+use fgs_runtime::{CodeStore, InstancePool, PoolConfig, RuntimeLayout};
+use fgs_sandbox::{ProcessGroupSandbox, Sandbox};
+
+#[derive(Parser)]
+#[command(
+    name = "fgs",
+    version,
+    about = "A FunctionGraph-compatible serverless function host"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the FunctionGraph API and run functions.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+    /// Where the SQLite store and the code packages live.
+    #[arg(long, default_value = "./fgs-data")]
+    data_dir: PathBuf,
+    /// Region written into function URNs.
+    #[arg(long, default_value = "cn-north-4")]
+    region: String,
+    /// How long an unused instance is kept warm (e.g. 600s, 10m).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FGS_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    let payload = PayloadLimits::default();
+    let store =
+        store::Store::open(&args.data_dir.join("fgs.sqlite3")).context("cannot open the store")?;
+    let code = CodeStore::open(args.data_dir.join("code"), payload.clone())
+        .context("cannot open the code store")?;
+    let layout = RuntimeLayout::install(&args.data_dir.join("runtimes"))
+        .context("cannot install runtimes")?;
+    let registry = registry::Registry::load(store, code, args.region.clone())
+        .context("cannot load functions")?;
+
+    let sandbox: Arc<dyn Sandbox> = Arc::new(ProcessGroupSandbox);
+    let enforcement = sandbox.enforcement();
+    tracing::warn!(
+        mode = enforcement.mode,
+        not_enforced = ?enforcement.not_enforced,
+        "instances run as plain process groups: these limits are not enforced by the kernel"
+    );
+    let pool = InstancePool::new(
+        sandbox,
+        layout,
+        PoolConfig {
+            idle_timeout: args.idle_timeout,
+            max_response: payload.sync_response as u64,
+        },
+    );
+    let app = Arc::new(api::App {
+        registry,
+        pool: pool.clone(),
+        limits: FunctionLimits::default(),
+        payload,
+        metrics: metrics::Metrics::new(),
+        enforcement,
+    });
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, data_dir = %args.data_dir.display(), "fgs ready");
+    axum::serve(listener, api::router(app))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    pool.shutdown();
+    tracing::info!("fgs stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -48,7 +48,9 @@ impl MemorySize {
             .find(|&step| i64::from(step) == mb)
             .map(MemorySize)
             .ok_or_else(|| {
-                LimitError::Memory(format!("memory_size {mb} is not one of {MEMORY_STEPS_MB:?}"))
+                LimitError::Memory(format!(
+                    "memory_size {mb} is not one of {MEMORY_STEPS_MB:?}"
+                ))
             })
     }
 
@@ -90,7 +92,10 @@ pub fn validate_func_name(name: &str, limits: &FunctionLimits) -> Result<(), Lim
     if name.is_empty() || name.len() > limits.max_name_len {
         return err(&format!("must be 1–{} characters", limits.max_name_len));
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         return err("may contain only letters, digits, '_' and '-'");
     }
     if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
@@ -104,7 +109,8 @@ pub fn validate_func_name(name: &str, limits: &FunctionLimits) -> Result<(), Lim
 
 /// `file.function`: 3–128 characters containing a `.`.
 pub fn validate_handler(handler: &str, limits: &FunctionLimits) -> Result<(), LimitError> {
-    check_entry_point(handler, limits).map_err(|why| LimitError::Handler(format!("{handler:?}: {why}")))
+    check_entry_point(handler, limits)
+        .map_err(|why| LimitError::Handler(format!("{handler:?}: {why}")))
 }
 
 /// The initializer handler has the handler's form; its timeout is 1–300 s and required.
@@ -149,7 +155,9 @@ pub fn validate_package(package: &str) -> Result<(), LimitError> {
     let ok = !package.is_empty()
         && package.len() <= 64
         && package.starts_with(|c: char| c.is_ascii_alphabetic())
-        && package.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && package
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if ok {
         Ok(())
     } else {
@@ -162,7 +170,10 @@ pub fn validate_package(package: &str) -> Result<(), LimitError> {
 pub fn validate_description(description: &str, limits: &FunctionLimits) -> Result<(), LimitError> {
     let len = description.chars().count();
     if len > limits.max_description_len {
-        return Err(LimitError::Description { len, max: limits.max_description_len });
+        return Err(LimitError::Description {
+            len,
+            max: limits.max_description_len,
+        });
     }
     Ok(())
 }
@@ -176,7 +187,10 @@ mod tests {
         assert_eq!(MemorySize::new(128).unwrap().mb(), 128);
         assert_eq!(MemorySize::new(10240).unwrap().mb(), 10240);
         for bad in [0, 64, 129, 5000, 4097, 10241, -128] {
-            assert!(matches!(MemorySize::new(bad), Err(LimitError::Memory(_))), "{bad}");
+            assert!(
+                matches!(MemorySize::new(bad), Err(LimitError::Memory(_))),
+                "{bad}"
+            );
         }
         assert_eq!(MemorySize::new(128).unwrap().cpu_millicores(), 300);
     }

@@ -16,4 +16,7 @@ pub use function::{
     validate_package, FunctionLimits, MemorySize, Timeout, MEMORY_STEPS_MB,
 };
 pub use payload::PayloadLimits;
-pub use user_data::{parse_user_data, UserData};
+pub use user_data::{
+    parse_user_data, UserData, MAX_ITEMS as USER_DATA_MAX_ITEMS,
+    MAX_TOTAL_SIZE as USER_DATA_MAX_TOTAL_SIZE,
+};

@@ -37,14 +37,20 @@ impl Default for PayloadLimits {
 impl PayloadLimits {
     pub fn check_inline_code(&self, size: usize) -> Result<(), LimitError> {
         if size > self.inline_code {
-            return Err(LimitError::InlineCodeSize { size, max: self.inline_code });
+            return Err(LimitError::InlineCodeSize {
+                size,
+                max: self.inline_code,
+            });
         }
         Ok(())
     }
 
     pub fn check_zip_package(&self, size: usize) -> Result<(), LimitError> {
         if size > self.zip_package {
-            return Err(LimitError::CodePackageSize { size, max: self.zip_package });
+            return Err(LimitError::CodePackageSize {
+                size,
+                max: self.zip_package,
+            });
         }
         Ok(())
     }

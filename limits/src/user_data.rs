@@ -20,10 +20,15 @@ pub fn parse_user_data(raw: &str) -> Result<UserData, LimitError> {
     let value: serde_json::Value = serde_json::from_str(raw)
         .map_err(|e| LimitError::UserData(format!("not a JSON object: {e}")))?;
     let serde_json::Value::Object(map) = value else {
-        return Err(LimitError::UserData("must be a JSON object of name/value pairs".into()));
+        return Err(LimitError::UserData(
+            "must be a JSON object of name/value pairs".into(),
+        ));
     };
     if map.len() > MAX_ITEMS {
-        return Err(LimitError::UserDataCount { count: map.len(), max: MAX_ITEMS });
+        return Err(LimitError::UserDataCount {
+            count: map.len(),
+            max: MAX_ITEMS,
+        });
     }
     let mut vars = Vec::with_capacity(map.len());
     let mut total = 0;
@@ -48,7 +53,10 @@ pub fn parse_user_data(raw: &str) -> Result<UserData, LimitError> {
         vars.push((key, value));
     }
     if total > MAX_TOTAL_SIZE {
-        return Err(LimitError::UserDataSize { size: total, max: MAX_TOTAL_SIZE });
+        return Err(LimitError::UserDataSize {
+            size: total,
+            max: MAX_TOTAL_SIZE,
+        });
     }
     Ok(vars)
 }
@@ -64,17 +72,27 @@ mod tests {
             parse_user_data(r#"{"a":"1","b":2}"#).unwrap(),
             vec![("a".into(), "1".into()), ("b".into(), "2".into())]
         );
-        assert!(matches!(parse_user_data("[1]"), Err(LimitError::UserData(_))));
+        assert!(matches!(
+            parse_user_data("[1]"),
+            Err(LimitError::UserData(_))
+        ));
         assert!(matches!(parse_user_data("{"), Err(LimitError::UserData(_))));
-        assert!(matches!(parse_user_data(r#"{"1a":"x"}"#), Err(LimitError::UserData(_))));
-        let many: serde_json::Map<_, _> =
-            (0..21).map(|i| (format!("k{i}"), serde_json::Value::from("v"))).collect();
+        assert!(matches!(
+            parse_user_data(r#"{"1a":"x"}"#),
+            Err(LimitError::UserData(_))
+        ));
+        let many: serde_json::Map<_, _> = (0..21)
+            .map(|i| (format!("k{i}"), serde_json::Value::from("v")))
+            .collect();
         assert!(matches!(
             parse_user_data(&serde_json::Value::Object(many).to_string()),
             Err(LimitError::UserDataCount { count: 21, .. })
         ));
         let big = format!(r#"{{"k":"{}"}}"#, "x".repeat(4096));
-        assert!(matches!(parse_user_data(&big), Err(LimitError::UserDataSize { .. })));
+        assert!(matches!(
+            parse_user_data(&big),
+            Err(LimitError::UserDataSize { .. })
+        ));
         let fits = format!(r#"{{"k":"{}"}}"#, "x".repeat(4095));
         assert!(parse_user_data(&fits).is_ok());
     }

@@ -1,1 +1,24 @@
+//! What a function is and how it runs.
+//!
+//! - [`package`]: code packages (inline source or zip), validated and content-addressed.
+//! - [`Language`] and [`RuntimeLayout`]: the runtimes fgs runs and how each is started.
+//! - [`InstancePool`]: instances of each function version, started on demand, reused while
+//!   warm, reaped when idle. Every runtime speaks FunctionGraph's custom-runtime API
+//!   (`runtime_api`) to its instance's own loopback listener.
 
+mod error;
+mod function;
+mod instance;
+mod invocation;
+mod kind;
+mod logs;
+pub mod package;
+mod pool;
+mod runtime_api;
+
+pub use error::RuntimeError;
+pub use function::FunctionSpec;
+pub use invocation::{InvokeFailure, InvokeOutcome, InvokeRequest, InvokeType};
+pub use kind::{Language, RuntimeLayout};
+pub use package::{CodeStore, StoredCode};
+pub use pool::{InstancePool, PoolConfig};

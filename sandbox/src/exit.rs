@@ -40,7 +40,11 @@ impl fmt::Display for Exit {
         match self {
             Exit::Code(code) => write!(f, "exited with code {code}"),
             Exit::Signal(sig) => {
-                write!(f, "killed by signal {} ({sig})", self.signal_name().unwrap_or("?"))
+                write!(
+                    f,
+                    "killed by signal {} ({sig})",
+                    self.signal_name().unwrap_or("?")
+                )
             }
         }
     }
@@ -52,7 +56,10 @@ mod tests {
 
     #[test]
     fn classifies_codes_and_signals() {
-        assert_eq!(Exit::from_status(ExitStatus::from_raw(3 << 8)), Exit::Code(3));
+        assert_eq!(
+            Exit::from_status(ExitStatus::from_raw(3 << 8)),
+            Exit::Code(3)
+        );
         let segv = Exit::from_status(ExitStatus::from_raw(libc::SIGSEGV));
         assert_eq!(segv, Exit::Signal(libc::SIGSEGV));
         assert_eq!(segv.signal_name(), Some("SIGSEGV"));

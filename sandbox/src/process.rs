@@ -38,7 +38,11 @@ impl Process {
             flag.store(true, Ordering::SeqCst);
             let _ = tx.send(Some(exit));
         });
-        Process { pid, exited, exit: rx }
+        Process {
+            pid,
+            exited,
+            exit: rx,
+        }
     }
 
     pub fn pid(&self) -> u32 {

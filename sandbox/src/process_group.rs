@@ -20,10 +20,13 @@ pub struct ProcessGroupSandbox;
 impl Sandbox for ProcessGroupSandbox {
     fn launch(&self, spec: LaunchSpec) -> Result<Process, SandboxError> {
         check_executable(&spec.program)?;
-        let stderr = spec.output.try_clone().map_err(|source| SandboxError::Spawn {
-            program: spec.program.clone(),
-            source,
-        })?;
+        let stderr = spec
+            .output
+            .try_clone()
+            .map_err(|source| SandboxError::Spawn {
+                program: spec.program.clone(),
+                source,
+            })?;
         let mut cmd = std::process::Command::new(&spec.program);
         cmd.args(&spec.args)
             .env_clear()
@@ -46,14 +49,20 @@ impl Sandbox for ProcessGroupSandbox {
         let child = tokio::process::Command::from(cmd)
             .kill_on_drop(false)
             .spawn()
-            .map_err(|source| SandboxError::Spawn { program: spec.program.clone(), source })?;
+            .map_err(|source| SandboxError::Spawn {
+                program: spec.program.clone(),
+                source,
+            })?;
         Ok(Process::monitor(child))
     }
 
     fn enforcement(&self) -> Enforcement {
         Enforcement {
             mode: "process-group",
-            enforced: vec![format!("RLIMIT_NOFILE={MAX_OPEN_FILES}"), "process group kill".into()],
+            enforced: vec![
+                format!("RLIMIT_NOFILE={MAX_OPEN_FILES}"),
+                "process group kill".into(),
+            ],
             not_enforced: vec![
                 "memory_size".into(),
                 "1024 processes+threads".into(),
@@ -94,8 +103,13 @@ mod tests {
 
     #[tokio::test]
     async fn runs_in_own_group_with_nofile_limit() {
-        let (spec, mut out) =
-            spec("/bin/sh", &["-c", "ulimit -n; echo $X; ps -o pgid= -p $$ | tr -d ' '; echo $$"]);
+        let (spec, mut out) = spec(
+            "/bin/sh",
+            &[
+                "-c",
+                "ulimit -n; echo $X; ps -o pgid= -p $$ | tr -d ' '; echo $$",
+            ],
+        );
         let p = ProcessGroupSandbox.launch(spec).unwrap();
         assert_eq!(p.wait().await, Exit::Code(0));
         let mut s = String::new();

@@ -1,0 +1,210 @@
+//! API errors and their FunctionGraph codes: the one place where errors of every crate are
+//! mapped to `{"error_code": "FSS.xxxx", "error_msg": "..."}` and an HTTP status.
+//!
+//! `error_msg` is the documented message of the code (api-ref appendix `error_codes.rst`),
+//! followed by what exactly was wrong.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use fgs_limits::LimitError;
+use fgs_runtime::RuntimeError;
+
+use crate::store::StoreError;
+
+/// An error answered to an API caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub msg: String,
+}
+
+impl ApiError {
+    fn new(
+        status: u16,
+        code: &'static str,
+        documented: &str,
+        detail: impl std::fmt::Display,
+    ) -> Self {
+        let detail = detail.to_string();
+        let msg = if detail.is_empty() {
+            documented.to_string()
+        } else {
+            format!("{documented} {detail}")
+        };
+        ApiError {
+            status: StatusCode::from_u16(status).expect("valid status"),
+            code,
+            msg,
+        }
+    }
+
+    pub fn invalid_parameter(detail: impl std::fmt::Display) -> Self {
+        Self::new(400, "FSS.0400", "Invalid parameter.", detail)
+    }
+    pub fn invalid_query(detail: impl std::fmt::Display) -> Self {
+        Self::new(400, "FSS.1001", "Invalid query parameter.", detail)
+    }
+    pub fn not_acceptable(detail: impl std::fmt::Display) -> Self {
+        Self::new(406, "FSS.0406", "Not acceptable.", detail)
+    }
+    pub fn not_found(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            404,
+            "FSS.0404",
+            "The specified resource was not found.",
+            detail,
+        )
+    }
+    pub fn body_too_large(detail: impl std::fmt::Display) -> Self {
+        Self::new(413, "FSS.0413", "The request body is too large.", detail)
+    }
+    /// An invocation's event is over the limit.
+    pub fn event_too_large(size: Option<u64>, max: usize) -> Self {
+        let detail = match size {
+            Some(size) => format!("({size} bytes; the limit is {max} bytes)"),
+            None => format!("(the limit is {max} bytes)"),
+        };
+        Self::new(413, "FSS.1201", "The request body is too large.", detail)
+    }
+    pub fn invalid_code(detail: impl std::fmt::Display) -> Self {
+        Self::new(400, "FSS.1011", "Invalid function code.", detail)
+    }
+    pub fn code_required(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            400,
+            "FSS.1012",
+            "The function code must be configured.",
+            detail,
+        )
+    }
+    pub fn invalid_file_type(filename: &str) -> Self {
+        Self::new(
+            400,
+            "FSS.1013",
+            "Invalid file type.",
+            format!("({filename}: a zip package must be named *.zip)"),
+        )
+    }
+    pub fn invalid_urn(urn: &str) -> Self {
+        Self::new(400, "FSS.1309", "Invalid function URN.", format!("({urn})"))
+    }
+    pub fn function_not_found(name: &str) -> Self {
+        Self::new(
+            404,
+            "FSS.1051",
+            "The function does not exist.",
+            format!("({name})"),
+        )
+    }
+    pub fn version_not_found(version: &str) -> Self {
+        Self::new(
+            404,
+            "FSS.1052",
+            "The version does not exist.",
+            format!("({version})"),
+        )
+    }
+    pub fn alias_not_found(alias: &str) -> Self {
+        Self::new(
+            404,
+            "FSS.1053",
+            "The alias does not exist.",
+            format!("({alias})"),
+        )
+    }
+    pub fn function_exists(name: &str) -> Self {
+        Self::new(
+            409,
+            "FSS.1061",
+            "The function already exists.",
+            format!("({name})"),
+        )
+    }
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::new(500, "FSS.0500", "Internal server error.", detail)
+    }
+}
+
+impl From<LimitError> for ApiError {
+    fn from(e: LimitError) -> Self {
+        let (status, code, documented) = match &e {
+            LimitError::FuncName(_) => (400, "FSS.1002", "Invalid function name."),
+            LimitError::Handler(_) => (400, "FSS.1003", "Invalid function handler."),
+            LimitError::Package(_) => (400, "FSS.1004", "Invalid Package (function app)."),
+            LimitError::Runtime(_) => (400, "FSS.1005", "Invalid runtime."),
+            LimitError::CodeType(_) => (400, "FSS.1006", "Invalid function code entry mode."),
+            LimitError::Memory(_) => (400, "FSS.1007", "Invalid function memory."),
+            LimitError::Timeout(_) => (400, "FSS.1008", "Invalid function timeout."),
+            LimitError::UserData(_) => (400, "FSS.1009", "Invalid function UserData."),
+            LimitError::UserDataCount { .. } => (
+                400,
+                "FSS.1017",
+                "The number of items in the UserData field exceeds the maximum allowed limit (20).",
+            ),
+            LimitError::UserDataSize { .. } => (
+                400,
+                "FSS.1018",
+                "The total size of the UserData field exceeds the maximum allowed limit (4 KB).",
+            ),
+            LimitError::Description { .. } => (400, "FSS.1019", "The description exceeds the maximum allowed limit."),
+            LimitError::Initializer(_) => (400, "FSS.1404", "Invalid function initializer."),
+            LimitError::InitializerTimeout(_) => (400, "FSS.1405", "Invalid initialization timeout."),
+            LimitError::InlineCodeSize { .. } => (
+                413,
+                "FSS.1072",
+                "The size of the inline code exceeds the maximum allowed limit (10 KB).",
+            ),
+            LimitError::CodePackageSize { .. } => (
+                413,
+                "FSS.1071",
+                "The size of the code package to be uploaded exceeds the maximum allowed limit (50 MB).",
+            ),
+        };
+        Self::new(status, code, documented, e)
+    }
+}
+
+impl From<RuntimeError> for ApiError {
+    fn from(e: RuntimeError) -> Self {
+        match e {
+            RuntimeError::Limit(limit) => limit.into(),
+            RuntimeError::InvalidPackage(_) | RuntimeError::PackageTooLarge { .. } => {
+                Self::invalid_code(e)
+            }
+            RuntimeError::UnsupportedRuntime(_) => {
+                Self::new(400, "FSS.1005", "Invalid runtime.", e)
+            }
+            RuntimeError::Sandbox(_) | RuntimeError::Io(_) => Self::internal(e),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error_code": self.code, "error_msg": self.msg });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_limits_to_documented_codes() {
+        let e: ApiError = LimitError::Memory("x".into()).into();
+        assert_eq!((e.status.as_u16(), e.code), (400, "FSS.1007"));
+        assert!(e.msg.starts_with("Invalid function memory."));
+        let e: ApiError = LimitError::InlineCodeSize { size: 1, max: 0 }.into();
+        assert_eq!((e.status.as_u16(), e.code), (413, "FSS.1072"));
+        let e: ApiError = RuntimeError::PackageTooLarge { max: 1 }.into();
+        assert_eq!((e.status.as_u16(), e.code), (400, "FSS.1011"));
+    }
+}

@@ -1,0 +1,238 @@
+//! Function management: create, list, show and update config and code, delete.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::model::{
+    code_json, function_json, CodeFields, CreateFunctionBody, UpdateConfigBody,
+};
+use crate::api::{ApiError, App, JsonBody};
+use crate::registry::{now, FunctionRecord};
+use crate::urn::FunctionRef;
+
+type ApiResult = Result<Response, ApiError>;
+
+/// `POST /v2/{project_id}/fgs/functions`
+pub async fn create(
+    State(app): State<Arc<App>>,
+    Path(project_id): Path<String>,
+    JsonBody(body): JsonBody<CreateFunctionBody>,
+) -> ApiResult {
+    let (name, package) = body.identity(&app.limits)?;
+    let func = FunctionRef {
+        package: package.clone(),
+        name: name.clone(),
+        qualifier: crate::urn::Qualifier::None,
+    };
+    if app.registry.get(&project_id, &func).is_ok() {
+        return Err(ApiError::function_exists(&name));
+    }
+    let timestamp = now();
+    let mut record = FunctionRecord {
+        func_id: uuid::Uuid::new_v4().to_string(),
+        project_id,
+        package,
+        func_name: name,
+        runtime: String::new(),
+        handler: String::new(),
+        memory_size: 0,
+        timeout: 0,
+        code_type: String::new(),
+        code_filename: String::new(),
+        code_size: 0,
+        digest: String::new(),
+        user_data: String::new(),
+        encrypted_user_data: String::new(),
+        description: String::new(),
+        xrole: String::new(),
+        app_xrole: String::new(),
+        initializer_handler: String::new(),
+        initializer_timeout: None,
+        created: timestamp.clone(),
+        last_modified: timestamp,
+        revision: 0,
+    };
+    body.config.apply(&mut record, &app.limits)?;
+    let record = store_code(&app, record, body.code).await?;
+    let entry = app.registry.create(record).await?;
+    tracing::info!(func = %entry.spec.urn, "function created");
+    Ok(Json(function_json(&entry, app.registry.region())).into_response())
+}
+
+/// Stores the code off the async workers (unpacking may take a while).
+async fn store_code(
+    app: &Arc<App>,
+    mut record: FunctionRecord,
+    code: CodeFields,
+) -> Result<FunctionRecord, ApiError> {
+    let store = app.registry.code().clone();
+    tokio::task::spawn_blocking(move || code.apply(&mut record, &store).map(|()| record))
+        .await
+        .map_err(ApiError::internal)?
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    marker: Option<String>,
+    maxitems: Option<String>,
+    package_name: Option<String>,
+    func_name: Option<String>,
+}
+
+/// `GET /v2/{project_id}/fgs/functions?marker=&maxitems=&package_name=&func_name=`
+///
+/// `marker` is the index of the first function to return (as returned in `next_marker`);
+/// `maxitems` defaults to 400, and so do 0 and values above 400; a negative value is refused.
+/// `func_name` matches as a substring. `next_marker` equals `count` on the last page.
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Path(project_id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult {
+    let parse = |name: &str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
+        v.as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<i64>()
+                    .map_err(|_| ApiError::invalid_query(format!("{name}={s:?} is not a number")))
+            })
+            .transpose()
+    };
+    let marker = parse("marker", &q.marker)?.unwrap_or(0);
+    if marker < 0 {
+        return Err(ApiError::invalid_query(format!(
+            "marker={marker} must not be negative"
+        )));
+    }
+    let maxitems = match parse("maxitems", &q.maxitems)? {
+        Some(n) if n < 0 => {
+            return Err(ApiError::invalid_query(format!(
+                "maxitems={n} must not be negative"
+            )))
+        }
+        Some(n) if n > 0 && n <= 400 => n as usize,
+        _ => 400,
+    };
+    let matching: Vec<_> = app
+        .registry
+        .list(&project_id)
+        .into_iter()
+        .filter(|e| {
+            q.package_name
+                .as_deref()
+                .is_none_or(|p| p.is_empty() || e.record.package == p)
+        })
+        .filter(|e| {
+            q.func_name
+                .as_deref()
+                .is_none_or(|n| e.record.func_name.contains(n))
+        })
+        .collect();
+    let count = matching.len();
+    let start = (marker as usize).min(count);
+    let page: Vec<_> = matching[start..]
+        .iter()
+        .take(maxitems)
+        .map(|e| function_json(e, app.registry.region()))
+        .collect();
+    let next_marker = start + page.len();
+    Ok(
+        Json(json!({ "functions": page, "next_marker": next_marker, "count": count }))
+            .into_response(),
+    )
+}
+
+/// `GET /v2/{project_id}/fgs/functions/{function_urn}/config`
+pub async fn show_config(
+    State(app): State<Arc<App>>,
+    Path((project_id, urn)): Path<(String, String)>,
+) -> ApiResult {
+    let func = FunctionRef::parse(&urn, &project_id)?;
+    let entry = app.registry.get(&project_id, &func)?;
+    Ok(Json(function_json(&entry, app.registry.region())).into_response())
+}
+
+/// `PUT /v2/{project_id}/fgs/functions/{function_urn}/config`
+pub async fn update_config(
+    State(app): State<Arc<App>>,
+    Path((project_id, urn)): Path<(String, String)>,
+    JsonBody(body): JsonBody<UpdateConfigBody>,
+) -> ApiResult {
+    let func = FunctionRef::parse(&urn, &project_id)?;
+    if let Some(name) = &body.func_name {
+        fgs_limits::validate_func_name(name, &app.limits)?;
+    }
+    let limits = app.limits.clone();
+    let entry = app
+        .registry
+        .update(&project_id, &func, |record| {
+            body.config.apply(record, &limits)
+        })
+        .await?;
+    app.pool
+        .retire(&entry.record.func_id, entry.record.revision);
+    Ok(Json(function_json(&entry, app.registry.region())).into_response())
+}
+
+/// `GET /v2/{project_id}/fgs/functions/{function_urn}/code`
+pub async fn show_code(
+    State(app): State<Arc<App>>,
+    Path((project_id, urn)): Path<(String, String)>,
+) -> ApiResult {
+    let func = FunctionRef::parse(&urn, &project_id)?;
+    let entry = app.registry.get(&project_id, &func)?;
+    let package = app.registry.code().blob(&entry.record.digest)?;
+    Ok(Json(code_json(&entry, app.registry.region(), &package)).into_response())
+}
+
+/// `PUT /v2/{project_id}/fgs/functions/{function_urn}/code`
+pub async fn update_code(
+    State(app): State<Arc<App>>,
+    Path((project_id, urn)): Path<(String, String)>,
+    JsonBody(body): JsonBody<CodeFields>,
+) -> ApiResult {
+    let func = FunctionRef::parse(&urn, &project_id)?;
+    let current = app.registry.get(&project_id, &func)?;
+    let stored = store_code(&app, current.record.clone(), body).await?;
+    let entry = app
+        .registry
+        .update(&project_id, &func, move |record| {
+            record.code_type = stored.code_type;
+            record.code_filename = stored.code_filename;
+            record.code_size = stored.code_size;
+            record.digest = stored.digest;
+            Ok(())
+        })
+        .await?;
+    app.pool
+        .retire(&entry.record.func_id, entry.record.revision);
+    let package = app.registry.code().blob(&entry.record.digest)?;
+    Ok(Json(code_json(&entry, app.registry.region(), &package)).into_response())
+}
+
+/// `DELETE /v2/{project_id}/fgs/functions/{function_urn}`
+///
+/// An unqualified URN deletes the function. `latest` cannot be deleted on its own (as
+/// documented); other versions do not exist until versions can be published.
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    Path((project_id, urn)): Path<(String, String)>,
+) -> ApiResult {
+    let func = FunctionRef::parse(&urn, &project_id)?;
+    if func.qualifier != crate::urn::Qualifier::None {
+        app.registry.get(&project_id, &func)?;
+        return Err(ApiError::invalid_parameter(
+            "the latest version cannot be deleted; delete the function with its URN without a version",
+        ));
+    }
+    let entry = app.registry.delete(&project_id, &func).await?;
+    app.pool.retire(&entry.record.func_id, u64::MAX);
+    tracing::info!(func = %entry.spec.urn, "function deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

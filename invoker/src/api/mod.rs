@@ -1,0 +1,109 @@
+//! The HTTP API: FunctionGraph's REST paths, `/healthz` and `/metrics`.
+
+mod error;
+mod functions;
+mod invoke;
+mod model;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use fgs_limits::{FunctionLimits, PayloadLimits};
+use fgs_runtime::InstancePool;
+use fgs_sandbox::Enforcement;
+use serde::de::DeserializeOwned;
+
+pub use error::ApiError;
+
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+
+/// Everything the handlers share.
+pub struct App {
+    pub registry: Registry,
+    pub pool: Arc<InstancePool>,
+    pub limits: FunctionLimits,
+    pub payload: PayloadLimits,
+    pub metrics: Metrics,
+    pub enforcement: Enforcement,
+}
+
+/// Largest management request: a 50 MB zip, base64-encoded, plus the JSON around it.
+const MAX_MANAGEMENT_BODY: usize = 72 * 1024 * 1024;
+
+pub fn router(app: Arc<App>) -> Router {
+    let fgs = Router::new()
+        .route("/functions", post(functions::create).get(functions::list))
+        .route(
+            "/functions/{function_urn}",
+            axum::routing::delete(functions::delete),
+        )
+        .route(
+            "/functions/{function_urn}/config",
+            get(functions::show_config).put(functions::update_config),
+        )
+        .route(
+            "/functions/{function_urn}/code",
+            get(functions::show_code).put(functions::update_code),
+        )
+        .layer(DefaultBodyLimit::max(MAX_MANAGEMENT_BODY))
+        .route(
+            "/functions/{function_urn}/invocations",
+            post(invoke::invoke).layer(DefaultBodyLimit::disable()),
+        );
+    Router::new()
+        .nest("/v2/{project_id}/fgs", fgs)
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::not_found("No such API path.") })
+        .with_state(app)
+}
+
+/// `GET /healthz`: 200 once the host is ready, with the sandbox enforcement in effect.
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    Json(serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "region": app.registry.region(),
+        "instances": app.pool.instance_count(),
+        "sandbox": {
+            "mode": app.enforcement.mode,
+            "enforced": app.enforcement.enforced,
+            "not_enforced": app.enforcement.not_enforced,
+        },
+    }))
+    .into_response()
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let text = app.metrics.render(app.pool.instance_count());
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// A JSON request body whose errors answer in FunctionGraph's form: an unreadable or
+/// malformed body is 406 FSS.0406, a body over the limit 413 FSS.0413.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::body_too_large(format!("(the limit is {MAX_MANAGEMENT_BODY} bytes)"))
+            } else {
+                ApiError::not_acceptable(rejection.body_text())
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            ApiError::not_acceptable(format!(
+                "The request body is not valid JSON for this API: {e}"
+            ))
+        })
+    }
+}

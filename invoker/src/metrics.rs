@@ -1,0 +1,90 @@
+//! Prometheus metrics, served at `/metrics`.
+
+use fgs_runtime::InvokeOutcome;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+/// The host's metrics.
+pub struct Metrics {
+    registry: Registry,
+    invocations: IntCounterVec,
+    cold_starts: IntCounterVec,
+    duration: HistogramVec,
+    instances: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let invocations = IntCounterVec::new(
+            Opts::new(
+                "fgs_invocations_total",
+                "Invocations by function and result (0 = success, else the runtime error code).",
+            ),
+            &["function", "code"],
+        )
+        .expect("valid metric");
+        let cold_starts = IntCounterVec::new(
+            Opts::new(
+                "fgs_cold_starts_total",
+                "Invocations that started a new instance.",
+            ),
+            &["function"],
+        )
+        .expect("valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new("fgs_invocation_duration_seconds", "Handler execution time.")
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0, 30.0,
+                ]),
+            &["function"],
+        )
+        .expect("valid metric");
+        let instances = IntGauge::new("fgs_instances", "Function instances alive (idle and busy).")
+            .expect("valid metric");
+        for m in [
+            Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(cold_starts.clone()),
+            Box::new(duration.clone()),
+            Box::new(instances.clone()),
+        ] {
+            registry.register(m).expect("metric registered once");
+        }
+        Self {
+            registry,
+            invocations,
+            cold_starts,
+            duration,
+            instances,
+        }
+    }
+
+    /// Records one invocation of `function` (its URN).
+    pub fn observe(&self, function: &str, outcome: &InvokeOutcome) {
+        let code = match &outcome.result {
+            Ok(_) => 0,
+            Err(failure) => failure.code(),
+        };
+        self.invocations
+            .with_label_values(&[function, &code.to_string()])
+            .inc();
+        if outcome.cold_start {
+            self.cold_starts.with_label_values(&[function]).inc();
+        }
+        self.duration
+            .with_label_values(&[function])
+            .observe(outcome.duration.as_secs_f64());
+    }
+
+    /// The text exposition format.
+    pub fn render(&self, instances: usize) -> String {
+        self.instances.set(instances as i64);
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding cannot fail");
+        String::from_utf8(out).expect("metrics are UTF-8")
+    }
+}

@@ -1,0 +1,124 @@
+//! The durable store: a SQLite file in the data dir (WAL, synchronous commits).
+//!
+//! Function definitions are written here before an API call answers, and read back at
+//! start-up; while running, the registry serves reads from memory.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection, ErrorCode};
+use thiserror::Error;
+
+use crate::registry::FunctionRecord;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store: corrupt record: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("store: a function with this name already exists")]
+    Conflict,
+    #[error("store: background task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// A handle to the SQLite database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS functions (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id TEXT NOT NULL,
+    package    TEXT NOT NULL,
+    func_name  TEXT NOT NULL,
+    record     TEXT NOT NULL,
+    UNIQUE (project_id, package, func_name)
+);
+";
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the connection off the async workers.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || f(&mut conn.lock().unwrap())).await?
+    }
+
+    /// All functions with their creation sequence numbers, oldest first.
+    pub fn load_functions(&self) -> Result<Vec<(i64, FunctionRecord)>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare("SELECT seq, record FROM functions ORDER BY seq")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })?;
+        rows.map(|row| {
+            let (seq, json) = row?;
+            Ok((seq, serde_json::from_str(&json)?))
+        })
+        .collect()
+    }
+
+    /// Inserts a new function; returns its sequence number.
+    pub async fn insert_function(&self, record: FunctionRecord) -> Result<i64, StoreError> {
+        let json = serde_json::to_string(&record)?;
+        self.with(move |conn| {
+            let inserted = conn.execute(
+                "INSERT INTO functions (project_id, package, func_name, record) VALUES (?1, ?2, ?3, ?4)",
+                params![record.project_id, record.package, record.func_name, json],
+            );
+            match inserted {
+                Ok(_) => Ok(conn.last_insert_rowid()),
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
+                    Err(StoreError::Conflict)
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    pub async fn update_function(&self, record: FunctionRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_string(&record)?;
+        self.with(move |conn| {
+            conn.execute(
+                "UPDATE functions SET record = ?4 WHERE project_id = ?1 AND package = ?2 AND func_name = ?3",
+                params![record.project_id, record.package, record.func_name, json],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_function(
+        &self,
+        project_id: String,
+        package: String,
+        name: String,
+    ) -> Result<(), StoreError> {
+        self.with(move |conn| {
+            conn.execute(
+                "DELETE FROM functions WHERE project_id = ?1 AND package = ?2 AND func_name = ?3",
+                params![project_id, package, name],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,174 @@
+'use strict';
+// fgs bootstrap for FunctionGraph Node.js runtimes.
+//
+// Implements the FunctionGraph Node.js programming model (async and callback handlers,
+// an optional initializer, the documented context methods) on top of the custom-runtime
+// API served by fgs at $RUNTIME_API_ADDR.
+
+const http = require('http');
+const path = require('path');
+
+const [API_HOST, API_PORT] = process.env.RUNTIME_API_ADDR.split(':');
+const CODE_ROOT = process.env.RUNTIME_CODE_ROOT || process.cwd();
+const HANDLER = process.env.RUNTIME_HANDLER || 'index.handler';
+const INITIALIZER = process.env.RUNTIME_INITIALIZER_HANDLER || '';
+const TIMEOUT_S = parseInt(process.env.RUNTIME_TIMEOUT || '3', 10);
+const USER_DATA = JSON.parse(process.env.RUNTIME_USERDATA || '{}');
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+function call(method, urlPath, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: API_HOST, port: API_PORT, method, path: urlPath, agent,
+        headers: body === undefined ? {} : { 'Content-Length': Buffer.byteLength(body) } },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+function makeLogger(context) {
+  const log = (level) => (...args) => {
+    const msg = args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
+    process.stdout.write(`${new Date().toISOString()} ${context.getRequestID()} ${level} ${msg}\n`);
+  };
+  return { info: log('INFO'), warn: log('WARN'), error: log('ERROR'), debug: log('DEBUG') };
+}
+
+function makeContext(requestId, headers) {
+  const start = Date.now();
+  headers = headers || {};
+  const context = {
+    getRequestID: () => requestId || '',
+    getRemainingTimeInMilliSeconds: () => Math.max(0, TIMEOUT_S * 1000 - (Date.now() - start)),
+    getRunningTimeInSeconds: () => TIMEOUT_S,
+    getUserData: (key, dflt) => (key in USER_DATA ? USER_DATA[key] : dflt),
+    getFunctionName: () => process.env.RUNTIME_FUNC_NAME || '',
+    getVersion: () => process.env.RUNTIME_FUNC_VERSION || 'latest',
+    getMemorySize: () => parseInt(process.env.RUNTIME_MEMORY || '128', 10),
+    getCPUNumber: () => parseInt(process.env.RUNTIME_CPU || '300', 10),
+    getProjectID: () => process.env.RUNTIME_PROJECT_ID || '',
+    getPackage: () => process.env.RUNTIME_PACKAGE || 'default',
+    getAlias: () => process.env.RUNTIME_ALIAS || '',
+    getAccessKey: () => headers['x-cff-access-key'] || '',
+    getSecretKey: () => headers['x-cff-secret-key'] || '',
+    getSecurityAccessKey: () => headers['x-cff-security-access-key'] || '',
+    getSecuritySecretKey: () => headers['x-cff-security-secret-key'] || '',
+    getSecurityToken: () => headers['x-cff-security-token'] || '',
+    getToken: () => headers['x-cff-auth-token'] || '',
+  };
+  const logger = makeLogger(context);
+  context.getLogger = () => logger;
+  return context;
+}
+
+function load(entry) {
+  const dot = entry.lastIndexOf('.');
+  const file = entry.slice(0, dot);
+  const name = entry.slice(dot + 1);
+  const mod = require(path.join(CODE_ROOT, file));
+  const fn = mod[name];
+  if (typeof fn !== 'function') {
+    throw new Error(`function '${name}' not found in module '${file}'`);
+  }
+  return fn;
+}
+
+function errorPayload(err, message) {
+  const e = err instanceof Error ? err : new Error(typeof err === 'string' ? err : JSON.stringify(err));
+  return JSON.stringify({
+    errorMessage: message || `function invocation exception, error: ${e.message}`,
+    errorType: e.name || 'Error',
+    stackTrace: (e.stack || '').split('\n').slice(1).map((l) => l.trim()),
+  });
+}
+
+// Runs fn(...args) as an async function or with a trailing callback(err, data).
+function run(fn, args) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const callback = (err, data) => {
+      if (settled) return;
+      settled = true;
+      if (err !== null && err !== undefined) reject(err);
+      else resolve(data);
+    };
+    try {
+      const ret = fn(...args, callback);
+      if (fn.length <= args.length) {
+        Promise.resolve(ret).then((v) => callback(null, v), (e) => callback(e === undefined ? new Error('rejected') : e));
+      }
+    } catch (e) {
+      callback(e);
+    }
+  });
+}
+
+function encodeResult(value) {
+  if (value === undefined || value === null) return '';
+  if (Buffer.isBuffer(value)) return value;
+  if (typeof value === 'string') return value;
+  return JSON.stringify(value);
+}
+
+function decodeEvent(body) {
+  if (!body.length) return {};
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (_) {
+    return body.toString('utf8');
+  }
+}
+
+async function main() {
+  let handler = null;
+  let loadError = null;
+  try {
+    handler = load(HANDLER);
+  } catch (e) {
+    loadError = e;
+  }
+  if (INITIALIZER && !loadError) {
+    try {
+      await run(load(INITIALIZER), [makeContext('')]);
+    } catch (e) {
+      console.error(e && e.stack ? e.stack : e);
+      await call('POST', '/v1/runtime/init/error',
+        errorPayload(e, `function initialization failed, error: ${e && e.message ? e.message : e}`));
+      process.exit(1);
+    }
+  }
+  for (;;) {
+    let next;
+    try {
+      next = await call('GET', '/v1/runtime/invocation/request');
+    } catch (_) {
+      await new Promise((r) => setTimeout(r, 50));
+      continue;
+    }
+    if (next.status !== 200) {
+      await new Promise((r) => setTimeout(r, 50));
+      continue;
+    }
+    const requestId = next.headers['x-cff-request-id'] || '';
+    if (loadError) {
+      await call('POST', `/v1/runtime/invocation/error/${requestId}`, errorPayload(loadError, String(loadError.message)));
+      continue;
+    }
+    try {
+      const result = await run(handler, [decodeEvent(next.body), makeContext(requestId, next.headers)]);
+      await call('POST', `/v1/runtime/invocation/response/${requestId}`, encodeResult(result));
+    } catch (e) {
+      console.error(e && e.stack ? e.stack : e);
+      await call('POST', `/v1/runtime/invocation/error/${requestId}`, errorPayload(e));
+    }
+  }
+}
+
+main();

@@ -1,0 +1,84 @@
+//! What the runtime needs to know to run one function version.
+
+use std::path::PathBuf;
+
+use fgs_limits::MemorySize;
+
+use crate::Language;
+
+/// A runnable function version. Instances are shared only between invocations of the same
+/// `function_id` and `revision`; any change of code or configuration bumps the revision, so
+/// new invocations never reach an instance started from older code.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    /// Stable identity of the function (its `func_id`).
+    pub function_id: String,
+    /// Increases with every change of code or configuration.
+    pub revision: u64,
+    pub urn: String,
+    pub project_id: String,
+    pub package: String,
+    pub name: String,
+    pub version: String,
+    pub language: Language,
+    pub handler: String,
+    pub memory: MemorySize,
+    pub timeout_secs: u32,
+    /// `initializer_handler` and `initializer_timeout`, when configured.
+    pub initializer: Option<(String, u32)>,
+    /// Environment variables (`user_data`), in order.
+    pub user_data: Vec<(String, String)>,
+    /// The unpacked code package.
+    pub code_dir: PathBuf,
+}
+
+impl FunctionSpec {
+    /// The environment of an instance: the user's variables, then FunctionGraph's `RUNTIME_*`
+    /// variables (which take precedence), then what interpreters need.
+    pub(crate) fn environment(
+        &self,
+        api_addr: &str,
+        runtime_root: &str,
+        max_response: u64,
+    ) -> Vec<(String, String)> {
+        let user_json: serde_json::Map<String, serde_json::Value> = self
+            .user_data
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        let mut env: Vec<(String, String)> = self.user_data.clone();
+        let mut set = |k: &str, v: String| env.push((k.to_string(), v));
+        set("RUNTIME_PROJECT_ID", self.project_id.clone());
+        set("RUNTIME_FUNC_NAME", self.name.clone());
+        set("RUNTIME_FUNC_VERSION", self.version.clone());
+        set("RUNTIME_PACKAGE", self.package.clone());
+        set("RUNTIME_HANDLER", self.handler.clone());
+        set("RUNTIME_TIMEOUT", self.timeout_secs.to_string());
+        set(
+            "RUNTIME_USERDATA",
+            serde_json::Value::Object(user_json).to_string(),
+        );
+        set("RUNTIME_CPU", self.memory.cpu_millicores().to_string());
+        set("RUNTIME_MEMORY", self.memory.mb().to_string());
+        set(
+            "RUNTIME_CODE_ROOT",
+            self.code_dir.to_string_lossy().into_owned(),
+        );
+        set("RUNTIME_ROOT", runtime_root.to_string());
+        set("RUNTIME_API_ADDR", api_addr.to_string());
+        set("RUNTIME_MAX_RESP_BODY_SIZE", max_response.to_string());
+        if let Some((handler, timeout)) = &self.initializer {
+            set("RUNTIME_INITIALIZER_HANDLER", handler.clone());
+            set("RUNTIME_INITIALIZER_TIMEOUT", timeout.to_string());
+        }
+        set(
+            "PATH",
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+        );
+        set("HOME", "/tmp".into());
+        set("LANG", "C.UTF-8".into());
+        set("PYTHONUNBUFFERED", "1".into());
+        set("PYTHONDONTWRITEBYTECODE", "1".into());
+        env
+    }
+}

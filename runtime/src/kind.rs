@@ -1,0 +1,193 @@
+//! Language runtimes: which FunctionGraph `runtime` values fgs runs, and how.
+//!
+//! Every runtime is driven through the custom-runtime API. `Custom` runs the package's own
+//! `bootstrap`; Python and Node.js run a bootstrap that fgs ships (in `runtime/bootstraps/`),
+//! which implements FunctionGraph's programming model on top of that API. Python runtimes use
+//! the host's `python3` and Node.js runtimes the host's `node`, whatever their version: the
+//! version in the runtime name is accepted for compatibility, not emulated.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use fgs_limits::LimitError;
+
+use crate::RuntimeError;
+
+const PYTHON_BOOTSTRAP: &str = include_str!("../bootstraps/python/bootstrap.py");
+const NODE_BOOTSTRAP: &str = include_str!("../bootstraps/nodejs/bootstrap.js");
+
+/// The languages fgs can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    Python,
+    NodeJs,
+    Custom,
+}
+
+/// FunctionGraph runtime names fgs runs.
+const SUPPORTED: &[(&str, Language)] = &[
+    ("Python3.6", Language::Python),
+    ("Python3.9", Language::Python),
+    ("Python3.10", Language::Python),
+    ("Python3.12", Language::Python),
+    ("Node.js6.10", Language::NodeJs),
+    ("Node.js8.10", Language::NodeJs),
+    ("Node.js10.16", Language::NodeJs),
+    ("Node.js12.13", Language::NodeJs),
+    ("Node.js14.18", Language::NodeJs),
+    ("Node.js16.17", Language::NodeJs),
+    ("Node.js18.15", Language::NodeJs),
+    ("Node.js20.15", Language::NodeJs),
+    ("Custom", Language::Custom),
+];
+
+/// FunctionGraph runtime names that are valid but that fgs does not run (yet).
+const KNOWN_UNSUPPORTED: &[&str] = &[
+    "Java8",
+    "Java11",
+    "Java17",
+    "Java21",
+    "Python2.7",
+    "Go1.8",
+    "Go1.x",
+    "C#(.NET Core 2.0)",
+    "C#(.NET Core 2.1)",
+    "C#(.NET Core 3.1)",
+    "C#(.NET Core 6.0)",
+    "PHP7.3",
+    "PHP8.3",
+    "Cangjie1.0",
+    "http",
+    "Custom Image",
+];
+
+impl Language {
+    /// Resolves a FunctionGraph `runtime` value.
+    pub fn from_runtime(runtime: &str) -> Result<Self, RuntimeError> {
+        if let Some((_, lang)) = SUPPORTED.iter().find(|(name, _)| *name == runtime) {
+            return Ok(*lang);
+        }
+        if KNOWN_UNSUPPORTED.contains(&runtime) {
+            return Err(RuntimeError::UnsupportedRuntime(runtime.to_string()));
+        }
+        Err(LimitError::Runtime(format!(
+            "{runtime:?} is not a FunctionGraph runtime; fgs runs {}",
+            SUPPORTED
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into())
+    }
+
+    /// The file inline code is stored as: the handler's module with the language's
+    /// extension, or `bootstrap` for custom runtimes.
+    pub fn inline_filename(self, handler: &str) -> String {
+        let module = handler.rsplit_once('.').map(|(m, _)| m).unwrap_or(handler);
+        match self {
+            Language::Python => format!("{module}.py"),
+            Language::NodeJs => format!("{module}.js"),
+            Language::Custom => "bootstrap".into(),
+        }
+    }
+}
+
+/// Where the interpreters and shipped bootstraps are on this host.
+#[derive(Debug, Clone)]
+pub struct RuntimeLayout {
+    python: Option<PathBuf>,
+    node: Option<PathBuf>,
+    bootstrap_dir: PathBuf,
+}
+
+impl RuntimeLayout {
+    /// Finds `python3` and `node` on `PATH` and writes the shipped bootstraps under `dir`.
+    pub fn install(dir: &Path) -> Result<Self, RuntimeError> {
+        fs::create_dir_all(dir)?;
+        fs::write(dir.join("bootstrap.py"), PYTHON_BOOTSTRAP)?;
+        fs::write(dir.join("bootstrap.js"), NODE_BOOTSTRAP)?;
+        Ok(Self {
+            python: find_on_path("python3"),
+            node: find_on_path("node"),
+            bootstrap_dir: dir.into(),
+        })
+    }
+
+    /// Where the shipped bootstraps are (`RUNTIME_ROOT`).
+    pub fn root(&self) -> &Path {
+        &self.bootstrap_dir
+    }
+
+    /// The program and arguments that start an instance of `language` for `code_dir`.
+    pub fn command(
+        &self,
+        language: Language,
+        code_dir: &Path,
+    ) -> Result<(PathBuf, Vec<String>), RuntimeError> {
+        let interpreter = |found: &Option<PathBuf>, name: &str| {
+            found.clone().ok_or_else(|| {
+                RuntimeError::Io(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{name} is not installed on this host"),
+                ))
+            })
+        };
+        let script = |file: &str| self.bootstrap_dir.join(file).to_string_lossy().into_owned();
+        Ok(match language {
+            Language::Python => (
+                interpreter(&self.python, "python3")?,
+                vec!["-u".into(), script("bootstrap.py")],
+            ),
+            Language::NodeJs => (
+                interpreter(&self.node, "node")?,
+                vec![script("bootstrap.js")],
+            ),
+            Language::Custom => (code_dir.join("bootstrap"), vec![]),
+        })
+    }
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_runtimes() {
+        assert_eq!(
+            Language::from_runtime("Python3.9").unwrap(),
+            Language::Python
+        );
+        assert_eq!(
+            Language::from_runtime("Node.js18.15").unwrap(),
+            Language::NodeJs
+        );
+        assert_eq!(Language::from_runtime("Custom").unwrap(), Language::Custom);
+        assert!(matches!(
+            Language::from_runtime("Java8"),
+            Err(RuntimeError::UnsupportedRuntime(_))
+        ));
+        assert!(matches!(
+            Language::from_runtime("Cobol"),
+            Err(RuntimeError::Limit(LimitError::Runtime(_)))
+        ));
+    }
+
+    #[test]
+    fn inline_filenames() {
+        assert_eq!(
+            Language::Python.inline_filename("index.handler"),
+            "index.py"
+        );
+        assert_eq!(Language::NodeJs.inline_filename("app.main"), "app.js");
+        assert_eq!(Language::Custom.inline_filename("x.y"), "bootstrap");
+    }
+}

@@ -1,0 +1,249 @@
+//! Warm instances: reuse, scale-out under load, retirement and idle reaping.
+//!
+//! An invocation takes an idle instance of its function version if there is one, and starts a
+//! new one otherwise, so concurrent invocations get as many instances as they need and each
+//! instance serves one invocation at a time. A healthy instance goes back to the idle list
+//! afterwards; a broken one (timeout, crash, failed initializer) is killed. Idle instances are
+//! killed after the idle timeout, and all instances of a function older than a given revision
+//! are retired when its code or configuration changes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use chrono::Utc;
+use fgs_sandbox::Sandbox;
+
+use crate::instance::Instance;
+use crate::{FunctionSpec, InvokeOutcome, InvokeRequest, RuntimeLayout};
+
+/// Settings of an [`InstancePool`].
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// How long an instance may stay unused before it is stopped.
+    pub idle_timeout: Duration,
+    /// Largest accepted function response, bytes.
+    pub max_response: u64,
+}
+
+type VersionKey = (String, u64);
+
+/// The instances of all functions on this host.
+pub struct InstancePool {
+    sandbox: Arc<dyn Sandbox>,
+    layout: RuntimeLayout,
+    config: PoolConfig,
+    idle: Mutex<HashMap<VersionKey, Vec<Instance>>>,
+    /// Per function: instances with a lower revision are discarded instead of reused.
+    min_revision: Mutex<HashMap<String, u64>>,
+    busy: AtomicUsize,
+}
+
+impl InstancePool {
+    /// Creates the pool and its idle reaper.
+    pub fn new(sandbox: Arc<dyn Sandbox>, layout: RuntimeLayout, config: PoolConfig) -> Arc<Self> {
+        let pool = Arc::new(Self {
+            sandbox,
+            layout,
+            config,
+            idle: Mutex::new(HashMap::new()),
+            min_revision: Mutex::new(HashMap::new()),
+            busy: AtomicUsize::new(0),
+        });
+        tokio::spawn(reap(Arc::downgrade(&pool)));
+        pool
+    }
+
+    /// Runs `request` on an instance of `spec`.
+    pub async fn invoke(&self, spec: Arc<FunctionSpec>, request: InvokeRequest) -> InvokeOutcome {
+        let key = (spec.function_id.clone(), spec.revision);
+        let request_id = request.request_id.clone();
+        let memory_size_mb = spec.memory.mb();
+        let started_at = Utc::now();
+        let warm = self
+            .idle
+            .lock()
+            .unwrap()
+            .get_mut(&key)
+            .and_then(|list| list.pop());
+        let cold_start = warm.is_none();
+        let _busy = BusyGuard::new(&self.busy);
+        let mut instance = match warm {
+            Some(instance) => instance,
+            None => {
+                match Instance::start(
+                    spec.clone(),
+                    &self.layout,
+                    self.sandbox.as_ref(),
+                    self.config.max_response,
+                )
+                .await
+                {
+                    Ok(instance) => instance,
+                    Err(failure) => {
+                        let log = format_log(
+                            &request_id,
+                            &spec.version,
+                            started_at,
+                            b"",
+                            Duration::ZERO,
+                            0.0,
+                            memory_size_mb,
+                            false,
+                        );
+                        return InvokeOutcome {
+                            request_id,
+                            result: Err(failure),
+                            log,
+                            duration: Duration::ZERO,
+                            memory_used_mb: 0.0,
+                            memory_size_mb,
+                            cold_start,
+                        };
+                    }
+                }
+            }
+        };
+        let (result, duration) = instance.invoke(request).await;
+        let output = instance.take_log();
+        let memory_used_mb = instance.memory_used_mb();
+        let log = format_log(
+            &request_id,
+            &spec.version,
+            started_at,
+            &output,
+            duration,
+            memory_used_mb,
+            memory_size_mb,
+            result.is_ok(),
+        );
+        self.release(key, instance);
+        InvokeOutcome {
+            request_id,
+            result,
+            log,
+            duration,
+            memory_used_mb,
+            memory_size_mb,
+            cold_start,
+        }
+    }
+
+    /// Stops reusing instances of `function_id` older than `revision`; kills idle ones now.
+    /// `u64::MAX` retires every instance of the function (it was deleted).
+    pub fn retire(&self, function_id: &str, revision: u64) {
+        self.min_revision
+            .lock()
+            .unwrap()
+            .insert(function_id.to_string(), revision);
+        self.idle
+            .lock()
+            .unwrap()
+            .retain(|(id, rev), _| !(id == function_id && *rev < revision));
+    }
+
+    /// Instances alive now (idle and busy).
+    pub fn instance_count(&self) -> usize {
+        let idle: usize = self.idle.lock().unwrap().values().map(Vec::len).sum();
+        idle + self.busy.load(Ordering::Relaxed)
+    }
+
+    /// Kills every idle instance (host shutdown).
+    pub fn shutdown(&self) {
+        self.idle.lock().unwrap().clear();
+    }
+
+    fn release(&self, key: VersionKey, instance: Instance) {
+        let retired = self
+            .min_revision
+            .lock()
+            .unwrap()
+            .get(&key.0)
+            .is_some_and(|min| key.1 < *min);
+        if instance.is_broken() || retired {
+            return; // dropping the instance kills its process group
+        }
+        self.idle
+            .lock()
+            .unwrap()
+            .entry(key)
+            .or_default()
+            .push(instance);
+    }
+
+    fn reap_idle(&self) {
+        let cutoff = self.config.idle_timeout;
+        let mut idle = self.idle.lock().unwrap();
+        for list in idle.values_mut() {
+            list.retain(|i| i.last_used.elapsed() < cutoff && !i.is_broken());
+        }
+        idle.retain(|_, list| !list.is_empty());
+    }
+}
+
+async fn reap(pool: Weak<InstancePool>) {
+    let period = match pool.upgrade() {
+        Some(p) => {
+            (p.config.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(10))
+        }
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(period).await;
+        match pool.upgrade() {
+            Some(p) => p.reap_idle(),
+            None => return,
+        }
+    }
+}
+
+struct BusyGuard<'a>(&'a AtomicUsize);
+
+impl<'a> BusyGuard<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        BusyGuard(counter)
+    }
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// FunctionGraph's log framing around the function's own output.
+#[allow(clippy::too_many_arguments)]
+fn format_log(
+    request_id: &str,
+    version: &str,
+    started_at: chrono::DateTime<Utc>,
+    output: &[u8],
+    duration: Duration,
+    memory_used_mb: f64,
+    memory_size_mb: u32,
+    ok: bool,
+) -> Vec<u8> {
+    let fmt = "%Y-%m-%dT%H:%M:%SZ";
+    let mut log = format!(
+        "{} Start invoke request '{request_id}', version: {version}\n",
+        started_at.format(fmt)
+    )
+    .into_bytes();
+    log.extend_from_slice(output);
+    if !output.is_empty() && !output.ends_with(b"\n") {
+        log.push(b'\n');
+    }
+    let ms = duration.as_secs_f64() * 1000.0;
+    let billing = duration.as_micros().div_ceil(1000).max(1);
+    let failed = if ok { "" } else { "(invoke Failed)" };
+    log.extend_from_slice(
+        format!(
+            "{} Finish invoke request '{request_id}'{failed}, duration: {ms:.3}ms, billing duration: {billing}ms, memory used: {memory_used_mb:.3}MB, billing memory: {memory_size_mb}MB\n",
+            Utc::now().format(fmt)
+        )
+        .as_bytes(),
+    );
+    log
+}

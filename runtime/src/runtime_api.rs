@@ -1,0 +1,205 @@
+//! The custom-runtime API, served to one instance.
+//!
+//! FunctionGraph's documented protocol: the runtime polls
+//! `GET /v1/runtime/invocation/request` for the next event (the call blocks until there is
+//! one), then answers with `POST /v1/runtime/invocation/response/{request_id}` or
+//! `POST /v1/runtime/invocation/error/{request_id}`. fgs adds one endpoint,
+//! `POST /v1/runtime/init/error`, with which a runtime reports that its initializer failed
+//! (body: the error JSON); the shipped Python and Node.js bootstraps use it.
+//!
+//! Each instance gets its own listener on a loopback port (`RUNTIME_API_ADDR`), so the
+//! protocol needs no instance identifier and one instance can never see another's events.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::InvokeRequest;
+
+/// An invocation handed to the instance.
+pub(crate) struct Dispatch {
+    pub request: InvokeRequest,
+    /// Fired when the runtime has taken the event.
+    pub picked: oneshot::Sender<()>,
+    /// Fired with the runtime's answer.
+    pub done: oneshot::Sender<Completion>,
+}
+
+/// The runtime's answer to one event.
+#[derive(Debug)]
+pub(crate) enum Completion {
+    Response(Bytes),
+    Error(Bytes),
+    /// The response body was larger than allowed; its full size.
+    TooLarge(u64),
+}
+
+/// The API server of one instance. Dropping it stops the server.
+pub(crate) struct RuntimeApi {
+    pub addr: SocketAddr,
+    pub dispatch: mpsc::Sender<Dispatch>,
+    pub init_error: watch::Receiver<Option<Bytes>>,
+    server: JoinHandle<()>,
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+struct ApiState {
+    queue: tokio::sync::Mutex<mpsc::Receiver<Dispatch>>,
+    inflight: Mutex<Option<(String, oneshot::Sender<Completion>)>>,
+    init_error: watch::Sender<Option<Bytes>>,
+    max_response: u64,
+}
+
+impl RuntimeApi {
+    /// Binds a loopback port and serves the API on it.
+    pub async fn start(max_response: u64) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (dispatch, queue) = mpsc::channel(1);
+        let (init_tx, init_rx) = watch::channel(None);
+        let state = Arc::new(ApiState {
+            queue: tokio::sync::Mutex::new(queue),
+            inflight: Mutex::new(None),
+            init_error: init_tx,
+            max_response,
+        });
+        let app = Router::new()
+            .route("/v1/runtime/invocation/request", get(next_request))
+            .route("/v1/runtime/invocation/response/{id}", post(post_response))
+            .route("/v1/runtime/invocation/error/{id}", post(post_error))
+            .route("/v1/runtime/init/error", post(post_init_error))
+            .with_state(state);
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            addr,
+            dispatch,
+            init_error: init_rx,
+            server,
+        })
+    }
+}
+
+async fn next_request(State(state): State<Arc<ApiState>>) -> Response {
+    let dispatch = {
+        let mut queue = state.queue.lock().await;
+        match queue.recv().await {
+            Some(d) => d,
+            None => return (StatusCode::GONE, "instance is shutting down").into_response(),
+        }
+    };
+    let Dispatch {
+        request,
+        picked,
+        done,
+    } = dispatch;
+    *state.inflight.lock().unwrap() = Some((request.request_id.clone(), done));
+    let _ = picked.send(());
+    let mut resp = Response::new(Body::from(request.body));
+    let headers = resp.headers_mut();
+    let id = HeaderValue::from_str(&request.request_id).unwrap_or(HeaderValue::from_static(""));
+    headers.insert("X-Cff-Request-Id", id);
+    headers.insert(
+        "X-CFF-Invoke-Type",
+        HeaderValue::from_static(request.invoke_type.as_str()),
+    );
+    headers.insert("Content-Type", HeaderValue::from_static("application/json"));
+    for name in [
+        "X-CFF-Access-Key",
+        "X-CFF-Secret-Key",
+        "X-CFF-Auth-Token",
+        "X-CFF-Security-Token",
+    ] {
+        headers.insert(name, HeaderValue::from_static(""));
+    }
+    resp
+}
+
+async fn post_response(state: State<Arc<ApiState>>, id: Path<String>, body: Body) -> Response {
+    complete(state, id, body, Completion::Response).await
+}
+
+async fn post_error(state: State<Arc<ApiState>>, id: Path<String>, body: Body) -> Response {
+    complete(state, id, body, Completion::Error).await
+}
+
+async fn complete(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    body: Body,
+    kind: fn(Bytes) -> Completion,
+) -> Response {
+    let is_current =
+        matches!(&*state.inflight.lock().unwrap(), Some((current, _)) if *current == id);
+    if !is_current {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("no invocation {id} is in flight"),
+        )
+            .into_response();
+    }
+    let completion = match read_limited(body, state.max_response).await {
+        Ok(Ok(bytes)) => kind(bytes),
+        Ok(Err(size)) => Completion::TooLarge(size),
+        Err(_) => return (StatusCode::BAD_REQUEST, "failed to read body").into_response(),
+    };
+    let too_large = matches!(completion, Completion::TooLarge(_));
+    if let Some((_, done)) = state.inflight.lock().unwrap().take() {
+        let _ = done.send(completion);
+    }
+    if too_large {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "response body exceeds the limit",
+        )
+            .into_response();
+    }
+    StatusCode::OK.into_response()
+}
+
+async fn post_init_error(State(state): State<Arc<ApiState>>, body: Body) -> Response {
+    let bytes = match read_limited(body, state.max_response).await {
+        Ok(Ok(bytes)) => bytes,
+        _ => Bytes::from_static(b"initializer failed"),
+    };
+    state.init_error.send_replace(Some(bytes));
+    StatusCode::OK.into_response()
+}
+
+/// Reads a body of at most `max` bytes. Beyond that it keeps reading, without keeping the
+/// data, only to report the full size.
+async fn read_limited(body: Body, max: u64) -> Result<Result<Bytes, u64>, axum::Error> {
+    let mut body = body;
+    let mut buf = BytesMut::new();
+    let mut size: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            size += data.len() as u64;
+            if size <= max {
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(if size > max {
+        Err(size)
+    } else {
+        Ok(buf.freeze())
+    })
+}
