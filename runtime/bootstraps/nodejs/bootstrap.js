@@ -127,6 +127,9 @@ function decodeEvent(body) {
 }
 
 async function main() {
+  // A handler may leave nothing pending (a promise that never settles); the runtime must
+  // still wait for the timeout rather than exit with an empty event loop.
+  setInterval(() => {}, 1 << 30);
   let handler = null;
   let loadError = null;
   try {

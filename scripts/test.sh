@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit tests of every crate, then the end-to-end tests, which
+# start the release build of fgs and talk HTTP to it (and drive the official Huawei Cloud
+# Python SDK against it). Python test dependencies go into .cache/venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "building fgs (release)"
+cargo build --release --locked
+
+step "unit tests"
+cargo test --release --locked --workspace
+
+step "end-to-end test environment"
+VENV=.cache/venv
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+command -v node >/dev/null || echo "warning: node not found; Node.js runtime tests will fail" >&2
+command -v curl >/dev/null || { echo "curl is required by the custom-runtime examples" >&2; exit 1; }
+
+step "end-to-end tests"
+FGS_BIN="$PWD/target/release/fgs" "$VENV/bin/python" -m pytest tests -q -p no:cacheprovider "$@"

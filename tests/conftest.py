@@ -1,0 +1,177 @@
+"""End-to-end test harness: starts the real `target/release/fgs` on a free port."""
+
+import base64
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import zipfile
+
+import pytest
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FGS = os.environ.get("FGS_BIN", os.path.join(ROOT, "target", "release", "fgs"))
+EXAMPLES = os.path.join(ROOT, "examples")
+PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Fgs:
+    """One running fgs process and a client for its API."""
+
+    def __init__(self, data_dir, extra_args=()):
+        self.data_dir = data_dir
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.port = None
+        self.http = requests.Session()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.port = free_port()
+        self.log = open(os.path.join(self.data_dir, "fgs-%d.log" % self.port), "wb")
+        self.proc = subprocess.Popen(
+            [FGS, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data_dir] + self.extra_args,
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("fgs exited with %s" % self.proc.returncode)
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("fgs did not become ready")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    # --- API helpers -------------------------------------------------------------------
+
+    def api(self, method, path, project=PROJECT, **kw):
+        return self.http.request(method, "%s/v2/%s/fgs%s" % (self.url, project, path), **kw)
+
+    def create(self, expect=200, **body):
+        r = self.api("POST", "/functions", json=body)
+        assert r.status_code == expect, r.text
+        return r.json()
+
+    def invoke(self, urn, event=None, data=None, v1=True, tail=False, headers=None, project=PROJECT):
+        h = {"Content-Type": "application/json"}
+        if v1:
+            h["X-CFF-Request-Version"] = "v1"
+        if tail:
+            h["X-Cff-Log-Type"] = "tail"
+        h.update(headers or {})
+        if data is None:
+            data = json.dumps(event if event is not None else {})
+        return self.api("POST", "/functions/%s/invocations" % urn, project=project, data=data, headers=h)
+
+
+def b64(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.b64encode(data).decode()
+
+
+def make_zip(files, modes=None):
+    """A zip of {name: content}; modes gives unix permissions per name."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, content in files.items():
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = ((modes or {}).get(name, 0o644) | 0o100000) << 16
+            z.writestr(info, content)
+    return buf.getvalue()
+
+
+def zip_dir(path):
+    files, modes = {}, {}
+    for dirpath, _, names in os.walk(path):
+        for n in names:
+            full = os.path.join(dirpath, n)
+            rel = os.path.relpath(full, path)
+            with open(full, "rb") as f:
+                files[rel] = f.read()
+            modes[rel] = os.stat(full).st_mode & 0o777
+    return make_zip(files, modes)
+
+
+def python_fn(name, source, **over):
+    body = dict(func_name=name, package="default", runtime="Python3.9", handler="index.handler",
+                memory_size=128, timeout=3, code_type="inline", func_code={"file": b64(source)})
+    body.update(over)
+    return body
+
+
+def node_fn(name, source, **over):
+    body = dict(func_name=name, package="default", runtime="Node.js18.15", handler="index.handler",
+                memory_size=128, timeout=3, code_type="inline", func_code={"file": b64(source)})
+    body.update(over)
+    return body
+
+
+def custom_fn(name, bootstrap, **over):
+    body = dict(func_name=name, package="default", runtime="Custom", handler="bootstrap.handler",
+                memory_size=128, timeout=3, code_type="zip", code_filename="code.zip",
+                func_code={"file": b64(make_zip({"bootstrap": bootstrap}, {"bootstrap": 0o755}))})
+    body.update(over)
+    return body
+
+
+_counter = [0]
+
+
+def unique(prefix="fn"):
+    _counter[0] += 1
+    return "%s-%d-%d" % (prefix, os.getpid(), _counter[0])
+
+
+@pytest.fixture(scope="session")
+def fgs():
+    """One host shared by the tests that do not need a host of their own."""
+    with tempfile.TemporaryDirectory(prefix="fgs-e2e-") as d:
+        server = Fgs(d).start()
+        yield server
+        server.stop()
+
+
+@pytest.fixture
+def fresh_fgs():
+    """Starts hosts with their own data dir and arguments; stops them after the test."""
+    started = []
+    tmp = tempfile.TemporaryDirectory(prefix="fgs-e2e-")
+
+    def start(*args, data_dir=None):
+        server = Fgs(data_dir or tmp.name, args).start()
+        started.append(server)
+        return server
+
+    yield start
+    for s in started:
+        s.stop()
+    tmp.cleanup()
