@@ -29,8 +29,9 @@ def free_port():
 class Fgs:
     """One running fgs process and a client for its API."""
 
-    def __init__(self, data_dir, extra_args=()):
+    def __init__(self, data_dir, extra_args=(), cwd=None):
         self.data_dir = data_dir
+        self.cwd = cwd
         self.extra_args = list(extra_args)
         self.proc = None
         self.port = None
@@ -42,10 +43,12 @@ class Fgs:
 
     def start(self):
         self.port = free_port()
-        self.log = open(os.path.join(self.data_dir, "fgs-%d.log" % self.port), "wb")
+        logs = os.path.join(self.cwd or "", self.data_dir)
+        os.makedirs(logs, exist_ok=True)
+        self.log = open(os.path.join(logs, "fgs-%d.log" % self.port), "wb")
         self.proc = subprocess.Popen(
             [FGS, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data_dir] + self.extra_args,
-            stdout=self.log, stderr=subprocess.STDOUT,
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=self.cwd,
         )
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -166,11 +169,12 @@ def fresh_fgs():
     started = []
     tmp = tempfile.TemporaryDirectory(prefix="fgs-e2e-")
 
-    def start(*args, data_dir=None):
-        server = Fgs(data_dir or tmp.name, args).start()
+    def start(*args, data_dir=None, cwd=None):
+        server = Fgs(data_dir or tmp.name, args, cwd=cwd).start()
         started.append(server)
         return server
 
+    start.tmp = tmp.name
     yield start
     for s in started:
         s.stop()

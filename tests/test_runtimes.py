@@ -153,6 +153,14 @@ def test_functions_survive_a_restart(fresh_fgs):
     assert second.api("GET", "/functions").json()["count"] == 1
 
 
+def test_relative_data_dir(fresh_fgs):
+    """The default `--data-dir ./fgs-data` is relative to where fgs was started."""
+    host = fresh_fgs(data_dir="./fgs-data", cwd=fresh_fgs.tmp)
+    fn = host.create(**python_fn("rel", "def handler(e, c):\n    return 'relative ok'\n"))
+    assert host.invoke(fn["func_urn"]).json()["result"] == "relative ok"
+    assert os.path.isfile(os.path.join(fresh_fgs.tmp, "fgs-data", "fgs.sqlite3"))
+
+
 def test_health_and_metrics(fgs):
     health = fgs.http.get(fgs.url + "/healthz").json()
     assert health["status"] == "ok" and health["sandbox"]["mode"] == "process-group"

@@ -70,13 +70,15 @@ fn main() -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    // Instances run in their code directory: every path handed to them must be absolute.
+    let data_dir = std::fs::canonicalize(&args.data_dir)?;
     let payload = PayloadLimits::default();
     let store =
-        store::Store::open(&args.data_dir.join("fgs.sqlite3")).context("cannot open the store")?;
-    let code = CodeStore::open(args.data_dir.join("code"), payload.clone())
+        store::Store::open(&data_dir.join("fgs.sqlite3")).context("cannot open the store")?;
+    let code = CodeStore::open(data_dir.join("code"), payload.clone())
         .context("cannot open the code store")?;
-    let layout = RuntimeLayout::install(&args.data_dir.join("runtimes"))
-        .context("cannot install runtimes")?;
+    let layout =
+        RuntimeLayout::install(&data_dir.join("runtimes")).context("cannot install runtimes")?;
     let registry = registry::Registry::load(store, code, args.region.clone())
         .context("cannot load functions")?;
 
@@ -107,7 +109,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, data_dir = %args.data_dir.display(), "fgs ready");
+    tracing::info!(listen = %listener.local_addr()?, data_dir = %data_dir.display(), "fgs ready");
     axum::serve(listener, api::router(app))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
