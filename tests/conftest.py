@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import zipfile
 
@@ -35,7 +36,14 @@ class Fgs:
         self.extra_args = list(extra_args)
         self.proc = None
         self.port = None
-        self.http = requests.Session()
+        self._sessions = threading.local()
+
+    @property
+    def http(self):
+        """A keep-alive session per thread (tests invoke from many threads at once)."""
+        if not hasattr(self._sessions, "session"):
+            self._sessions.session = requests.Session()
+        return self._sessions.session
 
     @property
     def url(self):
@@ -144,6 +152,23 @@ def custom_fn(name, bootstrap, **over):
                 func_code={"file": b64(make_zip({"bootstrap": bootstrap}, {"bootstrap": 0o755}))})
     body.update(over)
     return body
+
+
+def runtime_pids(func_name):
+    """Host pids of the runtime processes of function `func_name` (found by the
+    RUNTIME_FUNC_NAME in their environment), whatever the sandbox."""
+    marker = ("RUNTIME_FUNC_NAME=%s" % func_name).encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % entry, "rb") as f:
+                if marker in f.read().split(b"\0"):
+                    pids.append(int(entry))
+        except OSError:
+            pass
+    return pids
 
 
 _counter = [0]

@@ -15,11 +15,12 @@ def result(r):
 def test_node_async_handler(fgs):
     src = """
 let calls = 0;
+const TOKEN = require('crypto').randomBytes(8).toString('hex');
 exports.handler = async (event, context) => {
   calls += 1;
   await new Promise((r) => setTimeout(r, 10));
   return { event, calls, rid: context.getRequestID(), name: context.getFunctionName(),
-           user: context.getUserData('K'), memory: context.getMemorySize(), pid: process.pid };
+           user: context.getUserData('K'), memory: context.getMemorySize(), instance: TOKEN };
 };
 """
     name = unique("node")
@@ -29,7 +30,7 @@ exports.handler = async (event, context) => {
     assert out["event"] == {"x": 1} and out["calls"] == 1 and out["rid"] == r.headers["X-Cff-Request-Id"]
     assert (out["name"], out["user"], out["memory"]) == (name, "v", 128)
     again = result(fgs.invoke(fn["func_urn"]))
-    assert again["calls"] == 2 and again["pid"] == out["pid"]
+    assert again["calls"] == 2 and again["instance"] == out["instance"]
 
 
 def test_node_callback_handler_and_string_result(fgs):
@@ -163,8 +164,8 @@ def test_relative_data_dir(fresh_fgs):
 
 def test_health_and_metrics(fgs):
     health = fgs.http.get(fgs.url + "/healthz").json()
-    assert health["status"] == "ok" and health["sandbox"]["mode"] == "process-group"
-    assert "memory_size" in health["sandbox"]["not_enforced"]
+    assert health["status"] == "ok"
+    assert health["sandbox"]["mode"] == ("namespace" if os.geteuid() == 0 else "process-group")
     fn = fgs.create(**python_fn(unique("met"), "def handler(e, c):\n    return 1\n"))
     fgs.invoke(fn["func_urn"])
     text = fgs.http.get(fgs.url + "/metrics").text

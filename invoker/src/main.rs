@@ -7,7 +7,7 @@ mod store;
 mod urn;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fgs_limits::{FunctionLimits, PayloadLimits};
 use fgs_runtime::{CodeStore, InstancePool, PoolConfig, RuntimeLayout};
-use fgs_sandbox::{ProcessGroupSandbox, Sandbox};
+use fgs_sandbox::{Enforcement, NamespaceConfig, NamespaceSandbox, ProcessGroupSandbox, Sandbox};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +48,21 @@ struct ServeArgs {
     /// How long an unused instance is kept warm (e.g. 600s, 10m).
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     idle_timeout: Duration,
+    /// Instance isolation: `namespace` (cgroups, namespaces, minimal root; needs root),
+    /// `process` (process groups with rlimits only), or `auto` (namespace when possible,
+    /// otherwise process, with a warning).
+    #[arg(long, value_enum, default_value_t = SandboxMode::Auto)]
+    sandbox: SandboxMode,
+    /// The `fgs-sandbox-exec` helper (default: next to the fgs binary).
+    #[arg(long)]
+    sandbox_helper: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SandboxMode {
+    Auto,
+    Namespace,
+    Process,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -82,13 +97,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let registry = registry::Registry::load(store, code, args.region.clone())
         .context("cannot load functions")?;
 
-    let sandbox: Arc<dyn Sandbox> = Arc::new(ProcessGroupSandbox);
-    let enforcement = sandbox.enforcement();
-    tracing::warn!(
-        mode = enforcement.mode,
-        not_enforced = ?enforcement.not_enforced,
-        "instances run as plain process groups: these limits are not enforced by the kernel"
-    );
+    let (sandbox, enforcement) = choose_sandbox(&args, &data_dir)?;
     let pool = InstancePool::new(
         sandbox,
         layout,
@@ -113,9 +122,78 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     axum::serve(listener, api::router(app))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    pool.shutdown();
+    pool.shutdown().await;
     tracing::info!("fgs stopped");
     Ok(())
+}
+
+/// Picks the instance sandbox; in `auto` mode falls back to process groups, loudly.
+fn choose_sandbox(
+    args: &ServeArgs,
+    data_dir: &Path,
+) -> anyhow::Result<(Arc<dyn Sandbox>, Enforcement)> {
+    let namespace = || -> Result<NamespaceSandbox, String> {
+        let helper = match &args.sandbox_helper {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| e.to_string())?
+                .with_file_name("fgs-sandbox-exec"),
+        };
+        NamespaceSandbox::new(NamespaceConfig {
+            helper,
+            root_mountpoint: data_dir.join("sandbox").join("root"),
+            host_key: host_key(data_dir),
+        })
+    };
+    let fallback = |reason: String| -> (Arc<dyn Sandbox>, Enforcement) {
+        let sandbox = ProcessGroupSandbox;
+        let mut enforcement = sandbox.enforcement();
+        enforcement.reason = Some(reason);
+        (Arc::new(sandbox), enforcement)
+    };
+    let (sandbox, enforcement) = match args.sandbox {
+        SandboxMode::Process => fallback("--sandbox process".into()),
+        SandboxMode::Namespace => {
+            let sandbox =
+                namespace().map_err(|e| anyhow::anyhow!("namespace sandbox unavailable: {e}"))?;
+            let enforcement = sandbox.enforcement();
+            (Arc::new(sandbox) as Arc<dyn Sandbox>, enforcement)
+        }
+        SandboxMode::Auto => match namespace() {
+            Ok(sandbox) => {
+                let enforcement = sandbox.enforcement();
+                (Arc::new(sandbox) as Arc<dyn Sandbox>, enforcement)
+            }
+            Err(reason) => fallback(reason),
+        },
+    };
+    match &enforcement.reason {
+        Some(reason) => tracing::warn!(
+            mode = enforcement.mode,
+            %reason,
+            not_enforced = ?enforcement.not_enforced,
+            "kernel-enforced sandbox unavailable: instances run as plain process groups with rlimits only"
+        ),
+        None => {
+            tracing::info!(mode = enforcement.mode, enforced = ?enforcement.enforced, "sandbox ready")
+        }
+    }
+    Ok((sandbox, enforcement))
+}
+
+/// Names this host's cgroups after its data dir, so a host restarted on the same data dir
+/// finds (and removes) what a crashed predecessor left, and hosts on other data dirs are
+/// left alone.
+fn host_key(data_dir: &Path) -> String {
+    // FNV-1a: stable across builds, unlike std's hasher.
+    let hash = data_dir
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+        });
+    format!("{hash:016x}")
 }
 
 async fn shutdown_signal() {

@@ -38,6 +38,7 @@ impl FunctionSpec {
     pub(crate) fn environment(
         &self,
         api_addr: &str,
+        code_root: &str,
         runtime_root: &str,
         max_response: u64,
     ) -> Vec<(String, String)> {
@@ -60,10 +61,7 @@ impl FunctionSpec {
         );
         set("RUNTIME_CPU", self.memory.cpu_millicores().to_string());
         set("RUNTIME_MEMORY", self.memory.mb().to_string());
-        set(
-            "RUNTIME_CODE_ROOT",
-            self.code_dir.to_string_lossy().into_owned(),
-        );
+        set("RUNTIME_CODE_ROOT", code_root.to_string());
         set("RUNTIME_ROOT", runtime_root.to_string());
         set("RUNTIME_API_ADDR", api_addr.to_string());
         set("RUNTIME_MAX_RESP_BODY_SIZE", max_response.to_string());

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use fgs_sandbox::{LaunchSpec, Process, Sandbox, SandboxError};
+use fgs_sandbox::{Exit, LaunchSpec, Process, Sandbox};
 use tokio::sync::oneshot;
 
 use crate::logs::LogPipe;
@@ -39,32 +39,35 @@ impl Instance {
     ) -> Result<Self, InvokeFailure> {
         let system =
             |e: std::io::Error| InvokeFailure::System(format!("cannot start instance: {e}"));
+        if spec.language == Language::Custom && !is_executable(&spec.code_dir.join("bootstrap")) {
+            return Err(InvokeFailure::BootstrapNotFound);
+        }
         let api = RuntimeApi::start(max_response).await.map_err(system)?;
         let (logs, output) = LogPipe::new().map_err(system)?;
+        let (code_root, runtime_root) = sandbox.instance_paths(&spec.code_dir, layout.root());
         let (program, args) = layout
-            .command(spec.language, &spec.code_dir)
+            .command(spec.language, &code_root, &runtime_root)
             .map_err(|e| InvokeFailure::System(e.to_string()))?;
         let env = spec.environment(
             &api.addr.to_string(),
-            &layout.root().to_string_lossy(),
+            &code_root.to_string_lossy(),
+            &runtime_root.to_string_lossy(),
             max_response,
         );
         let launch = LaunchSpec {
             program,
             args,
             env,
-            cwd: spec.code_dir.clone(),
+            cwd: code_root,
+            code_dir: spec.code_dir.clone(),
+            runtime_dir: layout.root().to_path_buf(),
+            ro_paths: layout.ro_paths(spec.language),
             memory_mb: spec.memory.mb(),
             output,
         };
-        let process = sandbox.launch(launch).map_err(|e| match e {
-            SandboxError::ProgramNotFound(_) | SandboxError::NotExecutable(_)
-                if spec.language == Language::Custom =>
-            {
-                InvokeFailure::BootstrapNotFound
-            }
-            other => InvokeFailure::System(other.to_string()),
-        })?;
+        let process = sandbox
+            .launch(launch)
+            .map_err(|e| InvokeFailure::System(e.to_string()))?;
         Ok(Self {
             spec,
             process,
@@ -77,6 +80,12 @@ impl Instance {
         })
     }
 
+    /// Kills the instance and waits until it has ended.
+    pub async fn stop(&self) {
+        self.process.kill();
+        self.process.wait().await;
+    }
+
     pub fn is_broken(&self) -> bool {
         self.broken || self.process.exit().is_some()
     }
@@ -86,11 +95,17 @@ impl Instance {
         &mut self,
         request: InvokeRequest,
     ) -> (Result<Bytes, InvokeFailure>, Duration) {
-        let result = self.run(request).await;
+        let oom_before = self.process.oom_kills();
+        let mut result = self.run(request).await;
+        result.0 = result
+            .0
+            .map_err(|failure| self.classify(failure, oom_before));
         if let Err(failure) = &result.0 {
             if !matches!(
                 failure,
-                InvokeFailure::Function(_) | InvokeFailure::ResponseTooLarge { .. }
+                InvokeFailure::Function(_)
+                    | InvokeFailure::ResponseTooLarge { .. }
+                    | InvokeFailure::DiskFull(_)
             ) {
                 self.broken = true;
                 self.process.kill();
@@ -100,13 +115,34 @@ impl Instance {
         result
     }
 
+    /// What the kernel says about a failure: an OOM kill in the instance (even of a helper
+    /// process the function started) is a memory-limit error; a function error with `/tmp`
+    /// full is a disk-limit error.
+    fn classify(&self, failure: InvokeFailure, oom_before: u64) -> InvokeFailure {
+        match failure {
+            InvokeFailure::Crashed(Exit::OutOfMemory) => InvokeFailure::OutOfMemory,
+            InvokeFailure::Function(_) | InvokeFailure::Crashed(_)
+                if self.process.oom_kills() > oom_before =>
+            {
+                InvokeFailure::OutOfMemory
+            }
+            InvokeFailure::Function(body) if self.process.tmp_full() => {
+                InvokeFailure::DiskFull(body)
+            }
+            other => other,
+        }
+    }
+
     /// The instance's output since the previous call.
     pub fn take_log(&self) -> Vec<u8> {
         self.logs.take()
     }
 
-    /// Peak resident memory of the instance's main process, MB.
+    /// Peak memory of the instance (its cgroup's, else its main process's resident set), MB.
     pub fn memory_used_mb(&self) -> f64 {
+        if let Some(bytes) = self.process.memory_peak() {
+            return bytes as f64 / (1024.0 * 1024.0);
+        }
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.pid()))
             .unwrap_or_default();
         status
@@ -198,4 +234,11 @@ impl Instance {
             }
         }
     }
+}
+
+fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }

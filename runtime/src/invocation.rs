@@ -48,6 +48,10 @@ pub enum InvokeFailure {
     BootstrapNotFound,
     /// The instance's process ended during the invocation.
     Crashed(Exit),
+    /// The instance reached its memory limit and the kernel killed it.
+    OutOfMemory,
+    /// The function failed with its `/tmp` full; the body is its error JSON.
+    DiskFull(Bytes),
     /// The result is larger than the response limit.
     ResponseTooLarge { size: u64, max: u64 },
     /// The instance could not be started for a reason of the host, not the function.
@@ -65,6 +69,8 @@ impl InvokeFailure {
             InvokeFailure::InitFailed(_) => 4201,
             InvokeFailure::BootstrapNotFound => 4202,
             InvokeFailure::Crashed(_) => 4204,
+            InvokeFailure::OutOfMemory => 4205,
+            InvokeFailure::DiskFull(_) => 4207,
             InvokeFailure::InitTimeout { .. } => 4211,
             InvokeFailure::System(_) => 10500,
         }
@@ -80,7 +86,9 @@ impl InvokeFailure {
     /// in the same shape.
     pub fn payload(&self) -> Bytes {
         let (error_type, message) = match self {
-            InvokeFailure::Function(body) | InvokeFailure::InitFailed(body)
+            InvokeFailure::Function(body)
+            | InvokeFailure::InitFailed(body)
+            | InvokeFailure::DiskFull(body)
                 if is_error_json(body) =>
             {
                 return body.clone()
@@ -99,6 +107,13 @@ impl InvokeFailure {
                     String::from_utf8_lossy(body)
                 ),
             ),
+            InvokeFailure::DiskFull(body) => (
+                "DiskFull",
+                format!("disk usage exceed limit: {}", String::from_utf8_lossy(body)),
+            ),
+            InvokeFailure::OutOfMemory => {
+                ("OutOfMemory", "runtime memory limit exceeded".to_string())
+            }
             InvokeFailure::Timeout { secs } => {
                 ("FunctionTimeout", format!("call invoke timeout {secs}s"))
             }

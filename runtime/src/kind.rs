@@ -93,59 +93,109 @@ impl Language {
     }
 }
 
+/// An interpreter found on this host.
+#[derive(Debug, Clone)]
+struct Interpreter {
+    /// The real executable (not a wrapper such as a pyenv shim).
+    executable: PathBuf,
+    /// Its installation prefix, which an instance must see to run it.
+    prefix: PathBuf,
+}
+
 /// Where the interpreters and shipped bootstraps are on this host.
 #[derive(Debug, Clone)]
 pub struct RuntimeLayout {
-    python: Option<PathBuf>,
-    node: Option<PathBuf>,
+    python: Option<Interpreter>,
+    node: Option<Interpreter>,
     bootstrap_dir: PathBuf,
 }
 
 impl RuntimeLayout {
-    /// Finds `python3` and `node` on `PATH` and writes the shipped bootstraps under `dir`.
+    /// Finds `python3` and `node` and writes the shipped bootstraps under `dir`.
     pub fn install(dir: &Path) -> Result<Self, RuntimeError> {
         fs::create_dir_all(dir)?;
         fs::write(dir.join("bootstrap.py"), PYTHON_BOOTSTRAP)?;
         fs::write(dir.join("bootstrap.js"), NODE_BOOTSTRAP)?;
         Ok(Self {
-            python: find_on_path("python3"),
-            node: find_on_path("node"),
+            python: find_python(),
+            node: find_node(),
             bootstrap_dir: dir.into(),
         })
     }
 
-    /// Where the shipped bootstraps are (`RUNTIME_ROOT`).
+    /// Where the shipped bootstraps are on the host.
     pub fn root(&self) -> &Path {
         &self.bootstrap_dir
     }
 
-    /// The program and arguments that start an instance of `language` for `code_dir`.
+    /// The program and arguments that start an instance of `language`, with the code and the
+    /// bootstraps at `code_root` and `runtime_root` as the instance sees them.
     pub fn command(
         &self,
         language: Language,
-        code_dir: &Path,
+        code_root: &Path,
+        runtime_root: &Path,
     ) -> Result<(PathBuf, Vec<String>), RuntimeError> {
-        let interpreter = |found: &Option<PathBuf>, name: &str| {
-            found.clone().ok_or_else(|| {
-                RuntimeError::Io(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("{name} is not installed on this host"),
-                ))
-            })
-        };
-        let script = |file: &str| self.bootstrap_dir.join(file).to_string_lossy().into_owned();
+        let script = |file: &str| runtime_root.join(file).to_string_lossy().into_owned();
         Ok(match language {
             Language::Python => (
-                interpreter(&self.python, "python3")?,
+                self.interpreter(&self.python, "python3")?
+                    .executable
+                    .clone(),
                 vec!["-u".into(), script("bootstrap.py")],
             ),
             Language::NodeJs => (
-                interpreter(&self.node, "node")?,
+                self.interpreter(&self.node, "node")?.executable.clone(),
                 vec![script("bootstrap.js")],
             ),
-            Language::Custom => (code_dir.join("bootstrap"), vec![]),
+            Language::Custom => (code_root.join("bootstrap"), vec![]),
         })
     }
+
+    /// Host directories an instance of `language` needs to see (the interpreter's prefix).
+    pub fn ro_paths(&self, language: Language) -> Vec<PathBuf> {
+        let found = match language {
+            Language::Python => &self.python,
+            Language::NodeJs => &self.node,
+            Language::Custom => &None,
+        };
+        found.iter().map(|i| i.prefix.clone()).collect()
+    }
+
+    fn interpreter<'a>(
+        &self,
+        found: &'a Option<Interpreter>,
+        name: &str,
+    ) -> Result<&'a Interpreter, RuntimeError> {
+        found.as_ref().ok_or_else(|| {
+            RuntimeError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{name} is not installed on this host"),
+            ))
+        })
+    }
+}
+
+/// Asks `python3` where it really is (`python3` on `PATH` may be a wrapper script).
+fn find_python() -> Option<Interpreter> {
+    let out = std::process::Command::new(find_on_path("python3")?)
+        .args([
+            "-c",
+            "import sys; print(sys.executable); print(sys.base_prefix)",
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let mut lines = text.lines();
+    let executable = fs::canonicalize(lines.next()?).ok()?;
+    let prefix = PathBuf::from(lines.next()?);
+    Some(Interpreter { executable, prefix })
+}
+
+fn find_node() -> Option<Interpreter> {
+    let executable = fs::canonicalize(find_on_path("node")?).ok()?;
+    let prefix = executable.parent()?.parent()?.to_path_buf();
+    Some(Interpreter { executable, prefix })
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {

@@ -149,9 +149,20 @@ impl InstancePool {
         idle + self.busy.load(Ordering::Relaxed)
     }
 
-    /// Kills every idle instance (host shutdown).
-    pub fn shutdown(&self) {
-        self.idle.lock().unwrap().clear();
+    /// Stops every idle instance, waits until each has ended and its resources are released,
+    /// then releases the sandbox's host resources (host shutdown, after the API has stopped).
+    pub async fn shutdown(&self) {
+        let instances: Vec<Instance> = self
+            .idle
+            .lock()
+            .unwrap()
+            .drain()
+            .flat_map(|(_, list)| list)
+            .collect();
+        for instance in &instances {
+            instance.stop().await;
+        }
+        self.sandbox.shutdown();
     }
 
     fn release(&self, key: VersionKey, instance: Instance) {

@@ -4,13 +4,15 @@ use std::fmt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
-/// The end of an instance's main process.
+/// The end of an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// It called `exit` with this code.
     Code(i32),
     /// A signal killed it.
     Signal(i32),
+    /// The kernel's OOM killer killed it: the instance's cgroup reached its memory limit.
+    OutOfMemory,
 }
 
 impl Exit {
@@ -30,7 +32,7 @@ impl Exit {
                     .map(|s| s.as_str())
                     .unwrap_or("unknown signal"),
             ),
-            Exit::Code(_) => None,
+            Exit::Code(_) | Exit::OutOfMemory => None,
         }
     }
 }
@@ -39,13 +41,12 @@ impl fmt::Display for Exit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Exit::Code(code) => write!(f, "exited with code {code}"),
-            Exit::Signal(sig) => {
-                write!(
-                    f,
-                    "killed by signal {} ({sig})",
-                    self.signal_name().unwrap_or("?")
-                )
-            }
+            Exit::Signal(sig) => write!(
+                f,
+                "killed by signal {} ({sig})",
+                self.signal_name().unwrap_or("?")
+            ),
+            Exit::OutOfMemory => write!(f, "killed by the OOM killer at the memory limit"),
         }
     }
 }

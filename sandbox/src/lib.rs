@@ -1,25 +1,35 @@
 //! Isolation of function instances, and classification of how a run ended.
 //!
 //! A [`Sandbox`] turns a [`LaunchSpec`] (what to run, with which limits) into a running
-//! [`Process`]. The runtimes only talk to the trait, so stronger isolation (cgroups,
-//! namespaces, WASM) slots in without touching them. [`ProcessGroupSandbox`] is the baseline:
-//! each instance is a child in its own process group with `RLIMIT_NOFILE` 1024, killed as a
-//! group, and killed with the host.
+//! [`Process`]. The runtimes only talk to the trait, so stronger isolation slots in without
+//! touching them:
+//!
+//! - [`NamespaceSandbox`] (needs root): cgroups (memory, pids, CPU), mount/PID/IPC/UTS
+//!   namespaces, a minimal read-only root with a private 512 MB `/tmp`, an unprivileged user
+//!   and a seccomp filter. The kernel enforces FunctionGraph's limits and reports violations
+//!   (OOM kills), which [`Exit`] classifies.
+//! - [`ProcessGroupSandbox`]: the fallback without root: a process group with
+//!   `RLIMIT_NOFILE` 1024, killed as a group and with the host.
 
+mod cgroup;
 mod error;
 mod exit;
+pub mod namespace;
 mod process;
 mod process_group;
 
+pub use cgroup::ControlGroup;
 pub use error::SandboxError;
 pub use exit::Exit;
+pub use namespace::{NamespaceConfig, NamespaceSandbox};
 pub use process::Process;
 pub use process_group::ProcessGroupSandbox;
 
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Everything needed to start one function instance.
+/// Everything needed to start one function instance. Paths in `program`, `args`, `env` and
+/// `cwd` are as the instance sees them (see [`Sandbox::instance_paths`]).
 #[derive(Debug)]
 pub struct LaunchSpec {
     /// The program to execute (an interpreter or the package's `bootstrap`).
@@ -27,8 +37,15 @@ pub struct LaunchSpec {
     pub args: Vec<String>,
     /// The complete environment; nothing of the host's environment is inherited.
     pub env: Vec<(String, String)>,
-    /// Working directory (the function's code root).
+    /// Working directory.
     pub cwd: PathBuf,
+    /// The function's code, on the host.
+    pub code_dir: PathBuf,
+    /// fgs's shipped bootstraps, on the host.
+    pub runtime_dir: PathBuf,
+    /// Further host directories the runtime needs (an interpreter's install prefix), shown
+    /// read-only at the same path.
+    pub ro_paths: Vec<PathBuf>,
     /// The function's configured memory, MB.
     pub memory_mb: u32,
     /// Where the instance's stdout and stderr go (the write end of its log pipe).
@@ -38,12 +55,16 @@ pub struct LaunchSpec {
 /// Which limits the kernel enforces for instances started by a sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enforcement {
-    /// Short name of the sandbox, e.g. `process-group`.
+    /// Short name of the sandbox: `namespace` or `process-group`.
     pub mode: &'static str,
-    /// The limits actually enforced, e.g. `RLIMIT_NOFILE=1024`.
+    /// The limits actually enforced.
     pub enforced: Vec<String>,
     /// FunctionGraph limits this sandbox does not enforce.
     pub not_enforced: Vec<String>,
+    /// Why a weaker sandbox is in use, when one is.
+    pub reason: Option<String>,
+    /// The cgroup under which instance groups are created, when cgroups are used.
+    pub cgroup_parent: Option<String>,
 }
 
 /// Starts function instances in isolation.
@@ -53,4 +74,10 @@ pub trait Sandbox: Send + Sync + 'static {
 
     /// What this sandbox enforces, for `/healthz` and the start-up log.
     fn enforcement(&self) -> Enforcement;
+
+    /// Where an instance sees its code directory and the shipped bootstraps.
+    fn instance_paths(&self, code_dir: &Path, runtime_dir: &Path) -> (PathBuf, PathBuf);
+
+    /// Releases host resources once every instance has ended.
+    fn shutdown(&self) {}
 }

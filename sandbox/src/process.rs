@@ -7,41 +7,71 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::sync::watch;
 
-use crate::Exit;
+use crate::{ControlGroup, Exit};
 
-/// A started instance: the leader of its own process group.
+/// A started instance: the leader of its own process group, optionally in its own cgroup.
 ///
-/// A monitor task reaps the process and publishes its [`Exit`]; when the leader ends, the
-/// rest of its group is killed too, so no helper process outlives the instance. Dropping a
-/// `Process` kills the group.
+/// A monitor task reaps the process and publishes its [`Exit`]. When the leader ends, the rest
+/// of its group is killed, an OOM kill recorded by its cgroup turns the exit into
+/// [`Exit::OutOfMemory`], and the cgroup is removed, all before the exit is published. Dropping
+/// a `Process` kills the group.
 #[derive(Debug)]
 pub struct Process {
     pid: u32,
     exited: Arc<AtomicBool>,
     exit: watch::Receiver<Option<Exit>>,
+    group: Option<Arc<dyn ControlGroup>>,
+    private_tmp: bool,
+}
+
+impl std::fmt::Debug for dyn ControlGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ControlGroup")
+    }
 }
 
 impl Process {
     /// Takes ownership of a spawned child whose process group id equals its pid.
-    pub(crate) fn monitor(mut child: tokio::process::Child) -> Self {
+    /// `private_tmp`: the instance has its own `/tmp`, reachable through `/proc/<pid>/root`.
+    pub(crate) fn monitor(
+        mut child: tokio::process::Child,
+        group: Option<Arc<dyn ControlGroup>>,
+        private_tmp: bool,
+    ) -> Self {
         let pid = child.id().expect("a just-spawned child has a pid");
         let exited = Arc::new(AtomicBool::new(false));
         let (tx, rx) = watch::channel(None);
         let flag = exited.clone();
+        let cgroup = group.clone();
         tokio::spawn(async move {
-            let exit = match child.wait().await {
+            let mut exit = match child.wait().await {
                 Ok(status) => Exit::from_status(status),
                 Err(_) => Exit::Code(-1),
             };
             // Kill what is left of the group before the pid can be reused.
             let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
             flag.store(true, Ordering::SeqCst);
+            if let Some(group) = cgroup {
+                exit = tokio::task::spawn_blocking(move || {
+                    let oom = group.oom_kills() > 0;
+                    group.destroy();
+                    if oom {
+                        Exit::OutOfMemory
+                    } else {
+                        exit
+                    }
+                })
+                .await
+                .unwrap_or(exit);
+            }
             let _ = tx.send(Some(exit));
         });
         Process {
             pid,
             exited,
             exit: rx,
+            group,
+            private_tmp,
         }
     }
 
@@ -61,7 +91,7 @@ impl Process {
         *self.exit.borrow()
     }
 
-    /// Waits until the process has ended.
+    /// Waits until the process has ended and its resources are released.
     pub async fn wait(&self) -> Exit {
         let mut rx = self.exit.clone();
         loop {
@@ -72,6 +102,29 @@ impl Process {
                 return Exit::Code(-1);
             }
         }
+    }
+
+    /// Processes of the instance the OOM killer has killed so far.
+    pub fn oom_kills(&self) -> u64 {
+        self.group.as_ref().map(|g| g.oom_kills()).unwrap_or(0)
+    }
+
+    /// Peak memory of the instance in bytes, when its cgroup reports it.
+    pub fn memory_peak(&self) -> Option<u64> {
+        self.group
+            .as_ref()
+            .map(|g| g.memory_peak())
+            .filter(|&b| b > 0)
+    }
+
+    /// Whether the instance's private `/tmp` is full.
+    pub fn tmp_full(&self) -> bool {
+        if !self.private_tmp || self.exited.load(Ordering::SeqCst) {
+            return false;
+        }
+        nix::sys::statvfs::statvfs(format!("/proc/{}/root/tmp", self.pid).as_str())
+            .map(|s| s.blocks_available() == 0)
+            .unwrap_or(false)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The baseline sandbox: a process group with rlimits.
 
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use nix::sys::resource::{setrlimit, Resource};
@@ -19,7 +19,6 @@ pub struct ProcessGroupSandbox;
 
 impl Sandbox for ProcessGroupSandbox {
     fn launch(&self, spec: LaunchSpec) -> Result<Process, SandboxError> {
-        check_executable(&spec.program)?;
         let stderr = spec
             .output
             .try_clone()
@@ -53,7 +52,7 @@ impl Sandbox for ProcessGroupSandbox {
                 program: spec.program.clone(),
                 source,
             })?;
-        Ok(Process::monitor(child))
+        Ok(Process::monitor(child, None, false))
     }
 
     fn enforcement(&self) -> Enforcement {
@@ -69,17 +68,14 @@ impl Sandbox for ProcessGroupSandbox {
                 "512 MB /tmp".into(),
                 "namespaces".into(),
             ],
+            reason: None,
+            cgroup_parent: None,
         }
     }
-}
 
-fn check_executable(program: &std::path::Path) -> Result<(), SandboxError> {
-    let meta = std::fs::metadata(program)
-        .map_err(|_| SandboxError::ProgramNotFound(program.to_path_buf()))?;
-    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
-        return Err(SandboxError::NotExecutable(program.to_path_buf()));
+    fn instance_paths(&self, code_dir: &Path, runtime_dir: &Path) -> (PathBuf, PathBuf) {
+        (code_dir.to_path_buf(), runtime_dir.to_path_buf())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -95,6 +91,9 @@ mod tests {
             args: args.iter().map(|s| s.to_string()).collect(),
             env: vec![("X".into(), "1".into())],
             cwd: "/".into(),
+            code_dir: "/".into(),
+            runtime_dir: "/".into(),
+            ro_paths: vec![],
             memory_mb: 128,
             output: w,
         };
@@ -128,12 +127,12 @@ mod tests {
         assert_eq!(p.wait().await, Exit::Signal(libc::SIGKILL));
     }
 
-    #[test]
-    fn missing_program() {
+    #[tokio::test]
+    async fn missing_program() {
         let (spec, _out) = spec("/nonexistent/bootstrap", &[]);
         assert!(matches!(
             ProcessGroupSandbox.launch(spec),
-            Err(SandboxError::ProgramNotFound(_))
+            Err(SandboxError::Spawn { .. })
         ));
     }
 }

@@ -75,6 +75,8 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
             "mode": app.enforcement.mode,
             "enforced": app.enforcement.enforced,
             "not_enforced": app.enforcement.not_enforced,
+            "fallback_reason": app.enforcement.reason,
+            "cgroup_parent": app.enforcement.cgroup_parent,
         },
     }))
     .into_response()

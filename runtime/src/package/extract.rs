@@ -76,7 +76,8 @@ pub fn extract_zip(zip: &[u8], dest: &Path, max_unzipped: u64) -> Result<u64, Ru
                         CopyError::Limit => RuntimeError::PackageTooLarge { max: max_unzipped },
                         CopyError::Io(e) => invalid(format!("entry {name:?}: {e}")),
                     })?;
-                fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o400))?;
+                // Readable by the unprivileged function user; never writable by it.
+                fs::set_permissions(&target, fs::Permissions::from_mode((mode | 0o444) & 0o755))?;
             }
             Some(other) => {
                 return Err(invalid(format!(

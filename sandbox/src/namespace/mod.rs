@@ -1,0 +1,240 @@
+//! The kernel-enforced sandbox: cgroups, namespaces, a minimal read-only root, a private
+//! `/tmp`, an unprivileged user and a seccomp filter. Needs root.
+//!
+//! What a function sees (the answer to the FunctionGraph FAQ "which directories can be
+//! accessed"):
+//!
+//! | path | what |
+//! |---|---|
+//! | `/opt/function/code` | the function's code package, read-only (`RUNTIME_CODE_ROOT`) |
+//! | `/home/snuser/runtime` | fgs's bootstraps, read-only (`RUNTIME_ROOT`) |
+//! | `/tmp` | a fresh 512 MB tmpfs per instance, the only writable place |
+//! | `/usr` (and `/bin`, `/lib`, `/lib64`, `/sbin`) | the host's, read-only, no setuid |
+//! | the interpreter's install prefix (e.g. a pyenv Python) | the host's, read-only |
+//! | `/etc` | generated `passwd`, `group`, `hostname`; the host's TLS certificates, `resolv.conf`, `hosts`, `nsswitch.conf`, `localtime`, `ld.so.cache`, read-only |
+//! | `/proc` | the instance's own PID namespace only |
+//! | `/dev` | `null`, `zero`, `full`, `random`, `urandom`, `tty`, `shm` (64 MB), fd links |
+//!
+//! Everything else of the host (its `/root`, `/home`, `/var`, the fgs data dir, other
+//! instances) is absent. The function runs as uid/gid 1003 (`snuser`) without capabilities,
+//! in its own mount, PID, IPC and UTS namespaces; it shares the host's network (so it can
+//! reach the runtime API on loopback and the internet). The root itself is read-only.
+
+mod exec;
+mod seccomp;
+mod spec;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub use exec::main as exec_main;
+pub use spec::ExecSpec;
+
+use crate::cgroup::{Cgroups, GroupLimits};
+use crate::{Enforcement, LaunchSpec, Process, Sandbox, SandboxError};
+
+/// Where an instance sees its code.
+pub const CODE_ROOT: &str = "/opt/function/code";
+/// Where an instance sees the shipped bootstraps.
+pub const RUNTIME_ROOT: &str = "/home/snuser/runtime";
+/// FunctionGraph's function user (the documented default uid/gid of function processes).
+pub const FUNCTION_UID: u32 = 1003;
+/// Processes and threads per instance.
+pub const PIDS_MAX: i64 = 1024;
+/// Size of `/tmp`.
+pub const TMP_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Settings of a [`NamespaceSandbox`].
+#[derive(Debug, Clone)]
+pub struct NamespaceConfig {
+    /// The `fgs-sandbox-exec` helper binary.
+    pub helper: PathBuf,
+    /// An empty directory instances mount their root on (each in its own mount namespace).
+    pub root_mountpoint: PathBuf,
+    /// Names this host's cgroups (`fgs/<host_key>/…`); a restarted host with the same key
+    /// removes what its predecessor left.
+    pub host_key: String,
+}
+
+/// Instances in cgroups and namespaces, with a minimal root. See the module docs.
+pub struct NamespaceSandbox {
+    config: NamespaceConfig,
+    cgroups: Cgroups,
+    symlinks: Vec<(PathBuf, PathBuf)>,
+    ro_binds: Vec<PathBuf>,
+    next_id: AtomicU64,
+}
+
+impl NamespaceSandbox {
+    /// Checks that this host can sandbox (root, writable cgroups, the helper) and prepares it.
+    pub fn new(config: NamespaceConfig) -> Result<Self, String> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err("not running as root".into());
+        }
+        if !config.helper.is_file() {
+            return Err(format!(
+                "sandbox helper {} not found",
+                config.helper.display()
+            ));
+        }
+        std::fs::create_dir_all(&config.root_mountpoint)
+            .map_err(|e| format!("cannot create {}: {e}", config.root_mountpoint.display()))?;
+        let cgroups = Cgroups::open(&config.host_key)?;
+        // Merged-/usr systems have /bin -> usr/bin and the like: recreate the links, bind /usr.
+        let mut symlinks = Vec::new();
+        let mut ro_binds = vec![PathBuf::from("/usr")];
+        for top in ["/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"] {
+            let path = PathBuf::from(top);
+            match std::fs::read_link(&path) {
+                Ok(target) => symlinks.push((path, target)),
+                Err(_) if path.is_dir() => ro_binds.push(path),
+                Err(_) => {}
+            }
+        }
+        Ok(Self {
+            config,
+            cgroups,
+            symlinks,
+            ro_binds,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    fn exec_spec(&self, spec: &LaunchSpec, cgroup_procs: Vec<PathBuf>) -> ExecSpec {
+        let mut ro_binds = self.ro_binds.clone();
+        for path in &spec.ro_paths {
+            if !ro_binds.iter().any(|b| path.starts_with(b)) {
+                ro_binds.push(path.clone());
+            }
+        }
+        let etc = [
+            "ssl",
+            "ca-certificates",
+            "pki",
+            "resolv.conf",
+            "hosts",
+            "nsswitch.conf",
+            "localtime",
+            "ld.so.cache",
+            "ld.so.conf",
+            "ld.so.conf.d",
+            "alternatives",
+            "mime.types",
+            "protocols",
+            "services",
+            "gai.conf",
+        ];
+        ExecSpec {
+            root_mountpoint: self.config.root_mountpoint.clone(),
+            ro_binds,
+            ro_binds_if_present: etc.iter().map(|f| Path::new("/etc").join(f)).collect(),
+            symlinks: self.symlinks.clone(),
+            code_dir: spec.code_dir.clone(),
+            code_root: CODE_ROOT.into(),
+            runtime_dir: spec.runtime_dir.clone(),
+            runtime_root: RUNTIME_ROOT.into(),
+            tmp_bytes: TMP_BYTES,
+            cgroup_procs,
+            hostname: "fgs-instance".into(),
+            uid: FUNCTION_UID,
+            gid: FUNCTION_UID,
+            nofile: crate::process_group::MAX_OPEN_FILES,
+            program: spec.program.clone(),
+            args: spec.args.clone(),
+            env: spec.env.clone(),
+            cwd: spec.cwd.clone(),
+        }
+    }
+}
+
+impl Sandbox for NamespaceSandbox {
+    fn launch(&self, spec: LaunchSpec) -> Result<Process, SandboxError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let limits = GroupLimits {
+            memory_bytes: i64::from(spec.memory_mb) * 1024 * 1024,
+            pids_max: PIDS_MAX,
+            cpu_shares: u64::from(spec.memory_mb),
+        };
+        let group = self
+            .cgroups
+            .create(&format!("i{}-{id}", std::process::id()), limits)
+            .map_err(|source| SandboxError::Spawn {
+                program: spec.program.clone(),
+                source,
+            })?;
+        let group: Arc<dyn crate::cgroup::ControlGroup> = Arc::from(group);
+        let exec = self.exec_spec(&spec, group.join_files());
+        let json = serde_json::to_string(&exec).expect("spec serializes");
+        let stderr = spec
+            .output
+            .try_clone()
+            .map_err(|source| SandboxError::Spawn {
+                program: spec.program.clone(),
+                source,
+            })?;
+        let mut cmd = std::process::Command::new(&self.config.helper);
+        cmd.env_clear()
+            .env(exec::SPEC_ENV, json)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(spec.output))
+            .stderr(Stdio::from(stderr))
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = match tokio::process::Command::from(cmd).spawn() {
+            Ok(child) => child,
+            Err(source) => {
+                group.destroy();
+                return Err(SandboxError::Spawn {
+                    program: self.config.helper.clone(),
+                    source,
+                });
+            }
+        };
+        Ok(Process::monitor(child, Some(group), true))
+    }
+
+    fn enforcement(&self) -> Enforcement {
+        let hierarchy = if self.cgroups.is_v2() {
+            "cgroup v2"
+        } else {
+            "cgroup v1"
+        };
+        Enforcement {
+            mode: "namespace",
+            enforced: vec![
+                format!("memory_size ({hierarchy}, no swap)"),
+                format!("pids.max={PIDS_MAX}"),
+                "cpu shares proportional to memory".into(),
+                format!("RLIMIT_NOFILE={}", crate::process_group::MAX_OPEN_FILES),
+                "mount, PID, IPC, UTS namespaces".into(),
+                "read-only minimal root (pivot_root)".into(),
+                "512 MB tmpfs /tmp per instance".into(),
+                format!("uid/gid {FUNCTION_UID}, no capabilities, no_new_privs"),
+                "seccomp".into(),
+            ],
+            not_enforced: vec!["network namespace (instances share the host network)".into()],
+            reason: None,
+            cgroup_parent: Some(self.cgroups.parent().to_string()),
+        }
+    }
+
+    fn instance_paths(&self, _code_dir: &Path, _runtime_dir: &Path) -> (PathBuf, PathBuf) {
+        (CODE_ROOT.into(), RUNTIME_ROOT.into())
+    }
+
+    fn shutdown(&self) {
+        self.cgroups.remove_leftovers();
+        self.cgroups.remove_parent();
+    }
+}

@@ -1,0 +1,37 @@
+//! What the host tells the sandbox helper (`fgs-sandbox-exec`) to build and run.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The instance's view of the file system and the program to run in it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecSpec {
+    /// An empty host directory the instance's root tmpfs is mounted on (in the instance's own
+    /// mount namespace, so every instance can use the same one).
+    pub root_mountpoint: PathBuf,
+    /// Host directories shown read-only at the same path (interpreters, libraries, certs).
+    pub ro_binds: Vec<PathBuf>,
+    /// Host files or directories shown read-only at the same path when they exist.
+    pub ro_binds_if_present: Vec<PathBuf>,
+    /// Symlinks to recreate in the new root (`/bin -> usr/bin` on merged-/usr systems).
+    pub symlinks: Vec<(PathBuf, PathBuf)>,
+    /// Host code directory, shown read-only at `code_root`.
+    pub code_dir: PathBuf,
+    pub code_root: PathBuf,
+    /// Host directory of the shipped bootstraps, shown read-only at `runtime_root`.
+    pub runtime_dir: PathBuf,
+    pub runtime_root: PathBuf,
+    /// Size of the instance's `/tmp` tmpfs, bytes.
+    pub tmp_bytes: u64,
+    /// The files the helper writes its pid to, joining the instance's cgroups.
+    pub cgroup_procs: Vec<PathBuf>,
+    pub hostname: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub nofile: u64,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+}
