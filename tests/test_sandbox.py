@@ -139,9 +139,10 @@ def handler(event, context):
 
 
 TMP_WRITER = """
-import errno, os
+import errno, os, time
 def handler(event, context):
     if event.get("inspect"):
+        time.sleep(1)  # long enough for concurrent calls to need two instances
         st = os.statvfs("/tmp")
         return {"tmp": os.listdir("/tmp"), "used_mb": (st.f_blocks - st.f_bfree) * st.f_frsize // (1024 * 1024)}
     written = 0
@@ -248,7 +249,8 @@ done
 
 @needs_root
 def test_nothing_leaks_after_a_burst_and_shutdown(fresh_fgs):
-    host = fresh_fgs("--idle-timeout", "1s")
+    # Long enough that none of the 50 is reaped before all have answered.
+    host = fresh_fgs("--idle-timeout", "5s")
     fgs_pid = host.proc.pid
     mounts_before = host_mounts()
     assert cgroup_dirs(host) == [] and descendants(fgs_pid) == set()
@@ -260,7 +262,7 @@ def test_nothing_leaks_after_a_burst_and_shutdown(fresh_fgs):
     assert len(runtime_pids("burst")) == 50
     assert len(cgroup_dirs(host)) == 50
     # The idle timeout reaps all 50: no process, cgroup or mount remains.
-    deadline = time.time() + 15
+    deadline = time.time() + 20
     while (cgroup_dirs(host) or descendants(fgs_pid)) and time.time() < deadline:
         time.sleep(0.2)
     assert cgroup_dirs(host) == [] and descendants(fgs_pid) == set()
