@@ -200,6 +200,12 @@ def handler(event, context):
     libc = ctypes.CDLL(None, use_errno=True)
     mounted = libc.mount(b"none", b"/tmp", b"tmpfs", 0, None)
     mount_errno = ctypes.get_errno()
+    # PTRACE_TRACEME needs no privilege at all: only the seccomp filter refuses it.
+    traced = libc.ptrace(0, 0, None, None)
+    ptrace_errno = ctypes.get_errno()
+    status = open("/proc/self/status").read()
+    seccomp = [l.split()[1] for l in status.splitlines() if l.startswith("Seccomp:")]
+    caps = [l.split()[1] for l in status.splitlines() if l.startswith("CapEff:")]
     try:
         open("/opt/function/code/new", "w")
         code_writable = True
@@ -212,6 +218,7 @@ def handler(event, context):
         "root_home": os.path.exists("/root/.bashrc"),
         "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
         "mount": mounted, "mount_errno": mount_errno,
+        "ptrace": traced, "ptrace_errno": ptrace_errno, "seccomp": seccomp, "caps": caps,
         "code_writable": code_writable,
         "cwd": os.getcwd(), "code_root": os.environ["RUNTIME_CODE_ROOT"],
         "root": sorted(os.listdir("/")),
@@ -224,6 +231,8 @@ def handler(event, context):
     assert not out["shadow"] and not out["data_dir"] and not out["root_home"]
     assert out["pids"] == [1, 2], "the function must see only its own instance's processes"
     assert out["mount"] == -1 and out["mount_errno"] == 1  # EPERM
+    assert out["ptrace"] == -1 and out["ptrace_errno"] == 1, out
+    assert out["seccomp"] == ["2"] and out["caps"] == ["0000000000000000"]
     assert not out["code_writable"]
     assert out["cwd"] == out["code_root"] == "/opt/function/code"
     assert "home" in out["root"] and "var" not in out["root"] and "work" not in out["root"]
