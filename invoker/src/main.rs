@@ -15,6 +15,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fgs_limits::{FunctionLimits, PayloadLimits};
 use fgs_runtime::{CodeStore, InstancePool, PoolConfig, RuntimeLayout};
+use fgs_sandbox::wasm::{WasmConfig, WasmEngine};
 use fgs_sandbox::{Enforcement, NamespaceConfig, NamespaceSandbox, ProcessGroupSandbox, Sandbox};
 
 #[derive(Parser)]
@@ -56,6 +57,9 @@ struct ServeArgs {
     /// The `fgs-sandbox-exec` helper (default: next to the fgs binary).
     #[arg(long)]
     sandbox_helper: Option<PathBuf>,
+    /// Most WebAssembly instances alive at once (slots of wasmtime's pooling allocator).
+    #[arg(long, default_value_t = 256)]
+    wasm_instances: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -98,9 +102,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot load functions")?;
 
     let (sandbox, enforcement) = choose_sandbox(&args, &data_dir)?;
+    let wasm = WasmEngine::new(WasmConfig {
+        max_instances: args.wasm_instances,
+        cache_dir: data_dir.join("wasm-cache"),
+        tmp_dir: data_dir.join("wasm-tmp"),
+    })
+    .context("cannot start the WebAssembly engine")?;
+    if !wasm.private_tmpfs() {
+        tracing::warn!("WASM instances get an uncapped /tmp directory: a 512 MB tmpfs needs root");
+    }
     let pool = InstancePool::new(
         sandbox,
         layout,
+        Some(Arc::new(wasm)),
         PoolConfig {
             idle_timeout: args.idle_timeout,
             max_response: payload.sync_response as u64,

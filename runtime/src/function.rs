@@ -33,15 +33,9 @@ pub struct FunctionSpec {
 }
 
 impl FunctionSpec {
-    /// The environment of an instance: the user's variables, then FunctionGraph's `RUNTIME_*`
-    /// variables (which take precedence), then what interpreters need.
-    pub(crate) fn environment(
-        &self,
-        api_addr: &str,
-        code_root: &str,
-        runtime_root: &str,
-        max_response: u64,
-    ) -> Vec<(String, String)> {
+    /// What every instance's environment holds: the user's variables, then FunctionGraph's
+    /// `RUNTIME_*` variables describing the function (which take precedence).
+    pub(crate) fn base_environment(&self) -> Vec<(String, String)> {
         let user_json: serde_json::Map<String, serde_json::Value> = self
             .user_data
             .iter()
@@ -61,14 +55,28 @@ impl FunctionSpec {
         );
         set("RUNTIME_CPU", self.memory.cpu_millicores().to_string());
         set("RUNTIME_MEMORY", self.memory.mb().to_string());
-        set("RUNTIME_CODE_ROOT", code_root.to_string());
-        set("RUNTIME_ROOT", runtime_root.to_string());
-        set("RUNTIME_API_ADDR", api_addr.to_string());
-        set("RUNTIME_MAX_RESP_BODY_SIZE", max_response.to_string());
         if let Some((handler, timeout)) = &self.initializer {
             set("RUNTIME_INITIALIZER_HANDLER", handler.clone());
             set("RUNTIME_INITIALIZER_TIMEOUT", timeout.to_string());
         }
+        env
+    }
+
+    /// The environment of a process instance: the base environment, where the code, the
+    /// bootstraps and the runtime API are, and what interpreters need.
+    pub(crate) fn process_environment(
+        &self,
+        api_addr: &str,
+        code_root: &str,
+        runtime_root: &str,
+        max_response: u64,
+    ) -> Vec<(String, String)> {
+        let mut env = self.base_environment();
+        let mut set = |k: &str, v: String| env.push((k.to_string(), v));
+        set("RUNTIME_CODE_ROOT", code_root.to_string());
+        set("RUNTIME_ROOT", runtime_root.to_string());
+        set("RUNTIME_API_ADDR", api_addr.to_string());
+        set("RUNTIME_MAX_RESP_BODY_SIZE", max_response.to_string());
         set(
             "PATH",
             std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),

@@ -54,6 +54,12 @@ pub enum InvokeFailure {
     DiskFull(Bytes),
     /// The result is larger than the response limit.
     ResponseTooLarge { size: u64, max: u64 },
+    /// A WebAssembly instance trapped (a panic, an unreachable, a stack overflow…); the
+    /// trap's message. The instance is discarded.
+    Trap(String),
+    /// The function's entry point (the component named by the handler) is missing or
+    /// invalid.
+    EntryNotFound(String),
     /// The instance could not be started for a reason of the host, not the function.
     System(String),
 }
@@ -62,7 +68,8 @@ impl InvokeFailure {
     /// FunctionGraph's runtime error code (`X-Func-Err-Code`).
     pub fn code(&self) -> u32 {
         match self {
-            InvokeFailure::Function(_) => 4002,
+            InvokeFailure::EntryNotFound(_) => 4001,
+            InvokeFailure::Function(_) | InvokeFailure::Trap(_) => 4002,
             InvokeFailure::ResponseTooLarge { .. } => 4008,
             InvokeFailure::Timeout { .. } => 4010,
             InvokeFailure::LoadTimeout { .. } => 4012,
@@ -74,6 +81,18 @@ impl InvokeFailure {
             InvokeFailure::InitTimeout { .. } => 4211,
             InvokeFailure::System(_) => 10500,
         }
+    }
+
+    /// Whether the instance can serve further invocations after this failure: yes when the
+    /// function merely returned an error; no after a timeout, crash, trap, OOM kill or failed
+    /// initialization, which leave it in an unknown state.
+    pub fn keeps_instance(&self) -> bool {
+        matches!(
+            self,
+            InvokeFailure::Function(_)
+                | InvokeFailure::ResponseTooLarge { .. }
+                | InvokeFailure::DiskFull(_)
+        )
     }
 
     /// Whether the failure is the function's (codes 4001–9999) rather than the platform's.
@@ -111,6 +130,13 @@ impl InvokeFailure {
                 "DiskFull",
                 format!("disk usage exceed limit: {}", String::from_utf8_lossy(body)),
             ),
+            InvokeFailure::Trap(message) => (
+                "Trap",
+                format!("function invocation exception, error: {message}"),
+            ),
+            InvokeFailure::EntryNotFound(why) => {
+                ("EntryNotFound", format!("function entry exception: {why}"))
+            }
             InvokeFailure::OutOfMemory => {
                 ("OutOfMemory", "runtime memory limit exceeded".to_string())
             }

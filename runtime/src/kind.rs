@@ -22,6 +22,8 @@ pub enum Language {
     Python,
     NodeJs,
     Custom,
+    /// A WebAssembly component (runtime `WASM`, an fgs extension).
+    Wasm,
 }
 
 /// FunctionGraph runtime names fgs runs.
@@ -39,6 +41,7 @@ const SUPPORTED: &[(&str, Language)] = &[
     ("Node.js18.15", Language::NodeJs),
     ("Node.js20.15", Language::NodeJs),
     ("Custom", Language::Custom),
+    ("WASM", Language::Wasm),
 ];
 
 /// FunctionGraph runtime names that are valid but that fgs does not run (yet).
@@ -89,6 +92,7 @@ impl Language {
             Language::Python => format!("{module}.py"),
             Language::NodeJs => format!("{module}.js"),
             Language::Custom => "bootstrap".into(),
+            Language::Wasm => handler.to_string(),
         }
     }
 }
@@ -149,6 +153,11 @@ impl RuntimeLayout {
                 vec![script("bootstrap.js")],
             ),
             Language::Custom => (code_root.join("bootstrap"), vec![]),
+            Language::Wasm => {
+                return Err(RuntimeError::UnsupportedRuntime(
+                    "WASM runs in-process, not as a command".into(),
+                ))
+            }
         })
     }
 
@@ -157,7 +166,7 @@ impl RuntimeLayout {
         let found = match language {
             Language::Python => &self.python,
             Language::NodeJs => &self.node,
-            Language::Custom => &None,
+            Language::Custom | Language::Wasm => &None,
         };
         found.iter().map(|i| i.prefix.clone()).collect()
     }

@@ -14,7 +14,9 @@ mod kind;
 mod logs;
 pub mod package;
 mod pool;
+mod process_instance;
 mod runtime_api;
+mod wasm;
 
 pub use error::RuntimeError;
 pub use function::FunctionSpec;

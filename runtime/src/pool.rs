@@ -13,9 +13,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use chrono::Utc;
+use fgs_sandbox::wasm::WasmEngine;
 use fgs_sandbox::Sandbox;
 
-use crate::instance::Instance;
+use crate::instance::{Instance, Launcher};
+use crate::wasm::WasmRuntime;
 use crate::{FunctionSpec, InvokeOutcome, InvokeRequest, RuntimeLayout};
 
 /// Settings of an [`InstancePool`].
@@ -31,8 +33,7 @@ type VersionKey = (String, u64);
 
 /// The instances of all functions on this host.
 pub struct InstancePool {
-    sandbox: Arc<dyn Sandbox>,
-    layout: RuntimeLayout,
+    launcher: Launcher,
     config: PoolConfig,
     idle: Mutex<HashMap<VersionKey, Vec<Instance>>>,
     /// Per function: instances with a lower revision are discarded instead of reused.
@@ -41,11 +42,22 @@ pub struct InstancePool {
 }
 
 impl InstancePool {
-    /// Creates the pool and its idle reaper.
-    pub fn new(sandbox: Arc<dyn Sandbox>, layout: RuntimeLayout, config: PoolConfig) -> Arc<Self> {
-        let pool = Arc::new(Self {
+    /// Creates the pool and its idle reaper. Process instances start in `sandbox`; WASM
+    /// functions run on `wasm` (when the host has a wasm engine).
+    pub fn new(
+        sandbox: Arc<dyn Sandbox>,
+        layout: RuntimeLayout,
+        wasm: Option<Arc<WasmEngine>>,
+        config: PoolConfig,
+    ) -> Arc<Self> {
+        let launcher = Launcher {
             sandbox,
             layout,
+            wasm: wasm.map(WasmRuntime::new),
+            max_response: config.max_response,
+        };
+        let pool = Arc::new(Self {
+            launcher,
             config,
             idle: Mutex::new(HashMap::new()),
             min_revision: Mutex::new(HashMap::new()),
@@ -71,39 +83,30 @@ impl InstancePool {
         let _busy = BusyGuard::new(&self.busy);
         let mut instance = match warm {
             Some(instance) => instance,
-            None => {
-                match Instance::start(
-                    spec.clone(),
-                    &self.layout,
-                    self.sandbox.as_ref(),
-                    self.config.max_response,
-                )
-                .await
-                {
-                    Ok(instance) => instance,
-                    Err(failure) => {
-                        let log = format_log(
-                            &request_id,
-                            &spec.version,
-                            started_at,
-                            b"",
-                            Duration::ZERO,
-                            0.0,
-                            memory_size_mb,
-                            false,
-                        );
-                        return InvokeOutcome {
-                            request_id,
-                            result: Err(failure),
-                            log,
-                            duration: Duration::ZERO,
-                            memory_used_mb: 0.0,
-                            memory_size_mb,
-                            cold_start,
-                        };
-                    }
+            None => match Instance::start(spec.clone(), &self.launcher).await {
+                Ok(instance) => instance,
+                Err(failure) => {
+                    let log = format_log(
+                        &request_id,
+                        &spec.version,
+                        started_at,
+                        b"",
+                        Duration::ZERO,
+                        0.0,
+                        memory_size_mb,
+                        false,
+                    );
+                    return InvokeOutcome {
+                        request_id,
+                        result: Err(failure),
+                        log,
+                        duration: Duration::ZERO,
+                        memory_used_mb: 0.0,
+                        memory_size_mb,
+                        cold_start,
+                    };
                 }
-            }
+            },
         };
         let (result, duration) = instance.invoke(request).await;
         let output = instance.take_log();
@@ -141,6 +144,9 @@ impl InstancePool {
             .lock()
             .unwrap()
             .retain(|(id, rev), _| !(id == function_id && *rev < revision));
+        if let Some(wasm) = &self.launcher.wasm {
+            wasm.retire(function_id, revision);
+        }
     }
 
     /// Instances alive now (idle and busy).
@@ -159,10 +165,10 @@ impl InstancePool {
             .drain()
             .flat_map(|(_, list)| list)
             .collect();
-        for instance in &instances {
+        for instance in instances {
             instance.stop().await;
         }
-        self.sandbox.shutdown();
+        self.launcher.sandbox.shutdown();
     }
 
     fn release(&self, key: VersionKey, instance: Instance) {
@@ -187,7 +193,7 @@ impl InstancePool {
         let cutoff = self.config.idle_timeout;
         let mut idle = self.idle.lock().unwrap();
         for list in idle.values_mut() {
-            list.retain(|i| i.last_used.elapsed() < cutoff && !i.is_broken());
+            list.retain(|i| i.last_used().elapsed() < cutoff && !i.is_broken());
         }
         idle.retain(|_, list| !list.is_empty());
     }

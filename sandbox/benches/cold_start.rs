@@ -27,7 +27,10 @@ fn spec(sandbox: &dyn Sandbox, code: &tempfile::TempDir) -> LaunchSpec {
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let code = tempfile::tempdir().expect("tempdir");
     let data = tempfile::tempdir().expect("tempdir");
     let _guard = runtime.enter();
@@ -36,7 +39,9 @@ fn bench(c: &mut Criterion) {
 
     group.bench_function("process_group", |b| {
         b.iter(|| {
-            let process = ProcessGroupSandbox.launch(spec(&ProcessGroupSandbox, &code)).expect("launch");
+            let process = ProcessGroupSandbox
+                .launch(spec(&ProcessGroupSandbox, &code))
+                .expect("launch");
             runtime.block_on(process.wait());
         })
     });

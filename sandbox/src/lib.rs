@@ -17,6 +17,7 @@ mod exit;
 pub mod namespace;
 mod process;
 mod process_group;
+pub mod wasm;
 
 pub use cgroup::ControlGroup;
 pub use error::SandboxError;

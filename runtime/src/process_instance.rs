@@ -1,0 +1,237 @@
+//! A process instance: a sandboxed process, its runtime API and its log pipe.
+//!
+//! An instance runs one invocation at a time. Its first invocation also covers start-up:
+//! the runtime must ask for work within `initializer_timeout` when an initializer is
+//! configured (the shipped bootstraps run it before asking), otherwise within the function
+//! timeout. The handler's own time then runs against the function timeout. A timeout, a
+//! crash or a failed initializer leaves the instance broken; the pool discards it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use fgs_sandbox::{Exit, LaunchSpec, Process, Sandbox};
+use tokio::sync::oneshot;
+
+use crate::logs::LogPipe;
+use crate::runtime_api::{Completion, Dispatch, RuntimeApi};
+use crate::{FunctionSpec, InvokeFailure, InvokeRequest, Language, RuntimeLayout};
+
+pub(crate) struct ProcessInstance {
+    pub spec: Arc<FunctionSpec>,
+    process: Process,
+    api: RuntimeApi,
+    logs: Arc<LogPipe>,
+    /// The runtime has asked for work at least once (it is initialized).
+    started: bool,
+    broken: bool,
+    max_response: u64,
+    pub last_used: Instant,
+}
+
+impl ProcessInstance {
+    /// Starts a new instance of `spec`.
+    pub async fn start(
+        spec: Arc<FunctionSpec>,
+        layout: &RuntimeLayout,
+        sandbox: &dyn Sandbox,
+        max_response: u64,
+    ) -> Result<Self, InvokeFailure> {
+        let system =
+            |e: std::io::Error| InvokeFailure::System(format!("cannot start instance: {e}"));
+        if spec.language == Language::Custom && !is_executable(&spec.code_dir.join("bootstrap")) {
+            return Err(InvokeFailure::BootstrapNotFound);
+        }
+        let api = RuntimeApi::start(max_response).await.map_err(system)?;
+        let (logs, output) = LogPipe::new().map_err(system)?;
+        let (code_root, runtime_root) = sandbox.instance_paths(&spec.code_dir, layout.root());
+        let (program, args) = layout
+            .command(spec.language, &code_root, &runtime_root)
+            .map_err(|e| InvokeFailure::System(e.to_string()))?;
+        let env = spec.process_environment(
+            &api.addr.to_string(),
+            &code_root.to_string_lossy(),
+            &runtime_root.to_string_lossy(),
+            max_response,
+        );
+        let launch = LaunchSpec {
+            program,
+            args,
+            env,
+            cwd: code_root,
+            code_dir: spec.code_dir.clone(),
+            runtime_dir: layout.root().to_path_buf(),
+            ro_paths: layout.ro_paths(spec.language),
+            memory_mb: spec.memory.mb(),
+            output,
+        };
+        let process = sandbox
+            .launch(launch)
+            .map_err(|e| InvokeFailure::System(e.to_string()))?;
+        Ok(Self {
+            spec,
+            process,
+            api,
+            logs,
+            started: false,
+            broken: false,
+            max_response,
+            last_used: Instant::now(),
+        })
+    }
+
+    /// Kills the instance and waits until it has ended.
+    pub async fn stop(&self) {
+        self.process.kill();
+        self.process.wait().await;
+    }
+
+    pub fn is_broken(&self) -> bool {
+        self.broken || self.process.exit().is_some()
+    }
+
+    /// Runs one invocation; returns its result and the handler's execution time.
+    pub async fn invoke(
+        &mut self,
+        request: InvokeRequest,
+    ) -> (Result<Bytes, InvokeFailure>, Duration) {
+        let oom_before = self.process.oom_kills();
+        let mut result = self.run(request).await;
+        result.0 = result
+            .0
+            .map_err(|failure| self.classify(failure, oom_before));
+        if result.0.as_ref().is_err_and(|f| !f.keeps_instance()) {
+            self.broken = true;
+            self.process.kill();
+        }
+        self.last_used = Instant::now();
+        result
+    }
+
+    /// What the kernel says about a failure: an OOM kill in the instance (even of a helper
+    /// process the function started) is a memory-limit error; a function error with `/tmp`
+    /// full is a disk-limit error.
+    fn classify(&self, failure: InvokeFailure, oom_before: u64) -> InvokeFailure {
+        match failure {
+            InvokeFailure::Crashed(Exit::OutOfMemory) => InvokeFailure::OutOfMemory,
+            InvokeFailure::Function(_) | InvokeFailure::Crashed(_)
+                if self.process.oom_kills() > oom_before =>
+            {
+                InvokeFailure::OutOfMemory
+            }
+            InvokeFailure::Function(body) if self.process.tmp_full() => {
+                InvokeFailure::DiskFull(body)
+            }
+            other => other,
+        }
+    }
+
+    /// The instance's output since the previous call.
+    pub fn take_log(&self) -> Vec<u8> {
+        self.logs.take()
+    }
+
+    /// Peak memory of the instance (its cgroup's, else its main process's resident set), MB.
+    pub fn memory_used_mb(&self) -> f64 {
+        if let Some(bytes) = self.process.memory_peak() {
+            return bytes as f64 / (1024.0 * 1024.0);
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.pid()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    }
+
+    async fn run(&mut self, request: InvokeRequest) -> (Result<Bytes, InvokeFailure>, Duration) {
+        let (picked_tx, picked_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        let timeout = Duration::from_secs(u64::from(self.spec.timeout_secs));
+        let dispatch = Dispatch {
+            request,
+            picked: picked_tx,
+            done: done_tx,
+        };
+        if self.api.dispatch.send(dispatch).await.is_err() {
+            return (
+                Err(InvokeFailure::System("instance API is gone".into())),
+                Duration::ZERO,
+            );
+        }
+
+        // Phase 1: the runtime takes the event (after starting and initializing, if new).
+        let startup = match (&self.spec.initializer, self.started) {
+            (_, true) => None,
+            (Some((_, secs)), false) => Some((
+                Duration::from_secs(u64::from(*secs)),
+                InvokeFailure::InitTimeout { secs: *secs },
+            )),
+            (None, false) => Some((
+                timeout,
+                InvokeFailure::LoadTimeout {
+                    secs: self.spec.timeout_secs,
+                },
+            )),
+        };
+        let mut init_error = self.api.init_error.clone();
+        let startup_deadline = async {
+            match &startup {
+                Some((limit, _)) => tokio::time::sleep(*limit).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            picked = picked_rx => {
+                if picked.is_err() {
+                    return (Err(InvokeFailure::System("instance API dropped the event".into())), Duration::ZERO);
+                }
+            }
+            _ = init_error.wait_for(|e| e.is_some()) => {
+                let body = self.api.init_error.borrow().clone().unwrap_or_default();
+                return (Err(InvokeFailure::InitFailed(body)), Duration::ZERO);
+            }
+            exit = self.process.wait() => {
+                if let Some(body) = self.api.init_error.borrow().clone() {
+                    return (Err(InvokeFailure::InitFailed(body)), Duration::ZERO);
+                }
+                return (Err(InvokeFailure::Crashed(exit)), Duration::ZERO);
+            }
+            _ = startup_deadline => {
+                let failure = startup.map(|(_, f)| f).expect("deadline only with a startup limit");
+                return (Err(failure), Duration::ZERO);
+            }
+        }
+        self.started = true;
+
+        // Phase 2: the handler runs against the function timeout.
+        let began = Instant::now();
+        tokio::select! {
+            done = done_rx => {
+                let elapsed = began.elapsed();
+                let result = match done {
+                    Ok(Completion::Response(body)) => Ok(body),
+                    Ok(Completion::Error(body)) => Err(InvokeFailure::Function(body)),
+                    Ok(Completion::TooLarge(size)) => {
+                        Err(InvokeFailure::ResponseTooLarge { size, max: self.max_response })
+                    }
+                    Err(_) => Err(InvokeFailure::System("instance API dropped the invocation".into())),
+                };
+                (result, elapsed)
+            }
+            exit = self.process.wait() => (Err(InvokeFailure::Crashed(exit)), began.elapsed()),
+            _ = tokio::time::sleep(timeout) => {
+                (Err(InvokeFailure::Timeout { secs: self.spec.timeout_secs }), began.elapsed())
+            }
+        }
+    }
+}
+
+fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
