@@ -10,6 +10,10 @@ step() { printf '\n==> %s\n' "$*"; }
 step "building fgs (release)"
 cargo build --release --locked
 
+step "WebAssembly example functions (wasm32-wasip2)"
+rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+(cd examples/wasm && cargo build --release --locked --target wasm32-wasip2)
+
 step "unit tests"
 cargo test --release --locked --workspace
 
