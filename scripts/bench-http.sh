@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The HTTP benchmark of BENCHMARKS.md: warm synchronous invocation of the WASM echo function
+# through fgs's FunctionGraph API, side by side with (a) a bare axum hello world and (b)
+# `wasmtime serve` running an equivalent wasi:http hello component, each measured with
+# `wrk -t1 -c64 -d10s --latency` on loopback. Prints requests/s, p50/p99 and the ratios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+WASMTIME=${WASMTIME:-.cache/wasmtime-cli/bin/wasmtime}
+command -v wrk >/dev/null || { echo "wrk is required (Debian package wrk)" >&2; exit 1; }
+
+cargo build --release --locked
+cargo build --release --locked -p fgs-invoker --example axum_hello
+(cd examples/wasm && cargo build --release --locked --target wasm32-wasip2)
+if [ ! -x "$WASMTIME" ]; then
+  cargo install wasmtime-cli --version 48.0.8 --locked --root .cache/wasmtime-cli
+fi
+WASM=examples/wasm/target/wasm32-wasip2/release
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+
+./target/release/fgs serve --listen 127.0.0.1:18080 --data-dir "$work/fgs" 2>"$work/fgs.log" &
+pids+=($!)
+target/release/examples/axum_hello 127.0.0.1:18081 &
+pids+=($!)
+"$WASMTIME" serve -S cli=y -O pooling-allocator=y --addr 127.0.0.1:18082 "$WASM/http_hello.wasm" 2>"$work/wasmtime.log" &
+pids+=($!)
+wait_http http://127.0.0.1:18080/healthz
+wait_http http://127.0.0.1:18081/
+wait_http http://127.0.0.1:18082/
+
+python3 - "$WASM/echo.wasm" <<'PY'
+import base64, io, json, sys, urllib.request, zipfile
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w") as z:
+    z.write(sys.argv[1], "echo.wasm")
+body = {"func_name": "echo", "runtime": "WASM", "handler": "echo.wasm", "memory_size": 128, "timeout": 3,
+        "code_type": "zip", "code_filename": "echo.zip", "func_code": {"file": base64.b64encode(buf.getvalue()).decode()}}
+req = urllib.request.Request("http://127.0.0.1:18080/v2/bench/fgs/functions", data=json.dumps(body).encode(),
+                             headers={"Content-Type": "application/json"})
+urllib.request.urlopen(req).read()
+PY
+FGS_URL="http://127.0.0.1:18080/v2/bench/fgs/functions/urn:fss:cn-north-4:bench:function:default:echo:latest/invocations"
+cat > "$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '"hello"'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+test "$(curl -s -X POST -d '"hello"' "$FGS_URL")" = '"hello"'
+
+run() { # name url [wrk args...]
+  local name=$1 url=$2; shift 2
+  wrk -t1 -c64 -d1s "$@" "$url" >/dev/null   # warm-up
+  wrk -t1 -c64 -d"$DURATION" --latency "$@" "$url" > "$work/$name.txt"
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$work/$name.txt")
+  p50=$(awk '$1 == "50%" {print $2}' "$work/$name.txt")
+  p99=$(awk '$1 == "99%" {print $2}' "$work/$name.txt")
+  echo "$name $rps $p50 $p99"
+}
+
+{
+  run fgs-wasm-echo "$FGS_URL" -s "$work/post.lua"
+  run axum-hello http://127.0.0.1:18081/
+  run wasmtime-serve http://127.0.0.1:18082/
+} | tee "$work/results"
+
+awk '
+  { rps[$1] = $2; p50[$1] = $3; p99[$1] = $4 }
+  END {
+    printf "\n| server | requests/s | p50 | p99 |\n|---|---|---|---|\n"
+    for (s in rps) printf "| %s | %.0f | %s | %s |\n", s, rps[s], p50[s], p99[s]
+    printf "\nfgs / wasmtime serve = %.2fx; fgs / axum hello = %.2fx\n",
+      rps["fgs-wasm-echo"] / rps["wasmtime-serve"], rps["fgs-wasm-echo"] / rps["axum-hello"]
+  }' "$work/results"
