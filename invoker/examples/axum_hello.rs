@@ -5,7 +5,9 @@ use axum::Router;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:3000".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:3000".into());
     let app = Router::new().fallback(|| async { "hello" });
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     axum::serve(listener, app).await

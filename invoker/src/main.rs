@@ -1,6 +1,7 @@
 //! `fgs`: a FunctionGraph-compatible function host.
 
 mod api;
+mod asynchronous;
 mod metrics;
 mod registry;
 mod store;
@@ -57,6 +58,13 @@ struct ServeArgs {
     /// The `fgs-sandbox-exec` helper (default: next to the fgs binary).
     #[arg(long)]
     sandbox_helper: Option<PathBuf>,
+    /// Concurrent executions per project (tenant); sync calls beyond it get 429 FSS.0429,
+    /// async requests wait.
+    #[arg(long, default_value_t = 100)]
+    tenant_concurrency: usize,
+    /// Delay before the first retry of a failed async request; doubles with every retry.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    async_retry_delay: Duration,
     /// Most WebAssembly instances alive at once (slots of wasmtime's pooling allocator).
     #[arg(long, default_value_t = 256)]
     wasm_instances: u32,
@@ -125,9 +133,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         pool: pool.clone(),
         limits: FunctionLimits::default(),
         payload,
+        async_limits: fgs_limits::AsyncLimits::default(),
+        admission: fgs_limits::Admission::new(args.tenant_concurrency),
+        journal: asynchronous::Journal::open(&data_dir.join("fgs.sqlite3"))
+            .context("cannot open the async journal")?,
+        queue: asynchronous::Queue::default(),
+        async_settings: asynchronous::AsyncSettings {
+            retry_delay: args.async_retry_delay,
+        },
         metrics: metrics::Metrics::new(),
         enforcement,
     });
+
+    let recovered =
+        asynchronous::dispatch::recover(&app).context("cannot recover async requests")?;
+    if recovered > 0 {
+        tracing::info!(
+            requests = recovered,
+            "resuming async requests accepted before the restart"
+        );
+    }
+    tokio::spawn(asynchronous::dispatch::run(app.clone()));
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

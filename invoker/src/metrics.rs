@@ -12,6 +12,7 @@ pub struct Metrics {
     cold_starts: IntCounterVec,
     duration: HistogramVec,
     instances: IntGauge,
+    async_waiting: IntGauge,
 }
 
 impl Metrics {
@@ -44,11 +45,17 @@ impl Metrics {
         .expect("valid metric");
         let instances = IntGauge::new("fgs_instances", "Function instances alive (idle and busy).")
             .expect("valid metric");
+        let async_waiting = IntGauge::new(
+            "fgs_async_waiting",
+            "Async requests waiting to run (including retries).",
+        )
+        .expect("valid metric");
         for m in [
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(cold_starts.clone()),
             Box::new(duration.clone()),
             Box::new(instances.clone()),
+            Box::new(async_waiting.clone()),
         ] {
             registry.register(m).expect("metric registered once");
         }
@@ -58,6 +65,7 @@ impl Metrics {
             cold_starts,
             duration,
             instances,
+            async_waiting,
         }
     }
 
@@ -79,8 +87,9 @@ impl Metrics {
     }
 
     /// The text exposition format.
-    pub fn render(&self, instances: usize) -> String {
+    pub fn render(&self, instances: usize, async_waiting: usize) -> String {
         self.instances.set(instances as i64);
+        self.async_waiting.set(async_waiting as i64);
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)

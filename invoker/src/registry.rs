@@ -42,6 +42,39 @@ pub struct FunctionRecord {
     pub last_modified: String,
     /// Bumped by every change of code or configuration.
     pub revision: u64,
+    /// `max_instance_num`: -1 unlimited, 0 disabled.
+    #[serde(default = "unlimited")]
+    pub max_instance_num: i32,
+    /// The async notification policy, when one is configured.
+    #[serde(default)]
+    pub async_config: Option<AsyncConfig>,
+}
+
+fn unlimited() -> i32 {
+    -1
+}
+
+/// A function's async invocation policy (`async-invoke-config`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AsyncConfig {
+    pub max_async_event_age_in_seconds: u32,
+    pub max_async_retry_attempts: u32,
+    pub on_success: Option<Destination>,
+    pub on_failure: Option<Destination>,
+    pub enable_async_status_log: bool,
+    pub created_time: String,
+    pub last_modified: String,
+}
+
+/// Where the outcome of an async request is sent: another function (FunctionGraph).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Destination {
+    /// The destination type as given (`FunctionGraph`).
+    pub destination: String,
+    /// The destination parameters as given (a JSON string with `func_urn`).
+    pub param: String,
+    /// The destination function, parsed from `param`.
+    pub func_urn: String,
 }
 
 /// A function as served: its record and what the runtime needs to run it.
@@ -161,19 +194,23 @@ impl Registry {
         Ok(entry)
     }
 
-    /// Replaces a function's record with `change(record)`, bumping its revision.
+    /// Replaces a function's record with `change(record)`, bumping its revision (so new
+    /// invocations use new instances) when `new_revision` is set.
     pub async fn update(
         &self,
         project_id: &str,
         func: &FunctionRef,
+        new_revision: bool,
         change: impl FnOnce(&mut FunctionRecord) -> Result<(), ApiError>,
     ) -> Result<Arc<Entry>, ApiError> {
         let _guard = self.writes.lock().await;
         let current = self.get(project_id, func)?;
         let mut record = current.record.clone();
         change(&mut record)?;
-        record.revision = current.record.revision + 1;
-        record.last_modified = now();
+        if new_revision {
+            record.revision = current.record.revision + 1;
+            record.last_modified = now();
+        }
         let spec = spec_for(&record, &self.code, &self.region)?;
         self.store.update_function(record.clone()).await?;
         let entry = Arc::new(Entry {

@@ -19,6 +19,8 @@ pub enum StoreError {
     Corrupt(#[from] serde_json::Error),
     #[error("store: a function with this name already exists")]
     Conflict,
+    #[error("store: {0}")]
+    Io(String),
     #[error("store: background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }

@@ -34,6 +34,10 @@ pub enum LimitError {
     InitializerTimeout(String),
     #[error("inline code too large: {size} bytes (max {max})")]
     InlineCodeSize { size: usize, max: usize },
+    #[error("invalid async invocation setting: {0}")]
+    AsyncConfig(String),
+    #[error("invalid concurrency: {0}")]
+    Concurrency(String),
     #[error("code package too large: {size} bytes (max {max})")]
     CodePackageSize { size: usize, max: usize },
 }

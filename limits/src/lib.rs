@@ -5,11 +5,15 @@
 //! numbers. This crate does no I/O: it validates values and says precisely what is wrong
 //! ([`LimitError`]); the API layer maps each variant to its `FSS.xxxx` code in one place.
 
+mod admission;
+mod async_config;
 mod error;
 mod function;
 mod payload;
 mod user_data;
 
+pub use admission::{Admission, Permit, Refusal};
+pub use async_config::{validate_max_instances, AsyncLimits};
 pub use error::LimitError;
 pub use function::{
     validate_description, validate_func_name, validate_handler, validate_initializer,

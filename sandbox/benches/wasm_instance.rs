@@ -14,9 +14,16 @@ use fgs_sandbox::wasm::{FunctionInfo, WasmConfig, WasmEngine};
 fn bench(c: &mut Criterion) {
     let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../examples/wasm/target/wasm32-wasip2/release/init-counter.wasm");
-    assert!(wasm.is_file(), "{} missing: build examples/wasm for wasm32-wasip2 first", wasm.display());
+    assert!(
+        wasm.is_file(),
+        "{} missing: build examples/wasm for wasm32-wasip2 first",
+        wasm.display()
+    );
     let data = tempfile::tempdir().expect("tempdir");
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let _guard = runtime.enter();
     let engine = WasmEngine::new(WasmConfig {
         max_instances: 64,
@@ -36,12 +43,22 @@ fn bench(c: &mut Criterion) {
         user_data: HashMap::new(),
     });
     let env = vec![("GREETING".to_string(), "hi".to_string())];
-    let label = if engine.private_tmpfs() { "with_tmpfs_tmp" } else { "with_directory_tmp" };
+    let label = if engine.private_tmpfs() {
+        "with_tmpfs_tmp"
+    } else {
+        "with_directory_tmp"
+    };
     c.bench_function(&format!("wasm_new_instance_and_initializer/{label}"), |b| {
         b.iter(|| {
             runtime.block_on(async {
-                let mut instance = component.instantiate(info.clone(), &env).await.expect("instance");
-                instance.initialize("bench", Duration::from_secs(3)).await.expect("initializer");
+                let mut instance = component
+                    .instantiate(info.clone(), &env)
+                    .await
+                    .expect("instance");
+                instance
+                    .initialize("bench", Duration::from_secs(3))
+                    .await
+                    .expect("initializer");
             })
         })
     });

@@ -121,6 +121,20 @@ impl ApiError {
             format!("({name})"),
         )
     }
+    pub fn too_many_requests(detail: impl std::fmt::Display) -> Self {
+        Self::new(429, "FSS.0429", "Too many requests.", detail)
+    }
+    pub fn function_disabled() -> Self {
+        Self::new(
+            429,
+            "FSS.0429",
+            "Function Disabled",
+            "(max_instance_num is 0)",
+        )
+    }
+    pub fn invalid_request_id(detail: impl std::fmt::Display) -> Self {
+        Self::new(400, "FSS.0400", "Invalid RequestId", detail)
+    }
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         Self::new(500, "FSS.0500", "Internal server error.", detail)
     }
@@ -150,6 +164,8 @@ impl From<LimitError> for ApiError {
             LimitError::Description { .. } => (400, "FSS.1019", "The description exceeds the maximum allowed limit."),
             LimitError::Initializer(_) => (400, "FSS.1404", "Invalid function initializer."),
             LimitError::InitializerTimeout(_) => (400, "FSS.1405", "Invalid initialization timeout."),
+            LimitError::AsyncConfig(_) => (400, "FSS.0400", "Invalid parameter."),
+            LimitError::Concurrency(_) => (400, "FSS.1026", "Invalid Concurrency."),
             LimitError::InlineCodeSize { .. } => (
                 413,
                 "FSS.1072",

@@ -57,6 +57,8 @@ pub async fn create(
         created: timestamp.clone(),
         last_modified: timestamp,
         revision: 0,
+        max_instance_num: -1,
+        async_config: None,
     };
     body.config.apply(&mut record, &app.limits)?;
     let record = store_code(&app, record, body.code).await?;
@@ -171,7 +173,7 @@ pub async fn update_config(
     let limits = app.limits.clone();
     let entry = app
         .registry
-        .update(&project_id, &func, |record| {
+        .update(&project_id, &func, true, |record| {
             body.config.apply(record, &limits)
         })
         .await?;
@@ -202,7 +204,7 @@ pub async fn update_code(
     let stored = store_code(&app, current.record.clone(), body).await?;
     let entry = app
         .registry
-        .update(&project_id, &func, move |record| {
+        .update(&project_id, &func, true, move |record| {
             record.code_type = stored.code_type;
             record.code_filename = stored.code_filename;
             record.code_size = stored.code_size;

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
+use fgs_limits::Refusal;
 use fgs_runtime::{InvokeFailure, InvokeOutcome, InvokeRequest, InvokeType};
 use http_body_util::BodyExt;
 
@@ -38,6 +39,22 @@ pub async fn invoke(
     let func = FunctionRef::parse(&urn, &project_id)?;
     let entry = app.registry.get(&project_id, &func)?;
     let event = read_event(body, &headers, app.payload.sync_request).await?;
+    let _permit = app
+        .admission
+        .try_acquire(
+            &project_id,
+            &entry.record.func_id,
+            entry.record.max_instance_num,
+        )
+        .map_err(|refusal| match refusal {
+            Refusal::Disabled => ApiError::function_disabled(),
+            Refusal::Tenant { limit } => ApiError::too_many_requests(format!(
+                "({limit} concurrent executions per project are running)"
+            )),
+            Refusal::Function { limit } => ApiError::too_many_requests(format!(
+                "(the function runs its max_instance_num of {limit})"
+            )),
+        })?;
     let request = InvokeRequest {
         request_id: uuid::Uuid::new_v4().to_string(),
         invoke_type: InvokeType::Sync,
@@ -61,7 +78,11 @@ fn header_is(headers: &HeaderMap, name: &str, value: &str) -> bool {
 }
 
 /// Reads the event, refusing more than `max` bytes without keeping them.
-async fn read_event(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_event(
+    body: Body,
+    headers: &HeaderMap,
+    max: usize,
+) -> Result<Bytes, ApiError> {
     let declared = headers
         .get("content-length")
         .and_then(|v| v.to_str().ok())

@@ -1,9 +1,10 @@
 //! The HTTP API: FunctionGraph's REST paths, `/healthz` and `/metrics`.
 
+mod async_invoke;
 mod error;
 mod functions;
 mod invoke;
-mod model;
+pub(crate) mod model;
 
 use std::sync::Arc;
 
@@ -13,22 +14,28 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use fgs_limits::{FunctionLimits, PayloadLimits};
+use fgs_limits::{Admission, AsyncLimits, FunctionLimits, PayloadLimits};
 use fgs_runtime::InstancePool;
 use fgs_sandbox::Enforcement;
 use serde::de::DeserializeOwned;
 
 pub use error::ApiError;
 
+use crate::asynchronous::{AsyncSettings, Journal, Queue};
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 
-/// Everything the handlers share.
+/// Everything the handlers (and the async dispatcher) share.
 pub struct App {
     pub registry: Registry,
     pub pool: Arc<InstancePool>,
     pub limits: FunctionLimits,
     pub payload: PayloadLimits,
+    pub async_limits: AsyncLimits,
+    pub admission: Admission,
+    pub journal: Journal,
+    pub queue: Queue,
+    pub async_settings: AsyncSettings,
     pub metrics: Metrics,
     pub enforcement: Enforcement,
 }
@@ -51,10 +58,37 @@ pub fn router(app: Arc<App>) -> Router {
             "/functions/{function_urn}/code",
             get(functions::show_code).put(functions::update_code),
         )
+        .route(
+            "/functions/{function_urn}/async-invoke-config",
+            get(async_invoke::show_config)
+                .put(async_invoke::update_config)
+                .delete(async_invoke::delete_config),
+        )
+        .route(
+            "/functions/{function_urn}/async-invocations",
+            get(async_invoke::list_records),
+        )
+        .route(
+            "/functions/{function_urn}/active-async-invocations",
+            get(async_invoke::list_active),
+        )
+        .route(
+            "/functions/{function_urn}/cancel",
+            post(async_invoke::cancel),
+        )
+        .route(
+            "/functions/{function_urn}/config-max-instance",
+            axum::routing::put(async_invoke::update_max_instances),
+        )
+        .route("/quotas", get(async_invoke::quotas))
         .layer(DefaultBodyLimit::max(MAX_MANAGEMENT_BODY))
         .route(
             "/functions/{function_urn}/invocations",
             post(invoke::invoke).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/functions/{function_urn}/invocations-async",
+            post(async_invoke::invoke_async).layer(DefaultBodyLimit::disable()),
         );
     Router::new()
         .nest("/v2/{project_id}/fgs", fgs)
@@ -83,7 +117,9 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let text = app.metrics.render(app.pool.instance_count());
+    let text = app
+        .metrics
+        .render(app.pool.instance_count(), app.queue.len());
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

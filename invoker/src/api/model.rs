@@ -203,8 +203,8 @@ impl CreateFunctionBody {
     }
 }
 
-fn strategy_config() -> Value {
-    json!({ "concurrency": -1, "concurrent_num": 1 })
+fn strategy_config(record: &FunctionRecord) -> Value {
+    json!({ "concurrency": record.max_instance_num, "concurrent_num": 1 })
 }
 
 /// The function object returned by create, show config, update config and list.
@@ -242,7 +242,7 @@ pub fn function_json(entry: &Entry, region: &str) -> Value {
         "last_modified": r.last_modified,
         "initializer_handler": r.initializer_handler,
         "initializer_timeout": r.initializer_timeout.unwrap_or(0),
-        "strategy_config": strategy_config(),
+        "strategy_config": strategy_config(r),
         "reserved_instance_count": 0,
         "depend_list": [],
         "depend_version_list": [],
@@ -272,7 +272,7 @@ pub fn code_json(entry: &Entry, region: &str, package: &[u8]) -> Value {
         "func_code": { "file": base64::engine::general_purpose::STANDARD.encode(package), "link": "" },
         "depend_list": [],
         "depend_version_list": [],
-        "strategy_config": strategy_config(),
+        "strategy_config": strategy_config(r),
         "dependencies": [],
     })
 }

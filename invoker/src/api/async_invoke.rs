@@ -1,0 +1,448 @@
+//! Asynchronous invocation, its records and policy, concurrency settings, quotas.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::invoke::read_event;
+use crate::api::{ApiError, App, JsonBody};
+use crate::asynchronous::journal::{self, RecordQuery, Request};
+use crate::asynchronous::{format_ms, now_ms, Job};
+use crate::registry::{now, AsyncConfig, Destination, Entry};
+use crate::urn::{function_urn, FunctionRef};
+
+type ApiResult = Result<Response, ApiError>;
+
+/// `POST /v2/{project_id}/fgs/functions/{function_urn}/invocations-async`
+///
+/// The body is the event (at most 256 KB). The request is journaled durably before the
+/// 202 `{"request_id"}` answer.
+pub async fn invoke_async(
+    State(app): State<Arc<App>>,
+    Path((project_id, urn)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let func = FunctionRef::parse(&urn, &project_id)?;
+    let entry = app.registry.get(&project_id, &func)?;
+    let event = read_event(body, &headers, app.payload.async_request).await?;
+    if entry.record.max_instance_num == 0 {
+        return Err(ApiError::function_disabled());
+    }
+    let request = Request {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        project_id: project_id.clone(),
+        package: entry.record.package.clone(),
+        func_name: entry.record.func_name.clone(),
+        func_id: entry.record.func_id.clone(),
+        event: event.to_vec(),
+        accepted_ms: now_ms(),
+        attempts: 0,
+        status: journal::WAIT.into(),
+    };
+    app.journal.accept(request.clone()).await?;
+    let request_id = request.request_id.clone();
+    app.queue.push(Job {
+        request_id: request.request_id,
+        project_id,
+        package: request.package,
+        func_name: request.func_name,
+        func_id: request.func_id,
+        event,
+        accepted_ms: request.accepted_ms,
+        attempts: 0,
+        not_before: None,
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "request_id": request_id })),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DestinationBody {
+    destination: Option<String>,
+    param: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DestinationConfigBody {
+    on_success: Option<DestinationBody>,
+    on_failure: Option<DestinationBody>,
+}
+
+/// `UpdateFunctionAsyncInvokeConfigRequestBody`.
+#[derive(Debug, Deserialize)]
+pub struct AsyncConfigBody {
+    max_async_event_age_in_seconds: Option<i64>,
+    max_async_retry_attempts: Option<i64>,
+    destination_config: Option<DestinationConfigBody>,
+    enable_async_status_log: Option<bool>,
+}
+
+/// A destination of type `FunctionGraph`; other types are refused until fgs can deliver to
+/// them.
+fn destination(
+    body: Option<DestinationBody>,
+    which: &str,
+) -> Result<Option<Destination>, ApiError> {
+    let Some(body) = body else { return Ok(None) };
+    let kind = body.destination.unwrap_or_default();
+    if kind.is_empty() {
+        return Ok(None);
+    }
+    if kind != "FunctionGraph" {
+        return Err(ApiError::invalid_parameter(format!(
+            "{which}: destination {kind:?} is not supported by fgs yet; use FunctionGraph"
+        )));
+    }
+    let param = body.param.unwrap_or_default();
+    let func_urn = serde_json::from_str::<Value>(&param)
+        .ok()
+        .and_then(|v| {
+            v.get("func_urn")
+                .and_then(|u| u.as_str())
+                .map(str::to_string)
+        })
+        .ok_or_else(|| {
+            ApiError::invalid_parameter(format!(
+                "{which}: param must be a JSON string with func_urn"
+            ))
+        })?;
+    Ok(Some(Destination {
+        destination: kind,
+        param,
+        func_urn,
+    }))
+}
+
+fn config_json(entry: &Entry, region: &str, config: &AsyncConfig) -> Value {
+    let r = &entry.record;
+    let dest = |d: &Option<Destination>| {
+        d.as_ref()
+            .map(|d| json!({"destination": d.destination, "param": d.param}))
+    };
+    json!({
+        "func_urn": function_urn(region, &r.project_id, &r.package, &r.func_name, Some("latest")),
+        "max_async_event_age_in_seconds": config.max_async_event_age_in_seconds,
+        "max_async_retry_attempts": config.max_async_retry_attempts,
+        "destination_config": { "on_success": dest(&config.on_success), "on_failure": dest(&config.on_failure) },
+        "enable_async_status_log": config.enable_async_status_log,
+        "created_time": config.created_time,
+        "last_modified": config.last_modified,
+    })
+}
+
+/// `PUT /v2/{project_id}/fgs/functions/{function_urn}/async-invoke-config`
+pub async fn update_config(
+    State(app): State<Arc<App>>,
+    Path((project_id, urn)): Path<(String, String)>,
+    JsonBody(body): JsonBody<AsyncConfigBody>,
+) -> ApiResult {
+    let func = FunctionRef::parse(&urn, &project_id)?;
+    app.registry.get(&project_id, &func)?;
+    let age = app
+        .async_limits
+        .event_age(body.max_async_event_age_in_seconds)?;
+    let retries = app
+        .async_limits
+        .retry_attempts(body.max_async_retry_attempts)?;
+    let (on_success, on_failure) = match body.destination_config {
+        Some(d) => (
+            destination(d.on_success, "on_success")?,
+            destination(d.on_failure, "on_failure")?,
+        ),
+        None => (None, None),
+    };
+    let entry = app
+        .registry
+        .update(&project_id, &func, false, |record| {
+            let timestamp = now();
+            let created = record
+                .async_config
+                .as_ref()
+                .map(|c| c.created_time.clone())
+                .unwrap_or(timestamp.clone());
+            record.async_config = Some(AsyncConfig {
+                max_async_event_age_in_seconds: age,
+                max_async_retry_attempts: retries,
+                on_success,
+                on_failure,
+                enable_async_status_log: body.enable_async_status_log.unwrap_or(false),
+                created_time: created,
+                last_modified: timestamp,
+            });
+            Ok(())
+        })
+        .await?;
+    let config = entry.record.async_config.as_ref().expect("just set");
+    Ok(Json(config_json(&entry, app.registry.region(), config)).into_response())
+}
+
+/// `GET /v2/{project_id}/fgs/functions/{function_urn}/async-invoke-config`
+pub async fn show_config(
+    State(app): State<Arc<App>>,
+    Path((project_id, urn)): Path<(String, String)>,
+) -> ApiResult {
+    let func = FunctionRef::parse(&urn, &project_id)?;
+    let entry = app.registry.get(&project_id, &func)?;
+    let config = entry.record.async_config.as_ref().ok_or_else(|| {
+        ApiError::not_found(format!(
+            "(no async invoke config for {})",
+            entry.record.func_name
+        ))
+    })?;
+    Ok(Json(config_json(&entry, app.registry.region(), config)).into_response())
+}
+
+/// `DELETE /v2/{project_id}/fgs/functions/{function_urn}/async-invoke-config`
+pub async fn delete_config(
+    State(app): State<Arc<App>>,
+    Path((project_id, urn)): Path<(String, String)>,
+) -> ApiResult {
+    let func = FunctionRef::parse(&urn, &project_id)?;
+    app.registry
+        .update(&project_id, &func, false, |record| {
+            record.async_config = None;
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RecordsQuery {
+    request_id: Option<String>,
+    requests: Option<String>,
+    marker: Option<String>,
+    limit: Option<String>,
+    status: Option<String>,
+    query_begin_time: Option<String>,
+    query_end_time: Option<String>,
+}
+
+const STATUSES: [&str; 5] = [
+    journal::WAIT,
+    journal::RUNNING,
+    journal::SUCCESS,
+    journal::FAIL,
+    journal::DISCARD,
+];
+
+fn parse_time(name: &str, value: &Option<String>, default_ms: i64) -> Result<i64, ApiError> {
+    match value.as_deref().filter(|v| !v.is_empty()) {
+        None => Ok(default_ms),
+        Some(v) => {
+            chrono::NaiveDateTime::parse_from_str(v.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S")
+                .map(|t| t.and_utc().timestamp_millis())
+                .map_err(|_| {
+                    ApiError::invalid_query(format!("{name}={v:?} is not YYYY-MM-DDTHH:mm:ss"))
+                })
+        }
+    }
+}
+
+async fn records(
+    app: &App,
+    project_id: &str,
+    urn: &str,
+    q: RecordsQuery,
+    active: bool,
+) -> ApiResult {
+    let func = FunctionRef::parse(urn, project_id)?;
+    let entry = app.registry.get(project_id, &func)?;
+    let number = |name: &str, v: &Option<String>, default: usize| -> Result<usize, ApiError> {
+        match v.as_deref().filter(|s| !s.is_empty()) {
+            None => Ok(default),
+            Some(s) => s
+                .parse::<usize>()
+                .map_err(|_| ApiError::invalid_query(format!("{name}={s:?}"))),
+        }
+    };
+    let offset = number("marker", &q.marker, 0)?;
+    let limit = number("limit", &q.limit, 100)?;
+    if limit == 0 || limit > 500 {
+        return Err(ApiError::invalid_query(format!(
+            "limit={limit} must be 1…500"
+        )));
+    }
+    let statuses: Vec<String> = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) if STATUSES.contains(&s) => vec![s.to_string()],
+        Some(s) => {
+            return Err(ApiError::invalid_query(format!(
+                "status={s:?} is not one of {STATUSES:?}"
+            )))
+        }
+        None if active => vec![journal::WAIT.into(), journal::RUNNING.into()],
+        None => vec![],
+    };
+    let request_ids: Vec<String> = if active {
+        let ids: Vec<String> = q
+            .requests
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        if ids.len() > 10 {
+            return Err(ApiError::invalid_query("requests: at most 10 request ids"));
+        }
+        ids
+    } else {
+        q.request_id.into_iter().filter(|s| !s.is_empty()).collect()
+    };
+    let now = now_ms();
+    let query = RecordQuery {
+        func_id: entry.record.func_id.clone(),
+        request_ids,
+        statuses,
+        begin_ms: parse_time("query_begin_time", &q.query_begin_time, now - 3_600_000)?,
+        end_ms: parse_time("query_end_time", &q.query_end_time, now)?,
+        offset,
+        limit,
+    };
+    let (rows, count) = app.journal.records(query).await?;
+    let next_marker = offset + rows.len();
+    let invocations: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            json!({
+                "request_id": r.request_id,
+                "status": r.status,
+                "error_code": r.error_code,
+                "error_message": r.error_message,
+                "start_time": format_ms(r.accepted_ms),
+                "end_time": r.end_ms.map(format_ms).unwrap_or_default(),
+            })
+        })
+        .collect();
+    Ok(
+        Json(json!({ "invocations": invocations, "count": count, "next_marker": next_marker }))
+            .into_response(),
+    )
+}
+
+/// `GET /v2/{project_id}/fgs/functions/{function_urn}/async-invocations`
+pub async fn list_records(
+    State(app): State<Arc<App>>,
+    Path((project_id, urn)): Path<(String, String)>,
+    Query(q): Query<RecordsQuery>,
+) -> ApiResult {
+    records(&app, &project_id, &urn, q, false).await
+}
+
+/// `GET /v2/{project_id}/fgs/functions/{function_urn}/active-async-invocations`: by default
+/// the requests still WAIT or RUNNING; `requests` selects up to 10 request ids.
+pub async fn list_active(
+    State(app): State<Arc<App>>,
+    Path((project_id, urn)): Path<(String, String)>,
+    Query(q): Query<RecordsQuery>,
+) -> ApiResult {
+    records(&app, &project_id, &urn, q, true).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CancelBody {
+    request_id: Option<String>,
+}
+
+/// `POST /v2/{project_id}/fgs/functions/{function_urn}/cancel`: a WAIT request is removed
+/// from the queue and becomes FAIL with error 4208 "function invocation canceled". Other
+/// requests (running or finished, or unknown) are refused with 400 FSS.0400.
+pub async fn cancel(
+    State(app): State<Arc<App>>,
+    Path((project_id, urn)): Path<(String, String)>,
+    JsonBody(body): JsonBody<CancelBody>,
+) -> ApiResult {
+    let func = FunctionRef::parse(&urn, &project_id)?;
+    let entry = app.registry.get(&project_id, &func)?;
+    let request_id = body.request_id.unwrap_or_default();
+    match app.queue.cancel(&entry.record.func_id, &request_id) {
+        Some(job) => {
+            app.journal.set_status(journal::StatusChange {
+                request_id: job.request_id,
+                status: journal::FAIL,
+                attempts: job.attempts,
+                error_code: 4208,
+                error_message: "function invocation canceled".into(),
+                end_ms: Some(now_ms()),
+            });
+            Ok(Json(Value::Null).into_response())
+        }
+        None => {
+            let status = app
+                .journal
+                .status_of(entry.record.func_id.clone(), request_id.clone())
+                .await?;
+            Err(ApiError::invalid_request_id(match status {
+                Some(s) => format!("({request_id} is {s}; only WAIT requests can be canceled)"),
+                None => format!("({request_id:?} is not a request of this function)"),
+            }))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MaxInstanceBody {
+    max_instance_num: Option<i64>,
+}
+
+/// `PUT /v2/{project_id}/fgs/functions/{function_urn}/config-max-instance`
+pub async fn update_max_instances(
+    State(app): State<Arc<App>>,
+    Path((project_id, urn)): Path<(String, String)>,
+    JsonBody(body): JsonBody<MaxInstanceBody>,
+) -> ApiResult {
+    let func = FunctionRef::parse(&urn, &project_id)?;
+    let n = body.max_instance_num.ok_or_else(|| {
+        fgs_limits::LimitError::Concurrency("max_instance_num is required".into())
+    })?;
+    let n = fgs_limits::validate_max_instances(n)?;
+    let entry = app
+        .registry
+        .update(&project_id, &func, false, |record| {
+            record.max_instance_num = n;
+            Ok(())
+        })
+        .await?;
+    Ok(Json(crate::api::model::function_json(
+        &entry,
+        app.registry.region(),
+    ))
+    .into_response())
+}
+
+/// `GET /v2/{project_id}/fgs/quotas`
+pub async fn quotas(State(app): State<Arc<App>>, Path(project_id): Path<String>) -> ApiResult {
+    let functions = app.registry.list(&project_id);
+    let code_mb = functions
+        .iter()
+        .map(|e| e.record.code_size)
+        .sum::<u64>()
+        .div_ceil(1024 * 1024);
+    let resource = |kind: &str, quota: u64, used: u64, unit: &str| json!({"type": kind, "quota": quota, "used": used, "unit": unit});
+    let resources = vec![
+        resource("fgs_func_num", 400, functions.len() as u64, ""),
+        resource("fgs_func_code_size", 10240, code_mb, "MB"),
+        resource(
+            "fgs_func_qos_limit",
+            app.admission.tenant_limit() as u64,
+            app.admission.running(&project_id) as u64,
+            "",
+        ),
+        resource(
+            "fgs_on_demand_instance_limit",
+            1000,
+            app.pool.instance_count() as u64,
+            "",
+        ),
+    ];
+    Ok(Json(json!({ "quotas": { "resources": resources } })).into_response())
+}

@@ -1,0 +1,318 @@
+//! The loop that runs async requests, and what happens after each attempt.
+//!
+//! A waiting request runs when admission control gives its function a slot. After a
+//! successful attempt it is SUCCESS and the `on_success` destination gets the outcome; after a
+//! failed one it waits for its backoff and runs again while retries remain
+//! (`max_async_retry_attempts`), then is FAIL and the `on_failure` destination gets the
+//! outcome. A request older than `max_async_event_age_in_seconds` when its turn comes is
+//! DISCARD (and goes to `on_failure`). Records exist for every request, whether or not
+//! `enable_async_status_log` is set.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use fgs_limits::Permit;
+use fgs_runtime::{InvokeFailure, InvokeRequest, InvokeType};
+use serde_json::json;
+
+use super::journal::{self, Request, StatusChange};
+use super::{now_ms, Job};
+use crate::api::App;
+use crate::registry::{Destination, Entry};
+use crate::urn::{FunctionRef, Qualifier};
+
+/// What the dispatcher decided about a waiting job.
+enum Turn {
+    Run(Arc<Entry>, Permit),
+    /// Too old to run.
+    Expired(Arc<Entry>),
+    /// Its function no longer exists.
+    Gone,
+}
+
+/// Runs waiting requests as capacity allows, forever.
+pub async fn run(app: Arc<App>) {
+    let mut freed = app.admission.subscribe();
+    loop {
+        match app.queue.take(|job| turn(&app, job)) {
+            Ok((job, turn)) => {
+                tokio::spawn(attempt(app.clone(), job, turn));
+            }
+            Err(next_due) => {
+                let due = async {
+                    match next_due {
+                        Some(t) => tokio::time::sleep_until(t.into()).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = app.queue.changed() => {}
+                    _ = freed.changed() => {}
+                    _ = due => {}
+                }
+            }
+        }
+    }
+}
+
+/// Puts the requests that were waiting or running when the host stopped back in the queue.
+pub fn recover(app: &App) -> Result<usize, crate::store::StoreError> {
+    let unfinished = app.journal.unfinished()?;
+    let n = unfinished.len();
+    for request in unfinished {
+        if request.status == journal::RUNNING {
+            tracing::info!(request_id = %request.request_id, "re-running an async request interrupted by a restart");
+        }
+        app.queue.push(job_of(request));
+    }
+    Ok(n)
+}
+
+fn job_of(r: Request) -> Job {
+    Job {
+        request_id: r.request_id,
+        project_id: r.project_id,
+        package: r.package,
+        func_name: r.func_name,
+        func_id: r.func_id,
+        event: Bytes::from(r.event),
+        accepted_ms: r.accepted_ms,
+        attempts: r.attempts,
+        not_before: None,
+    }
+}
+
+fn lookup(app: &App, job: &Job) -> Option<Arc<Entry>> {
+    let func = FunctionRef {
+        package: job.package.clone(),
+        name: job.func_name.clone(),
+        qualifier: Qualifier::None,
+    };
+    app.registry
+        .get(&job.project_id, &func)
+        .ok()
+        .filter(|e| e.record.func_id == job.func_id)
+}
+
+fn turn(app: &App, job: &Job) -> Option<Turn> {
+    let Some(entry) = lookup(app, job) else {
+        return Some(Turn::Gone);
+    };
+    let max_age_ms = i64::from(max_age_secs(&entry)) * 1000;
+    if now_ms() - job.accepted_ms > max_age_ms {
+        return Some(Turn::Expired(entry));
+    }
+    let permit = app
+        .admission
+        .try_acquire(&job.project_id, &job.func_id, entry.record.max_instance_num)
+        .ok()?;
+    Some(Turn::Run(entry, permit))
+}
+
+fn max_age_secs(entry: &Entry) -> u32 {
+    entry
+        .record
+        .async_config
+        .as_ref()
+        .map(|c| c.max_async_event_age_in_seconds)
+        .unwrap_or_else(|| fgs_limits::AsyncLimits::default().default_event_age_secs)
+}
+
+fn status(
+    job: &Job,
+    status: &'static str,
+    attempts: u32,
+    code: u32,
+    message: String,
+    done: bool,
+) -> StatusChange {
+    StatusChange {
+        request_id: job.request_id.clone(),
+        status,
+        attempts,
+        error_code: code,
+        error_message: message,
+        end_ms: done.then(now_ms),
+    }
+}
+
+async fn attempt(app: Arc<App>, mut job: Job, turn: Turn) {
+    let (entry, permit) = match turn {
+        Turn::Gone => {
+            let message = "function metadata is not found".to_string();
+            app.journal.set_status(status(
+                &job,
+                journal::FAIL,
+                job.attempts,
+                4024,
+                message,
+                true,
+            ));
+            return;
+        }
+        Turn::Expired(entry) => {
+            let message = format!("event older than {} s: discarded", max_age_secs(&entry));
+            app.journal.set_status(status(
+                &job,
+                journal::DISCARD,
+                job.attempts,
+                0,
+                message.clone(),
+                true,
+            ));
+            let error =
+                json!({"errorMessage": message, "errorType": "EventAgeExceeded"}).to_string();
+            notify(
+                &app,
+                &entry,
+                &job,
+                "EventAgeExceeded",
+                500,
+                error.into_bytes(),
+            )
+            .await;
+            return;
+        }
+        Turn::Run(entry, permit) => (entry, permit),
+    };
+    let attempts = job.attempts + 1;
+    app.journal.set_status(status(
+        &job,
+        journal::RUNNING,
+        attempts,
+        0,
+        String::new(),
+        false,
+    ));
+    let request = InvokeRequest {
+        request_id: job.request_id.clone(),
+        invoke_type: InvokeType::Async,
+        body: job.event.clone(),
+    };
+    let outcome = app.pool.invoke(entry.spec.clone(), request).await;
+    drop(permit);
+    app.metrics.observe(&entry.spec.urn, &outcome);
+    match outcome.result {
+        Ok(result) => {
+            app.journal.set_status(status(
+                &job,
+                journal::SUCCESS,
+                attempts,
+                0,
+                String::new(),
+                true,
+            ));
+            notify(&app, &entry, &job, "", 200, result.to_vec()).await;
+        }
+        Err(failure) => {
+            let retries = entry
+                .record
+                .async_config
+                .as_ref()
+                .map(|c| c.max_async_retry_attempts)
+                .unwrap_or(0);
+            let message = error_message(&failure);
+            if attempts <= retries {
+                app.journal.set_status(status(
+                    &job,
+                    journal::WAIT,
+                    attempts,
+                    failure.code(),
+                    message,
+                    false,
+                ));
+                job.attempts = attempts;
+                job.not_before = Some(Instant::now() + app.async_settings.backoff(attempts));
+                app.queue.push(job);
+            } else {
+                app.journal.set_status(status(
+                    &job,
+                    journal::FAIL,
+                    attempts,
+                    failure.code(),
+                    message,
+                    true,
+                ));
+                notify(
+                    &app,
+                    &entry,
+                    &job,
+                    "UnhandledInvocationError",
+                    500,
+                    failure.payload().to_vec(),
+                )
+                .await;
+            }
+        }
+    }
+}
+
+fn error_message(failure: &InvokeFailure) -> String {
+    serde_json::from_slice::<serde_json::Value>(&failure.payload())
+        .ok()
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(&failure.payload()).into_owned())
+}
+
+/// Sends the outcome of `job` to the function's destination for `condition` ("" = success):
+/// a new async request of the destination function, journaled like any other.
+async fn notify(
+    app: &App,
+    entry: &Entry,
+    job: &Job,
+    condition: &str,
+    status_code: u16,
+    response: Vec<u8>,
+) {
+    let Some(config) = &entry.record.async_config else {
+        return;
+    };
+    let target: Option<&Destination> = if condition.is_empty() {
+        config.on_success.as_ref()
+    } else {
+        config.on_failure.as_ref()
+    };
+    let Some(target) = target else { return };
+    let payload = json!({
+        "timestamp": chrono::Utc::now().to_rfc3339(),
+        "request_context": {
+            "request_id": job.request_id,
+            "function_urn": entry.spec.urn,
+            "condition": condition,
+            "approximate_invoke_count": job.attempts + u32::from(condition != "EventAgeExceeded"),
+        },
+        "request_payload": String::from_utf8_lossy(&job.event),
+        "response_context": {
+            "status_code": status_code,
+            "function_error": if condition.is_empty() { "" } else { "Unhandled" },
+        },
+        "response_payload": String::from_utf8_lossy(&response),
+    });
+    let destination = FunctionRef::parse(&target.func_urn, &entry.record.project_id)
+        .ok()
+        .and_then(|func| app.registry.get(&entry.record.project_id, &func).ok());
+    let Some(destination) = destination else {
+        tracing::warn!(destination = %target.func_urn, request_id = %job.request_id, "async destination function not found");
+        return;
+    };
+    let request = Request {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        project_id: destination.record.project_id.clone(),
+        package: destination.record.package.clone(),
+        func_name: destination.record.func_name.clone(),
+        func_id: destination.record.func_id.clone(),
+        event: payload.to_string().into_bytes(),
+        accepted_ms: now_ms(),
+        attempts: 0,
+        status: journal::WAIT.into(),
+    };
+    match app.journal.accept(request.clone()).await {
+        Ok(()) => app.queue.push(job_of(request)),
+        Err(e) => tracing::error!(error = %e, "cannot journal an async destination request"),
+    }
+}

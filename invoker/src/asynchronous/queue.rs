@@ -1,0 +1,176 @@
+//! Requests waiting to run: a FIFO per function, taken round robin across functions, and
+//! retries that wait for their backoff.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// One async request on its way to (another) attempt.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub request_id: String,
+    pub project_id: String,
+    pub package: String,
+    pub func_name: String,
+    pub func_id: String,
+    pub event: Bytes,
+    pub accepted_ms: i64,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Not to run before this instant (retry backoff).
+    pub not_before: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_function: HashMap<String, VecDeque<Job>>,
+    /// Functions with waiting jobs, in the order they are served.
+    order: VecDeque<String>,
+}
+
+/// The waiting requests of the host.
+#[derive(Default)]
+pub struct Queue {
+    inner: Mutex<Inner>,
+    changed: Notify,
+}
+
+impl Queue {
+    /// Adds a job at the end of its function's queue.
+    pub fn push(&self, job: Job) {
+        let mut inner = self.inner.lock().unwrap();
+        let key = job.func_id.clone();
+        let list = inner.by_function.entry(key.clone()).or_default();
+        list.push_back(job);
+        if list.len() == 1 {
+            inner.order.push_back(key);
+        }
+        drop(inner);
+        self.changed.notify_one();
+    }
+
+    /// Takes the next job that is due and that `admit` accepts, visiting functions round
+    /// robin: each function offers its oldest due job; a function whose job is refused (no
+    /// capacity) or not due yet is skipped this round. Returns the job and what `admit`
+    /// returned, or the earliest instant a retry becomes due.
+    pub fn take<P>(
+        &self,
+        mut admit: impl FnMut(&Job) -> Option<P>,
+    ) -> Result<(Job, P), Option<Instant>> {
+        let mut inner = self.inner.lock().unwrap();
+        let now = Instant::now();
+        let mut next_due: Option<Instant> = None;
+        for _ in 0..inner.order.len() {
+            let key = inner.order.pop_front().expect("order is not empty");
+            let list = inner
+                .by_function
+                .get_mut(&key)
+                .expect("queued function has a list");
+            let position = list
+                .iter()
+                .position(|j| j.not_before.is_none_or(|t| t <= now));
+            if let Some(t) = list
+                .iter()
+                .filter_map(|j| j.not_before)
+                .filter(|t| *t > now)
+                .min()
+            {
+                next_due = Some(next_due.map_or(t, |n| n.min(t)));
+            }
+            let admitted = position.and_then(|i| admit(&list[i]).map(|permit| (i, permit)));
+            match admitted {
+                Some((i, permit)) => {
+                    let job = list.remove(i).expect("position is valid");
+                    if list.is_empty() {
+                        inner.by_function.remove(&key);
+                    } else {
+                        inner.order.push_back(key);
+                    }
+                    return Ok((job, permit));
+                }
+                None => inner.order.push_back(key),
+            }
+        }
+        Err(next_due)
+    }
+
+    /// Removes a waiting job; returns it if it was waiting.
+    pub fn cancel(&self, func_id: &str, request_id: &str) -> Option<Job> {
+        let mut inner = self.inner.lock().unwrap();
+        let list = inner.by_function.get_mut(func_id)?;
+        let i = list.iter().position(|j| j.request_id == request_id)?;
+        let job = list.remove(i);
+        if list.is_empty() {
+            inner.by_function.remove(func_id);
+            inner.order.retain(|k| k != func_id);
+        }
+        job
+    }
+
+    /// Jobs waiting now.
+    pub fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap()
+            .by_function
+            .values()
+            .map(VecDeque::len)
+            .sum()
+    }
+
+    /// Resolves after the next push.
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(func: &str, id: &str) -> Job {
+        Job {
+            request_id: id.into(),
+            project_id: "p".into(),
+            package: "default".into(),
+            func_name: func.into(),
+            func_id: func.into(),
+            event: Bytes::new(),
+            accepted_ms: 0,
+            attempts: 0,
+            not_before: None,
+        }
+    }
+
+    #[test]
+    fn round_robin_across_functions() {
+        let q = Queue::default();
+        for id in ["a1", "a2", "a3"] {
+            q.push(job("a", id));
+        }
+        q.push(job("b", "b1"));
+        let order: Vec<String> =
+            std::iter::from_fn(|| q.take(|_| Some(())).ok().map(|(j, _)| j.request_id)).collect();
+        assert_eq!(order, ["a1", "b1", "a2", "a3"]);
+    }
+
+    #[test]
+    fn refused_and_delayed_jobs_wait() {
+        let q = Queue::default();
+        q.push(job("a", "a1"));
+        let mut later = job("b", "b1");
+        later.not_before = Some(Instant::now() + std::time::Duration::from_secs(60));
+        q.push(later);
+        assert!(matches!(
+            q.take(|j| (j.func_id != "a").then_some(())),
+            Err(Some(_))
+        ));
+        assert_eq!(q.take(|_| Some(())).unwrap().0.request_id, "a1");
+        assert!(q.take(|_| Some(())).is_err());
+        assert!(q.cancel("b", "b1").is_some());
+        assert_eq!(q.len(), 0);
+    }
+}
