@@ -1,9 +1,9 @@
 //! A process instance: a sandboxed process, its runtime API and its log pipe.
 //!
 //! An instance runs one invocation at a time. Its first invocation also covers start-up:
-//! the runtime must ask for work within `initializer_timeout` when an initializer is
-//! configured (the shipped bootstraps run it before asking), otherwise within the function
-//! timeout. The handler's own time then runs against the function timeout. A timeout, a
+//! the runtime has 30 s to start; when it reports its initializer running
+//! (`POST /v1/runtime/init/start`, as the shipped bootstraps do), the initializer has
+//! `initializer_timeout`. The handler's own time then runs against the function timeout. A timeout, a
 //! crash or a failed initializer leaves the instance broken; the pool discards it.
 
 use std::sync::Arc;
@@ -16,6 +16,11 @@ use tokio::sync::oneshot;
 use crate::logs::LogPipe;
 use crate::runtime_api::{Completion, Dispatch, RuntimeApi};
 use crate::{FunctionSpec, InvokeFailure, InvokeRequest, Language, RuntimeLayout};
+
+/// How long a new runtime may take to start (and, without an initializer, to ask for its
+/// first event). Cold starts do not count against the function's timeout, as in
+/// FunctionGraph; a machine under load may need seconds to start many interpreters.
+const START_BUDGET: Duration = Duration::from_secs(30);
 
 pub(crate) struct ProcessInstance {
     pub spec: Arc<FunctionSpec>,
@@ -163,45 +168,52 @@ impl ProcessInstance {
         }
 
         // Phase 1: the runtime takes the event (after starting and initializing, if new).
-        let startup = match (&self.spec.initializer, self.started) {
-            (_, true) => None,
-            (Some((_, secs)), false) => Some((
-                Duration::from_secs(u64::from(*secs)),
-                InvokeFailure::InitTimeout { secs: *secs },
-            )),
-            (None, false) => Some((
-                timeout,
-                InvokeFailure::LoadTimeout {
-                    secs: self.spec.timeout_secs,
-                },
-            )),
-        };
+        // A new runtime gets START_BUDGET to start; once it reports that its initializer
+        // runs, the initializer gets `initializer_timeout` from then on.
+        let mut deadline = (!self.started).then(|| {
+            let failure = InvokeFailure::LoadTimeout {
+                secs: START_BUDGET.as_secs() as u32,
+            };
+            (tokio::time::Instant::now() + START_BUDGET, failure)
+        });
         let mut init_error = self.api.init_error.clone();
-        let startup_deadline = async {
-            match &startup {
-                Some((limit, _)) => tokio::time::sleep(*limit).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            picked = picked_rx => {
-                if picked.is_err() {
-                    return (Err(InvokeFailure::System("instance API dropped the event".into())), Duration::ZERO);
+        let mut init_started = self.api.init_started.clone();
+        let mut picked_rx = picked_rx;
+        loop {
+            let expiry = async {
+                match &deadline {
+                    Some((at, _)) => tokio::time::sleep_until(*at).await,
+                    None => std::future::pending().await,
                 }
-            }
-            _ = init_error.wait_for(|e| e.is_some()) => {
-                let body = self.api.init_error.borrow().clone().unwrap_or_default();
-                return (Err(InvokeFailure::InitFailed(body)), Duration::ZERO);
-            }
-            exit = self.process.wait() => {
-                if let Some(body) = self.api.init_error.borrow().clone() {
+            };
+            let initializing = deadline.is_some() && !*init_started.borrow();
+            tokio::select! {
+                picked = &mut picked_rx => {
+                    if picked.is_err() {
+                        return (Err(InvokeFailure::System("instance API dropped the event".into())), Duration::ZERO);
+                    }
+                    break;
+                }
+                _ = init_started.wait_for(|s| *s), if initializing => {
+                    if let Some((_, secs)) = &self.spec.initializer {
+                        let limit = Duration::from_secs(u64::from(*secs));
+                        deadline = Some((tokio::time::Instant::now() + limit, InvokeFailure::InitTimeout { secs: *secs }));
+                    }
+                }
+                _ = init_error.wait_for(|e| e.is_some()) => {
+                    let body = self.api.init_error.borrow().clone().unwrap_or_default();
                     return (Err(InvokeFailure::InitFailed(body)), Duration::ZERO);
                 }
-                return (Err(InvokeFailure::Crashed(exit)), Duration::ZERO);
-            }
-            _ = startup_deadline => {
-                let failure = startup.map(|(_, f)| f).expect("deadline only with a startup limit");
-                return (Err(failure), Duration::ZERO);
+                exit = self.process.wait() => {
+                    if let Some(body) = self.api.init_error.borrow().clone() {
+                        return (Err(InvokeFailure::InitFailed(body)), Duration::ZERO);
+                    }
+                    return (Err(InvokeFailure::Crashed(exit)), Duration::ZERO);
+                }
+                _ = expiry => {
+                    let (_, failure) = deadline.take().expect("expiry only with a deadline");
+                    return (Err(failure), Duration::ZERO);
+                }
             }
         }
         self.started = true;

@@ -4,8 +4,9 @@
 //! `GET /v1/runtime/invocation/request` for the next event (the call blocks until there is
 //! one), then answers with `POST /v1/runtime/invocation/response/{request_id}` or
 //! `POST /v1/runtime/invocation/error/{request_id}`. fgs adds one endpoint,
-//! `POST /v1/runtime/init/error`, with which a runtime reports that its initializer failed
-//! (body: the error JSON); the shipped Python and Node.js bootstraps use it.
+//! `POST /v1/runtime/init/start` and `POST /v1/runtime/init/error`, with which a runtime
+//! reports that its initializer starts (the `initializer_timeout` runs from then) or failed
+//! (body: the error JSON); the shipped Python and Node.js bootstraps use both.
 //!
 //! Each instance gets its own listener on a loopback port (`RUNTIME_API_ADDR`), so the
 //! protocol needs no instance identifier and one instance can never see another's events.
@@ -50,6 +51,7 @@ pub(crate) struct RuntimeApi {
     pub addr: SocketAddr,
     pub dispatch: mpsc::Sender<Dispatch>,
     pub init_error: watch::Receiver<Option<Bytes>>,
+    pub init_started: watch::Receiver<bool>,
     server: JoinHandle<()>,
 }
 
@@ -63,6 +65,7 @@ struct ApiState {
     queue: tokio::sync::Mutex<mpsc::Receiver<Dispatch>>,
     inflight: Mutex<Option<(String, oneshot::Sender<Completion>)>>,
     init_error: watch::Sender<Option<Bytes>>,
+    init_started: watch::Sender<bool>,
     max_response: u64,
 }
 
@@ -73,10 +76,12 @@ impl RuntimeApi {
         let addr = listener.local_addr()?;
         let (dispatch, queue) = mpsc::channel(1);
         let (init_tx, init_rx) = watch::channel(None);
+        let (started_tx, started_rx) = watch::channel(false);
         let state = Arc::new(ApiState {
             queue: tokio::sync::Mutex::new(queue),
             inflight: Mutex::new(None),
             init_error: init_tx,
+            init_started: started_tx,
             max_response,
         });
         let app = Router::new()
@@ -84,6 +89,7 @@ impl RuntimeApi {
             .route("/v1/runtime/invocation/response/{id}", post(post_response))
             .route("/v1/runtime/invocation/error/{id}", post(post_error))
             .route("/v1/runtime/init/error", post(post_init_error))
+            .route("/v1/runtime/init/start", post(post_init_start))
             .with_state(state);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -92,6 +98,7 @@ impl RuntimeApi {
             addr,
             dispatch,
             init_error: init_rx,
+            init_started: started_rx,
             server,
         })
     }
@@ -171,6 +178,11 @@ async fn complete(
         )
             .into_response();
     }
+    StatusCode::OK.into_response()
+}
+
+async fn post_init_start(State(state): State<Arc<ApiState>>) -> Response {
+    state.init_started.send_replace(true);
     StatusCode::OK.into_response()
 }
 

@@ -138,6 +138,7 @@ async function main() {
     loadError = e;
   }
   if (INITIALIZER && !loadError) {
+    await call('POST', '/v1/runtime/init/start', '');
     try {
       await run(load(INITIALIZER), [makeContext('')]);
     } catch (e) {

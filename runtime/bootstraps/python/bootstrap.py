@@ -188,6 +188,7 @@ def main():
         load_error = exc
 
     if INITIALIZER and load_error is None:
+        api.call("POST", "/v1/runtime/init/start", b"")
         try:
             init = load(INITIALIZER)
             init(Context())
