@@ -350,3 +350,35 @@ def test_nothing_accepted_is_lost_when_the_host_is_killed(fresh_fgs, witness):
     # Only requests that were running when the host died may run twice.
     assert duplicates <= 100, duplicates
     print("\ndurability: %d ran before the kill, %d duplicates after restart" % (ran_before, duplicates))
+
+
+def test_reserved_instances_are_kept_warm(fresh_fgs):
+    from conftest import runtime_pids
+    host = fresh_fgs("--idle-timeout", "1s", "--tenant-concurrency", "5")
+    fn = host.create(**python_fn("reserved", ECHO))
+    r = host.api("PUT", "/functions/reserved/reservedinstances", json={"count": 2, "idle_mode": False})
+    assert r.status_code == 200 and r.json()["count"] == 2, r.text
+    deadline = time.time() + 10
+    while len(runtime_pids("reserved")) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    assert len(runtime_pids("reserved")) == 2, "reserved instances start without any invocation"
+    assert host.api("GET", "/functions/reserved/config").json()["reserved_instance_count"] == 2
+    time.sleep(2.5)  # well past the idle timeout
+    assert len(runtime_pids("reserved")) == 2, "reserved instances are not reaped"
+    assert host.invoke(fn["func_urn"], {"a": 1}).status_code == 200
+    assert metric(host, fn["func_urn"], "0") == 1
+    text = host.http.get(host.url + "/metrics").text
+    assert 'fgs_cold_starts_total{function="%s"}' % fn["func_urn"] not in text, "the first call found a warm instance"
+    # Counted against the tenant's concurrency (5 here).
+    other = host.create(**python_fn("other", ECHO))
+    error(host.api("PUT", "/functions/other/reservedinstances", json={"count": 4}), 400, "FSS.1076")
+    assert host.api("PUT", "/functions/other/reservedinstances", json={"count": 3}).status_code == 200
+    quotas = host.api("GET", "/quotas").json()["quotas"]["resources"]
+    assert {"type": "fgs_func_occurs", "quota": 5, "used": 5, "unit": ""} in quotas
+    # Releasing the reservation lets the idle reaper stop them.
+    assert host.api("PUT", "/functions/reserved/reservedinstances", json={"count": 0}).status_code == 200
+    deadline = time.time() + 5
+    while runtime_pids("reserved") and time.time() < deadline:
+        time.sleep(0.1)
+    assert runtime_pids("reserved") == []
+    del other

@@ -154,6 +154,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     tokio::spawn(asynchronous::dispatch::run(app.clone()));
+    for project in app.registry.projects() {
+        for entry in app.registry.list(&project) {
+            api::functions::keep_reserved_warm(&app, &entry);
+        }
+    }
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

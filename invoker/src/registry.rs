@@ -45,6 +45,11 @@ pub struct FunctionRecord {
     /// `max_instance_num`: -1 unlimited, 0 disabled.
     #[serde(default = "unlimited")]
     pub max_instance_num: i32,
+    /// Reserved instances: kept warm, counted against the tenant's concurrency.
+    #[serde(default)]
+    pub reserved_instances: u32,
+    #[serde(default)]
+    pub reserved_idle_mode: bool,
     /// The async notification policy, when one is configured.
     #[serde(default)]
     pub async_config: Option<AsyncConfig>,
@@ -157,6 +162,15 @@ impl Registry {
         })?;
         func.require_latest()?;
         Ok(entry)
+    }
+
+    /// The projects that have functions.
+    pub fn projects(&self) -> Vec<String> {
+        let mut projects: Vec<String> =
+            self.functions.read().unwrap().keys().map(|(p, _, _)| p.clone()).collect();
+        projects.sort();
+        projects.dedup();
+        projects
     }
 
     /// A project's functions in creation order.

@@ -38,6 +38,8 @@ pub struct InstancePool {
     idle: Mutex<HashMap<VersionKey, Vec<Instance>>>,
     /// Per function: instances with a lower revision are discarded instead of reused.
     min_revision: Mutex<HashMap<String, u64>>,
+    /// Per function version: how many idle instances are kept warm (reserved instances).
+    reserved: Mutex<HashMap<VersionKey, usize>>,
     busy: AtomicUsize,
 }
 
@@ -61,6 +63,7 @@ impl InstancePool {
             config,
             idle: Mutex::new(HashMap::new()),
             min_revision: Mutex::new(HashMap::new()),
+            reserved: Mutex::new(HashMap::new()),
             busy: AtomicUsize::new(0),
         });
         tokio::spawn(reap(Arc::downgrade(&pool)));
@@ -189,11 +192,45 @@ impl InstancePool {
             .push(instance);
     }
 
+    /// Keeps `count` instances of `spec`'s version warm (reserved instances): starts what is
+    /// missing now, and the idle reaper leaves that many alone. 0 ends the reservation.
+    pub async fn reserve(&self, spec: Arc<FunctionSpec>, count: usize) {
+        let key = (spec.function_id.clone(), spec.revision);
+        {
+            let mut reserved = self.reserved.lock().unwrap();
+            reserved.retain(|(id, _), _| *id != spec.function_id);
+            if count > 0 {
+                reserved.insert(key.clone(), count);
+            }
+        }
+        let have = self.idle.lock().unwrap().get(&key).map_or(0, Vec::len);
+        for _ in have..count {
+            match Instance::start(spec.clone(), &self.launcher).await {
+                Ok(instance) => self.release(key.clone(), instance),
+                Err(failure) => {
+                    tracing::warn!(function = %spec.urn, error = %String::from_utf8_lossy(&failure.payload()), "cannot start a reserved instance");
+                    return;
+                }
+            }
+        }
+    }
+
     fn reap_idle(&self) {
         let cutoff = self.config.idle_timeout;
+        let reserved = self.reserved.lock().unwrap().clone();
         let mut idle = self.idle.lock().unwrap();
-        for list in idle.values_mut() {
-            list.retain(|i| i.last_used().elapsed() < cutoff && !i.is_broken());
+        for (key, list) in idle.iter_mut() {
+            list.retain(|i| !i.is_broken());
+            // The most recently used instances are at the end; keep the reserved ones.
+            let keep = reserved.get(key).copied().unwrap_or(0);
+            let mut expired = list.len().saturating_sub(keep);
+            list.retain(|i| {
+                let reap = expired > 0 && i.last_used().elapsed() >= cutoff;
+                if reap {
+                    expired -= 1;
+                }
+                !reap
+            });
         }
         idle.retain(|_, list| !list.is_empty());
     }

@@ -419,6 +419,57 @@ pub async fn update_max_instances(
     .into_response())
 }
 
+#[derive(Debug, Deserialize)]
+pub struct ReservedBody {
+    count: Option<i64>,
+    idle_mode: Option<bool>,
+}
+
+/// `PUT /v2/{project_id}/fgs/functions/{function_urn}/reservedinstances`: keeps `count`
+/// instances warm. The reserved instances of a project together may not exceed its
+/// concurrency limit (400 FSS.1076).
+pub async fn update_reserved(
+    State(app): State<Arc<App>>,
+    Path((project_id, urn)): Path<(String, String)>,
+    JsonBody(body): JsonBody<ReservedBody>,
+) -> ApiResult {
+    let func = FunctionRef::parse(&urn, &project_id)?;
+    let current = app.registry.get(&project_id, &func)?;
+    let count = body.count.ok_or_else(|| ApiError::invalid_parameter("count is required"))?;
+    if count < 0 {
+        return Err(ApiError::invalid_parameter(format!("count {count} must not be negative")));
+    }
+    let others: u64 = app
+        .registry
+        .list(&project_id)
+        .iter()
+        .filter(|e| e.record.func_id != current.record.func_id)
+        .map(|e| u64::from(e.record.reserved_instances))
+        .sum();
+    let limit = app.admission.tenant_limit() as u64;
+    if others + count as u64 > limit {
+        return Err(ApiError::reserved_over_limit(format!(
+            "({count} requested, {others} reserved by other functions, {limit} allowed per project)"
+        )));
+    }
+    let entry = app
+        .registry
+        .update(&project_id, &func, false, |record| {
+            record.reserved_instances = count as u32;
+            record.reserved_idle_mode = body.idle_mode.unwrap_or(false);
+            Ok(())
+        })
+        .await?;
+    let (pool, spec) = (app.pool.clone(), entry.spec.clone());
+    tokio::spawn(async move { pool.reserve(spec, count as usize).await });
+    Ok(Json(json!({
+        "count": entry.record.reserved_instances,
+        "idle_mode": entry.record.reserved_idle_mode,
+        "tactics_config": null,
+    }))
+    .into_response())
+}
+
 /// `GET /v2/{project_id}/fgs/quotas`
 pub async fn quotas(State(app): State<Arc<App>>, Path(project_id): Path<String>) -> ApiResult {
     let functions = app.registry.list(&project_id);
@@ -441,6 +492,12 @@ pub async fn quotas(State(app): State<Arc<App>>, Path(project_id): Path<String>)
             "fgs_on_demand_instance_limit",
             1000,
             app.pool.instance_count() as u64,
+            "",
+        ),
+        resource(
+            "fgs_func_occurs",
+            app.admission.tenant_limit() as u64,
+            functions.iter().map(|e| u64::from(e.record.reserved_instances)).sum(),
             "",
         ),
     ];

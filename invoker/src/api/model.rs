@@ -243,7 +243,7 @@ pub fn function_json(entry: &Entry, region: &str) -> Value {
         "initializer_handler": r.initializer_handler,
         "initializer_timeout": r.initializer_timeout.unwrap_or(0),
         "strategy_config": strategy_config(r),
-        "reserved_instance_count": 0,
+        "reserved_instance_count": r.reserved_instances,
         "depend_list": [],
         "depend_version_list": [],
         "dependencies": [],
