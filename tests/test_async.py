@@ -382,3 +382,24 @@ def test_reserved_instances_are_kept_warm(fresh_fgs):
         time.sleep(0.1)
     assert runtime_pids("reserved") == []
     del other
+
+
+def test_cancel_a_running_request(fresh_fgs, witness):
+    host = fresh_fgs()
+    fn = host.create(**python_fn("running", witness.source(sleep=30), timeout=60))
+    rid = accept(host, fn["func_urn"])
+    wait_status(host, fn["func_urn"], rid, statuses=("RUNNING",))
+    deadline = time.time() + 10
+    while witness.current == 0 and time.time() < deadline:
+        time.sleep(0.05)
+    start = time.time()
+    r = host.api("POST", "/functions/running/cancel", json={"request_id": rid, "type": "force"})
+    assert r.status_code == 200 and r.json() is None, r.text
+    rec = wait_status(host, fn["func_urn"], rid)
+    assert time.time() - start < 3
+    assert (rec["status"], rec["error_code"]) == ("FAIL", 4208)
+    from conftest import runtime_pids
+    deadline = time.time() + 5
+    while runtime_pids("running") and time.time() < deadline:
+        time.sleep(0.05)
+    assert runtime_pids("running") == [], "the canceled request's instance was not stopped"

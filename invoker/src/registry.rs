@@ -166,8 +166,13 @@ impl Registry {
 
     /// The projects that have functions.
     pub fn projects(&self) -> Vec<String> {
-        let mut projects: Vec<String> =
-            self.functions.read().unwrap().keys().map(|(p, _, _)| p.clone()).collect();
+        let mut projects: Vec<String> = self
+            .functions
+            .read()
+            .unwrap()
+            .keys()
+            .map(|(p, _, _)| p.clone())
+            .collect();
         projects.sort();
         projects.dedup();
         projects

@@ -354,8 +354,9 @@ pub struct CancelBody {
 }
 
 /// `POST /v2/{project_id}/fgs/functions/{function_urn}/cancel`: a WAIT request is removed
-/// from the queue and becomes FAIL with error 4208 "function invocation canceled". Other
-/// requests (running or finished, or unknown) are refused with 400 FSS.0400.
+/// from the queue, a RUNNING one is stopped (its instance is killed, as with `type: force`);
+/// either becomes FAIL with error 4208 "function invocation canceled". Finished or unknown
+/// requests are refused with 400 FSS.0400.
 pub async fn cancel(
     State(app): State<Arc<App>>,
     Path((project_id, urn)): Path<(String, String)>,
@@ -376,13 +377,16 @@ pub async fn cancel(
             });
             Ok(Json(Value::Null).into_response())
         }
+        None if app.queue.cancel_running(&request_id) => Ok(Json(Value::Null).into_response()),
         None => {
             let status = app
                 .journal
                 .status_of(entry.record.func_id.clone(), request_id.clone())
                 .await?;
             Err(ApiError::invalid_request_id(match status {
-                Some(s) => format!("({request_id} is {s}; only WAIT requests can be canceled)"),
+                Some(s) => {
+                    format!("({request_id} is {s}; only WAIT and RUNNING requests can be canceled)")
+                }
                 None => format!("({request_id:?} is not a request of this function)"),
             }))
         }
@@ -435,9 +439,13 @@ pub async fn update_reserved(
 ) -> ApiResult {
     let func = FunctionRef::parse(&urn, &project_id)?;
     let current = app.registry.get(&project_id, &func)?;
-    let count = body.count.ok_or_else(|| ApiError::invalid_parameter("count is required"))?;
+    let count = body
+        .count
+        .ok_or_else(|| ApiError::invalid_parameter("count is required"))?;
     if count < 0 {
-        return Err(ApiError::invalid_parameter(format!("count {count} must not be negative")));
+        return Err(ApiError::invalid_parameter(format!(
+            "count {count} must not be negative"
+        )));
     }
     let others: u64 = app
         .registry
@@ -497,7 +505,10 @@ pub async fn quotas(State(app): State<Arc<App>>, Path(project_id): Path<String>)
         resource(
             "fgs_func_occurs",
             app.admission.tenant_limit() as u64,
-            functions.iter().map(|e| u64::from(e.record.reserved_instances)).sum(),
+            functions
+                .iter()
+                .map(|e| u64::from(e.record.reserved_instances))
+                .sum(),
             "",
         ),
     ];

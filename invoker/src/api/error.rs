@@ -136,7 +136,12 @@ impl ApiError {
         Self::new(400, "FSS.0400", "Invalid RequestId", detail)
     }
     pub fn reserved_over_limit(detail: impl std::fmt::Display) -> Self {
-        Self::new(400, "FSS.1076", "The number of reserved instances exceeds the maximum allowed limit.", detail)
+        Self::new(
+            400,
+            "FSS.1076",
+            "The number of reserved instances exceeds the maximum allowed limit.",
+            detail,
+        )
     }
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         Self::new(500, "FSS.0500", "Internal server error.", detail)

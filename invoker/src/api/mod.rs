@@ -80,7 +80,10 @@ pub fn router(app: Arc<App>) -> Router {
             "/functions/{function_urn}/config-max-instance",
             axum::routing::put(async_invoke::update_max_instances),
         )
-        .route("/functions/{function_urn}/reservedinstances", axum::routing::put(async_invoke::update_reserved))
+        .route(
+            "/functions/{function_urn}/reservedinstances",
+            axum::routing::put(async_invoke::update_reserved),
+        )
         .route("/quotas", get(async_invoke::quotas))
         .layer(DefaultBodyLimit::max(MAX_MANAGEMENT_BODY))
         .route(

@@ -190,8 +190,20 @@ async fn attempt(app: Arc<App>, mut job: Job, turn: Turn) {
         invoke_type: InvokeType::Async,
         body: job.event.clone(),
     };
-    let outcome = app.pool.invoke(entry.spec.clone(), request).await;
+    // Canceling a running request drops the invocation, and with it the instance.
+    let canceled = app.queue.start(&job.request_id);
+    let outcome = tokio::select! {
+        outcome = app.pool.invoke(entry.spec.clone(), request) => Some(outcome),
+        _ = canceled => None,
+    };
+    app.queue.finish(&job.request_id);
     drop(permit);
+    let Some(outcome) = outcome else {
+        let message = "function invocation canceled".to_string();
+        app.journal
+            .set_status(status(&job, journal::FAIL, attempts, 4208, message, true));
+        return;
+    };
     app.metrics.observe(&entry.spec.urn, &outcome);
     match outcome.result {
         Ok(result) => {

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 
 /// One async request on its way to (another) attempt.
 #[derive(Debug, Clone)]
@@ -31,11 +31,12 @@ struct Inner {
     order: VecDeque<String>,
 }
 
-/// The waiting requests of the host.
+/// The waiting requests of the host, and a way to stop the running ones.
 #[derive(Default)]
 pub struct Queue {
     inner: Mutex<Inner>,
     changed: Notify,
+    running: Mutex<HashMap<String, oneshot::Sender<()>>>,
 }
 
 impl Queue {
@@ -108,6 +109,29 @@ impl Queue {
             inner.order.retain(|k| k != func_id);
         }
         job
+    }
+
+    /// Marks `request_id` as running; the receiver fires if it is canceled.
+    pub fn start(&self, request_id: &str) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.running
+            .lock()
+            .unwrap()
+            .insert(request_id.to_string(), tx);
+        rx
+    }
+
+    /// Marks `request_id` as no longer running.
+    pub fn finish(&self, request_id: &str) {
+        self.running.lock().unwrap().remove(request_id);
+    }
+
+    /// Stops a running request; returns whether it was running.
+    pub fn cancel_running(&self, request_id: &str) -> bool {
+        match self.running.lock().unwrap().remove(request_id) {
+            Some(stop) => stop.send(()).is_ok(),
+            None => false,
+        }
     }
 
     /// Jobs waiting now.
