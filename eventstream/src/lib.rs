@@ -1,9 +1,14 @@
 //! The EventGrid event-streaming engine.
 //!
-//! So far: the rules of a stream ([`rules`]): which events pass ([`Filter`]) and what is
-//! delivered for them ([`Transform`]), validated against EventGrid's documented limits.
+//! So far: the event-streaming API ([`api`]: create, list, show, update, delete, with
+//! validated definitions persisted in the host's SQLite store) and the rules of a stream
+//! ([`rules`]: which events pass, [`Filter`], and what is delivered for them, [`Transform`]).
+//! The Kafka source, the sinks and `operate` (START/PAUSE) are not built yet.
 
+pub mod api;
+pub mod definition;
 pub mod rules;
+pub mod store;
 
 pub use rules::{Filter, Transform};
 

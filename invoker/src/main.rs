@@ -145,6 +145,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         enforcement,
     });
 
+    let streams = fgs_eventstream::store::StreamStore::open(&data_dir.join("fgs.sqlite3"))
+        .context("cannot open the event stream store")?;
     let recovered =
         asynchronous::dispatch::recover(&app).context("cannot recover async requests")?;
     if recovered > 0 {
@@ -164,9 +166,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, data_dir = %data_dir.display(), "fgs ready");
-    axum::serve(listener, api::router(app))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        api::router(app).merge(fgs_eventstream::api::router(streams)),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     pool.shutdown().await;
     tracing::info!("fgs stopped");
     Ok(())

@@ -1,0 +1,219 @@
+//! The event-streaming API (`/v1/{project_id}/eventstreamings`), wire names as in the
+//! official EventGrid SDK. Every response carries `X-Request-Id`; errors answer
+//! `{"error_code", "error_msg", "error_details"}` with EventGrid's codes.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::definition::{Definition, DefinitionError};
+use crate::store::{StoredStream, StreamStore};
+
+/// Stream statuses.
+pub const CREATED: &str = "CREATED";
+
+/// An API error and its EventGrid code (the one place where they are mapped).
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    NotFound(String),
+    Internal(String),
+}
+
+impl From<DefinitionError> for ApiError {
+    fn from(e: DefinitionError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, msg, details) = match self {
+            ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, "EG.00014000", "Bad request", d),
+            ApiError::NotFound(d) => (
+                StatusCode::NOT_FOUND,
+                "EG.00014040",
+                "Not request resource found",
+                d,
+            ),
+            ApiError::Internal(d) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "EG.00015000",
+                "Internal Server Error",
+                d,
+            ),
+        };
+        (
+            status,
+            Json(json!({"error_code": code, "error_msg": msg, "error_details": details})),
+        )
+            .into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// The event-streaming API.
+pub fn router(store: StreamStore) -> Router {
+    Router::new()
+        .route("/v1/{project_id}/eventstreamings", get(list).post(create))
+        .route(
+            "/v1/{project_id}/eventstreamings/{id}",
+            get(show).put(update).delete(delete),
+        )
+        .layer(axum::middleware::map_response(with_request_id))
+        .with_state(Arc::new(store))
+}
+
+async fn with_request_id(mut response: Response) -> Response {
+    let id = uuid::Uuid::new_v4().to_string();
+    response.headers_mut().insert(
+        "X-Request-Id",
+        HeaderValue::from_str(&id).expect("a uuid is a header value"),
+    );
+    response
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn parse_body(body: &Bytes) -> Result<Definition, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    Ok(Definition::parse(&value)?)
+}
+
+fn detail(s: &StoredStream) -> Value {
+    let mut v = s.definition.clone();
+    v["id"] = json!(s.id);
+    v["status"] = json!(s.status);
+    v["created_time"] = json!(s.created_time);
+    v["updated_time"] = json!(s.updated_time);
+    v
+}
+
+fn name_taken(name: &str) -> ApiError {
+    ApiError::BadRequest(format!(
+        "an event stream named {name:?} already exists in this project"
+    ))
+}
+
+/// `POST /v1/{project_id}/eventstreamings` → `{"eventStreamingID"}`; the stream is CREATED
+/// (not started).
+async fn create(
+    State(store): State<Arc<StreamStore>>,
+    Path(project_id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let definition = parse_body(&body)?;
+    let time = now();
+    let stream = StoredStream {
+        id: uuid::Uuid::new_v4().to_string(),
+        project_id,
+        name: definition.name.clone(),
+        definition: definition.json,
+        status: CREATED.into(),
+        created_time: time.clone(),
+        updated_time: time,
+    };
+    if !store.insert(&stream)? {
+        return Err(name_taken(&stream.name));
+    }
+    Ok(Json(json!({ "eventStreamingID": stream.id })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    offset: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /v1/{project_id}/eventstreamings?offset=&limit=` → `{"total", "size", "items"}`;
+/// `offset` ≥ 0 (default 0), `limit` 1…1000 (default 15).
+async fn list(
+    State(store): State<Arc<StreamStore>>,
+    Path(project_id): Path<String>,
+    Query(page): Query<Page>,
+) -> ApiResult {
+    let number = |name: &str, v: &Option<String>, default: i64| -> Result<i64, ApiError> {
+        match v.as_deref().filter(|s| !s.is_empty()) {
+            None => Ok(default),
+            Some(s) => s
+                .parse()
+                .map_err(|_| ApiError::BadRequest(format!("{name}={s:?} is not an integer"))),
+        }
+    };
+    let offset = number("offset", &page.offset, 0)?;
+    let limit = number("limit", &page.limit, 15)?;
+    if offset < 0 {
+        return Err(ApiError::BadRequest(format!(
+            "offset={offset} must not be negative"
+        )));
+    }
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit={limit} must be 1…1000"
+        )));
+    }
+    let (streams, total) = store.list(&project_id, offset, limit)?;
+    let items: Vec<Value> = streams.iter().map(detail).collect();
+    Ok(Json(json!({ "total": total, "size": items.len(), "items": items })).into_response())
+}
+
+fn find(store: &StreamStore, project_id: &str, id: &str) -> Result<StoredStream, ApiError> {
+    store
+        .get(project_id, id)?
+        .ok_or_else(|| ApiError::NotFound(format!("event stream {id} does not exist")))
+}
+
+/// `GET /v1/{project_id}/eventstreamings/{id}`
+async fn show(
+    State(store): State<Arc<StreamStore>>,
+    Path((project_id, id)): Path<(String, String)>,
+) -> ApiResult {
+    Ok(Json(detail(&find(&store, &project_id, &id)?)).into_response())
+}
+
+/// `PUT /v1/{project_id}/eventstreamings/{id}`: replaces the definition.
+async fn update(
+    State(store): State<Arc<StreamStore>>,
+    Path((project_id, id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let mut stream = find(&store, &project_id, &id)?;
+    let definition = parse_body(&body)?;
+    stream.name = definition.name.clone();
+    stream.definition = definition.json;
+    stream.updated_time = now();
+    if !store.update(&stream)? {
+        return Err(name_taken(&stream.name));
+    }
+    Ok(Json(detail(&stream)).into_response())
+}
+
+/// `DELETE /v1/{project_id}/eventstreamings/{id}` → 204.
+async fn delete(
+    State(store): State<Arc<StreamStore>>,
+    Path((project_id, id)): Path<(String, String)>,
+) -> ApiResult {
+    if !store.delete(&project_id, &id)? {
+        return Err(ApiError::NotFound(format!(
+            "event stream {id} does not exist"
+        )));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

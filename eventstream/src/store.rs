@@ -1,0 +1,180 @@
+//! Stream definitions and statuses, persisted in the host's SQLite store.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+
+/// One stored stream.
+#[derive(Debug, Clone)]
+pub struct StoredStream {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub definition: Value,
+    pub status: String,
+    pub created_time: String,
+    pub updated_time: String,
+}
+
+/// The `event_streams` table.
+#[derive(Clone)]
+pub struct StreamStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS event_streams (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    project_id   TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    definition   TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    created_time TEXT NOT NULL,
+    updated_time TEXT NOT NULL,
+    UNIQUE (project_id, name)
+);
+";
+
+type Row = (String, String, String, String, String, String, String);
+
+fn stream(row: Row) -> rusqlite::Result<StoredStream> {
+    let (id, project_id, name, definition, status, created_time, updated_time) = row;
+    let definition = serde_json::from_str(&definition).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(StoredStream {
+        id,
+        project_id,
+        name,
+        definition,
+        status,
+        created_time,
+        updated_time,
+    })
+}
+
+const COLUMNS: &str = "id, project_id, name, definition, status, created_time, updated_time";
+
+fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+    ))
+}
+
+impl StreamStore {
+    pub fn open(path: &Path) -> rusqlite::Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Inserts a stream; `Ok(false)` when the project already has one with that name.
+    pub fn insert(&self, s: &StoredStream) -> rusqlite::Result<bool> {
+        let conn = self.conn.lock().unwrap();
+        let inserted = conn.execute(
+            &format!("INSERT INTO event_streams ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            params![
+                s.id,
+                s.project_id,
+                s.name,
+                s.definition.to_string(),
+                s.status,
+                s.created_time,
+                s.updated_time
+            ],
+        );
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces a stream's definition (and name) and status; `Ok(false)` on a name clash.
+    pub fn update(&self, s: &StoredStream) -> rusqlite::Result<bool> {
+        let conn = self.conn.lock().unwrap();
+        let updated = conn.execute(
+            "UPDATE event_streams SET name = ?3, definition = ?4, status = ?5, updated_time = ?6
+             WHERE project_id = ?1 AND id = ?2",
+            params![
+                s.project_id,
+                s.id,
+                s.name,
+                s.definition.to_string(),
+                s.status,
+                s.updated_time
+            ],
+        );
+        match updated {
+            Ok(_) => Ok(true),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn get(&self, project_id: &str, id: &str) -> rusqlite::Result<Option<StoredStream>> {
+        let conn = self.conn.lock().unwrap();
+        conn.query_row(
+            &format!("SELECT {COLUMNS} FROM event_streams WHERE project_id = ?1 AND id = ?2"),
+            params![project_id, id],
+            read,
+        )
+        .optional()?
+        .map(stream)
+        .transpose()
+    }
+
+    /// A page of a project's streams in creation order, and the total.
+    pub fn list(
+        &self,
+        project_id: &str,
+        offset: i64,
+        limit: i64,
+    ) -> rusqlite::Result<(Vec<StoredStream>, i64)> {
+        let conn = self.conn.lock().unwrap();
+        let total = conn.query_row(
+            "SELECT COUNT(*) FROM event_streams WHERE project_id = ?1",
+            [project_id],
+            |r| r.get(0),
+        )?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM event_streams WHERE project_id = ?1 ORDER BY seq LIMIT ?2 OFFSET ?3"
+        ))?;
+        let rows = stmt.query_map(params![project_id, limit, offset], read)?;
+        let streams = rows
+            .map(|r| r.and_then(stream))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((streams, total))
+    }
+
+    /// Deletes a stream; whether it existed.
+    pub fn delete(&self, project_id: &str, id: &str) -> rusqlite::Result<bool> {
+        let conn = self.conn.lock().unwrap();
+        Ok(conn.execute(
+            "DELETE FROM event_streams WHERE project_id = ?1 AND id = ?2",
+            params![project_id, id],
+        )? > 0)
+    }
+}

@@ -1,0 +1,154 @@
+"""The EventGrid event-streaming API: lifecycle, validation errors, persistence."""
+
+import copy
+
+import pytest
+
+from conftest import PROJECT, unique
+
+FN_URN = "urn:fss:cn-north-4:%s:function:default:sink:latest" % PROJECT
+
+
+def stream(name=None, **over):
+    body = {
+        "name": name or unique("stream"),
+        "description": "orders to a function",
+        "source": {"name": "HC.Kafka", "source_kafka": {"addr": "127.0.0.1:9092", "group": "g1", "topic": "orders",
+                                                        "seek_to": "earliest"}},
+        "sink": {"name": "HC.FunctionGraph", "sink_fg": {"urn": FN_URN, "invoke_type": "SYNC"}},
+        "rule_config": {"transform": {"type": "ORIGINAL"},
+                        "filter": {"data": {"value": {"amount": [{"op": "NumberGreaterThan", "value": 10}]}}}},
+        "option": {"thread_num": 2, "batch_window": {"count": 10, "time": 3, "interval": 1}},
+    }
+    body.update(over)
+    return body
+
+
+def eg(host, method, path="", project=PROJECT, **kw):
+    r = host.http.request(method, "%s/v1/%s/eventstreamings%s" % (host.url, project, path), **kw)
+    assert r.headers.get("X-Request-Id"), "every response carries X-Request-Id"
+    return r
+
+
+def eg_error(r, status, code, details):
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["error_code"] == code and body["error_msg"], body
+    assert details in body["error_details"], body
+    return body
+
+
+def test_lifecycle(fgs):
+    body = stream()
+    r = eg(fgs, "POST", json=body)
+    assert r.status_code == 200, r.text
+    sid = r.json()["eventStreamingID"]
+    shown = eg(fgs, "GET", "/" + sid).json()
+    assert shown["id"] == sid and shown["name"] == body["name"] and shown["status"] == "CREATED"
+    assert shown["source"] == body["source"] and shown["sink"] == body["sink"]
+    assert shown["rule_config"] == body["rule_config"] and shown["option"] == body["option"]
+    assert shown["created_time"] and shown["updated_time"]
+    changed = stream(body["name"], description="changed", option={"thread_num": 4})
+    r = eg(fgs, "PUT", "/" + sid, json=changed)
+    assert r.status_code == 200, r.text
+    shown = eg(fgs, "GET", "/" + sid).json()
+    assert shown["description"] == "changed" and shown["option"]["thread_num"] == 4
+    assert shown["option"]["batch_window"] == {"count": 1, "time": 0, "interval": 0}
+    assert eg(fgs, "DELETE", "/" + sid).status_code == 204
+    eg_error(eg(fgs, "GET", "/" + sid), 404, "EG.00014040", sid)
+    eg_error(eg(fgs, "DELETE", "/" + sid), 404, "EG.00014040", sid)
+    eg_error(eg(fgs, "PUT", "/" + sid, json=changed), 404, "EG.00014040", sid)
+
+
+def test_list_paging(fresh_fgs):
+    host = fresh_fgs()
+    names = ["s-%02d" % i for i in range(5)]
+    for n in names:
+        assert eg(host, "POST", json=stream(n)).status_code == 200
+    page = eg(host, "GET", params={"offset": 1, "limit": 2}).json()
+    assert page["total"] == 5 and page["size"] == 2
+    assert [i["name"] for i in page["items"]] == names[1:3]
+    assert eg(host, "GET").json()["total"] == 5
+    assert eg(host, "GET", project="other").json() == {"total": 0, "size": 0, "items": []}
+    eg_error(eg(host, "GET", params={"offset": -1}), 400, "EG.00014000", "offset")
+    eg_error(eg(host, "GET", params={"limit": 0}), 400, "EG.00014000", "limit")
+    eg_error(eg(host, "GET", params={"limit": 1001}), 400, "EG.00014000", "limit")
+
+
+def test_streams_persist(fresh_fgs):
+    host = fresh_fgs()
+    sid = eg(host, "POST", json=stream("kept")).json()["eventStreamingID"]
+    host.stop()
+    again = fresh_fgs(data_dir=host.data_dir)
+    assert eg(again, "GET", "/" + sid).json()["name"] == "kept"
+
+
+def test_duplicate_names(fgs):
+    name = unique("dup")
+    assert eg(fgs, "POST", json=stream(name)).status_code == 200
+    eg_error(eg(fgs, "POST", json=stream(name)), 400, "EG.00014000", "already exists")
+    assert eg(fgs, "POST", project="another", json=stream(name)).status_code == 200
+
+
+def set_path(body, path, value):
+    target = body
+    for key in path[:-1]:
+        target = target[key]
+    if value is DELETE:
+        target.pop(path[-1], None)
+    else:
+        target[path[-1]] = value
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize("path,value,details", [
+    (["name"], "bad name", "name"),
+    (["name"], "-starts-badly", "name"),
+    (["name"], "x" * 129, "name"),
+    (["name"], DELETE, "name is required"),
+    (["description"], "d" * 256, "description"),
+    (["source"], DELETE, "source is required"),
+    (["source", "name"], "HC.DMS_ROCKETMQ", "not supported by fgs"),
+    (["source", "name"], "HC.Unknown", "unknown source"),
+    (["source", "source_kafka", "topic"], "", "topic is required"),
+    (["source", "source_kafka", "group"], DELETE, "group is required"),
+    (["source", "source_kafka", "addr"], DELETE, "addr is required"),
+    (["source", "source_kafka", "seek_to"], "middle", "seek_to"),
+    (["source", "source_kafka", "enable_sasl_ssl"], True, "user_name is required"),
+    (["sink"], DELETE, "sink is required"),
+    (["sink", "name"], "HC.OBS", "not supported by fgs"),
+    (["sink", "sink_fg", "urn"], "nope", "not a function URN"),
+    (["sink", "sink_fg", "invoke_type"], "LATER", "invoke_type"),
+    (["option", "thread_num"], 0, "thread_num"),
+    (["option", "batch_window", "count"], 10001, "count"),
+    (["option", "batch_window", "interval"], 16, "interval"),
+    (["rule_config", "transform"], {"type": "CONSTANT", "value": "not json"}, "constant must be JSON"),
+    (["rule_config", "transform"], {"type": "VARIABLE", "value": "{\"HC.x\":\"$.a\"}", "template": "x"}, "variable name"),
+    (["rule_config", "transform"], {"type": "OTHER"}, "unknown transform type"),
+    (["rule_config", "filter"], {"time": [{"op": "IsNull"}]}, "top-level key"),
+    (["rule_config", "filter"], {"subject": [{"op": "Fuzzy", "values": ["x"]}]}, "unknown operator"),
+    (["rule_config", "filter"], {"source": [{"op": "StringEndsWith", "values": ["x"]}]}, "source accepts only StringIn"),
+    (["rule_config", "filter"], {"data": {"a": {"b": {"c": {"d": {"e": {"f": [{"op": "IsNull"}]}}}}}}}, "deeper"),
+    (["rule_config", "filter"], {"data": {"f%d" % i: [{"op": "IsNull"}] for i in range(6)}}, "at most 5"),
+    (["rule_config", "filter"], {"subject": [{"op": "IsNull"}] * 6}, "conditions"),
+])
+def test_validation(fgs, path, value, details):
+    body = copy.deepcopy(stream())
+    set_path(body, path, value)
+    eg_error(eg(fgs, "POST", json=body), 400, "EG.00014000", details)
+
+
+def test_malformed_body(fgs):
+    r = eg(fgs, "POST", data="{nope", headers={"Content-Type": "application/json"})
+    eg_error(r, 400, "EG.00014000", "not valid JSON")
+
+
+def test_kafka_sink_accepts_both_spellings(fgs):
+    for sink in [{"topic": "out", "connectionId": "c1", "keyTransform": [{"type": "CONSTANT", "value": "k"}]},
+                 {"topic": "out", "connection_id": "c1", "key_transform": {"type": "ORIGINAL"}}]:
+        r = eg(fgs, "POST", json=stream(sink={"name": "HC.Kafka", "sink_kafka": sink}))
+        assert r.status_code == 200, r.text
+        shown = eg(fgs, "GET", "/" + r.json()["eventStreamingID"]).json()
+        assert shown["sink"]["sink_kafka"]["connectionId"] == "c1"
