@@ -42,7 +42,11 @@ class Witness:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 512  # many instances report at once
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -326,8 +330,8 @@ def test_max_instance_num_is_respected(fresh_fgs, witness):
 
 
 def test_nothing_accepted_is_lost_when_the_host_is_killed(fresh_fgs, witness):
-    host = fresh_fgs()
-    fn = host.create(**python_fn("durable", witness.source(sleep=0.05)))
+    host = fresh_fgs("--tenant-concurrency", "20")
+    fn = host.create(**python_fn("durable", witness.source(sleep=0.05), timeout=60))
     urn = fn["func_urn"]
     ids = []
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
@@ -335,20 +339,22 @@ def test_nothing_accepted_is_lost_when_the_host_is_killed(fresh_fgs, witness):
     assert len(set(ids)) == 1000
     host.stop(signal.SIGKILL)  # within a second of the last accept
     ran_before = sum(1 for _ in witness.seen)
-    again = fresh_fgs(data_dir=host.data_dir)
+    again = fresh_fgs("--tenant-concurrency", "20", data_dir=host.data_dir)
     deadline = time.time() + 120
     while time.time() < deadline:
         final = all_records(again, urn)
         if len(final) == 1000 and all(r["status"] == "SUCCESS" for r in final):
             break
         time.sleep(0.5)
-    statuses = collections.Counter(r["status"] for r in all_records(again, urn))
-    assert statuses == {"SUCCESS": 1000}, statuses
+    final = all_records(again, urn)
+    statuses = collections.Counter(r["status"] for r in final)
+    failures = collections.Counter(r["error_message"] for r in final if r["status"] != "SUCCESS")
+    assert statuses == {"SUCCESS": 1000}, (statuses, failures.most_common(3))
     assert {r["request_id"] for r in all_records(again, urn)} == set(ids)
     assert set(witness.seen) == set(ids), "every accepted request ran"
     duplicates = sum(n - 1 for n in witness.seen.values())
-    # Only requests that were running when the host died may run twice.
-    assert duplicates <= 100, duplicates
+    # Only requests that were running when the host died (at most 20 at once) may run twice.
+    assert duplicates <= 20, duplicates
     print("\ndurability: %d ran before the kill, %d duplicates after restart" % (ran_before, duplicates))
 
 
