@@ -1,5 +1,9 @@
 //! A running instance process and its end.
 
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -7,7 +11,41 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::sync::watch;
 
-use crate::{ControlGroup, Exit};
+use crate::{ControlGroup, Exit, SandboxError};
+
+/// A command for an instance: an empty environment, stdin from `/dev/null`, stdout and
+/// stderr into `output`, its own process group, killed when the host dies
+/// (`PR_SET_PDEATHSIG`), and with `nofile` as `RLIMIT_NOFILE` when given.
+pub(crate) fn instance_command(
+    program: &Path,
+    output: OwnedFd,
+    nofile: Option<u64>,
+) -> Result<std::process::Command, SandboxError> {
+    let stderr = output.try_clone().map_err(|source| SandboxError::Spawn {
+        program: program.to_path_buf(),
+        source,
+    })?;
+    let mut cmd = std::process::Command::new(program);
+    cmd.env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(output))
+        .stderr(Stdio::from(stderr))
+        .process_group(0);
+    // SAFETY: only async-signal-safe calls (prctl, setrlimit) run between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some(n) = nofile {
+                nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, n, n)
+                    .map_err(std::io::Error::from)?;
+            }
+            Ok(())
+        });
+    }
+    Ok(cmd)
+}
 
 /// A started instance: the leader of its own process group, optionally in its own cgroup.
 ///

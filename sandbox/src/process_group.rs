@@ -1,11 +1,8 @@
 //! The baseline sandbox: a process group with rlimits.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use nix::sys::resource::{setrlimit, Resource};
-
+use crate::process::instance_command;
 use crate::{Enforcement, LaunchSpec, Process, Sandbox, SandboxError};
 
 /// File descriptors per instance, as FunctionGraph documents.
@@ -19,32 +16,10 @@ pub struct ProcessGroupSandbox;
 
 impl Sandbox for ProcessGroupSandbox {
     fn launch(&self, spec: LaunchSpec) -> Result<Process, SandboxError> {
-        let stderr = spec
-            .output
-            .try_clone()
-            .map_err(|source| SandboxError::Spawn {
-                program: spec.program.clone(),
-                source,
-            })?;
-        let mut cmd = std::process::Command::new(&spec.program);
+        let mut cmd = instance_command(&spec.program, spec.output, Some(MAX_OPEN_FILES))?;
         cmd.args(&spec.args)
-            .env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&spec.cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(spec.output))
-            .stderr(Stdio::from(stderr))
-            .process_group(0);
-        // SAFETY: only async-signal-safe calls (prctl, setrlimit) run between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                setrlimit(Resource::RLIMIT_NOFILE, MAX_OPEN_FILES, MAX_OPEN_FILES)
-                    .map_err(std::io::Error::from)
-            });
-        }
+            .current_dir(&spec.cwd);
         let child = tokio::process::Command::from(cmd)
             .kill_on_drop(false)
             .spawn()

@@ -24,9 +24,7 @@ mod exec;
 mod seccomp;
 mod spec;
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -34,6 +32,7 @@ pub use exec::main as exec_main;
 pub use spec::ExecSpec;
 
 use crate::cgroup::{Cgroups, GroupLimits};
+use crate::process::instance_command;
 use crate::{Enforcement, LaunchSpec, Process, Sandbox, SandboxError};
 
 /// Where an instance sees its code.
@@ -168,29 +167,8 @@ impl Sandbox for NamespaceSandbox {
         let group: Arc<dyn crate::cgroup::ControlGroup> = Arc::from(group);
         let exec = self.exec_spec(&spec, group.join_files());
         let json = serde_json::to_string(&exec).expect("spec serializes");
-        let stderr = spec
-            .output
-            .try_clone()
-            .map_err(|source| SandboxError::Spawn {
-                program: spec.program.clone(),
-                source,
-            })?;
-        let mut cmd = std::process::Command::new(&self.config.helper);
-        cmd.env_clear()
-            .env(exec::SPEC_ENV, json)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(spec.output))
-            .stderr(Stdio::from(stderr))
-            .process_group(0);
-        // SAFETY: prctl is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        let mut cmd = instance_command(&self.config.helper, spec.output, None)?;
+        cmd.env(exec::SPEC_ENV, json);
         let child = match tokio::process::Command::from(cmd).spawn() {
             Ok(child) => child,
             Err(source) => {
