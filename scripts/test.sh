@@ -26,5 +26,13 @@ fi
 command -v node >/dev/null || echo "warning: node not found; Node.js runtime tests will fail" >&2
 command -v curl >/dev/null || { echo "curl is required by the custom-runtime examples" >&2; exit 1; }
 
+step "Kafka-compatible broker for the event-stream tests (tansu, cached)"
+TOOLS=${FGS_TOOLS:-$HOME/.cache/fgs-tools}
+if [ ! -x "$TOOLS/bin/tansu" ]; then
+  echo "building tansu 0.6.0 once into $TOOLS (several minutes)"
+  cargo install tansu --version 0.6.0 --features dynostore --locked --root "$TOOLS"
+fi
+
 step "end-to-end tests"
-FGS_BIN="$PWD/target/release/fgs" "$VENV/bin/python" -m pytest tests -q -p no:cacheprovider "$@"
+TANSU_BIN="$TOOLS/bin/tansu" FGS_BIN="$PWD/target/release/fgs" \
+  "$VENV/bin/python" -m pytest tests -q -p no:cacheprovider -W ignore::DeprecationWarning "$@"

@@ -14,10 +14,20 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::definition::{Definition, DefinitionError};
+use crate::engine::Engine;
 use crate::store::{StoredStream, StreamStore};
 
 /// Stream statuses.
 pub const CREATED: &str = "CREATED";
+pub const RUNNING: &str = "RUNNING";
+pub const ERROR: &str = "ERROR";
+pub const STOPPED: &str = "STOPPED";
+
+/// What the handlers share.
+pub struct Streams {
+    pub store: StreamStore,
+    pub engine: Arc<Engine>,
+}
 
 /// An API error and its EventGrid code (the one place where they are mapped).
 #[derive(Debug)]
@@ -67,15 +77,19 @@ impl IntoResponse for ApiError {
 type ApiResult = Result<Response, ApiError>;
 
 /// The event-streaming API.
-pub fn router(store: StreamStore) -> Router {
+pub fn router(streams: Arc<Streams>) -> Router {
     Router::new()
         .route("/v1/{project_id}/eventstreamings", get(list).post(create))
         .route(
             "/v1/{project_id}/eventstreamings/{id}",
             get(show).put(update).delete(delete),
         )
+        .route(
+            "/v1/{project_id}/eventstreamings/operate/{id}",
+            axum::routing::post(operate),
+        )
         .layer(axum::middleware::map_response(with_request_id))
-        .with_state(Arc::new(store))
+        .with_state(streams)
 }
 
 async fn with_request_id(mut response: Response) -> Response {
@@ -115,7 +129,7 @@ fn name_taken(name: &str) -> ApiError {
 /// `POST /v1/{project_id}/eventstreamings` → `{"eventStreamingID"}`; the stream is CREATED
 /// (not started).
 async fn create(
-    State(store): State<Arc<StreamStore>>,
+    State(streams): State<Arc<Streams>>,
     Path(project_id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
@@ -130,7 +144,7 @@ async fn create(
         created_time: time.clone(),
         updated_time: time,
     };
-    if !store.insert(&stream)? {
+    if !streams.store.insert(&stream)? {
         return Err(name_taken(&stream.name));
     }
     Ok(Json(json!({ "eventStreamingID": stream.id })).into_response())
@@ -145,7 +159,7 @@ struct Page {
 /// `GET /v1/{project_id}/eventstreamings?offset=&limit=` → `{"total", "size", "items"}`;
 /// `offset` ≥ 0 (default 0), `limit` 1…1000 (default 15).
 async fn list(
-    State(store): State<Arc<StreamStore>>,
+    State(streams): State<Arc<Streams>>,
     Path(project_id): Path<String>,
     Query(page): Query<Page>,
 ) -> ApiResult {
@@ -169,8 +183,8 @@ async fn list(
             "limit={limit} must be 1…1000"
         )));
     }
-    let (streams, total) = store.list(&project_id, offset, limit)?;
-    let items: Vec<Value> = streams.iter().map(detail).collect();
+    let (page, total) = streams.store.list(&project_id, offset, limit)?;
+    let items: Vec<Value> = page.iter().map(detail).collect();
     Ok(Json(json!({ "total": total, "size": items.len(), "items": items })).into_response())
 }
 
@@ -182,24 +196,29 @@ fn find(store: &StreamStore, project_id: &str, id: &str) -> Result<StoredStream,
 
 /// `GET /v1/{project_id}/eventstreamings/{id}`
 async fn show(
-    State(store): State<Arc<StreamStore>>,
+    State(streams): State<Arc<Streams>>,
     Path((project_id, id)): Path<(String, String)>,
 ) -> ApiResult {
-    Ok(Json(detail(&find(&store, &project_id, &id)?)).into_response())
+    Ok(Json(detail(&find(&streams.store, &project_id, &id)?)).into_response())
 }
 
 /// `PUT /v1/{project_id}/eventstreamings/{id}`: replaces the definition.
 async fn update(
-    State(store): State<Arc<StreamStore>>,
+    State(streams): State<Arc<Streams>>,
     Path((project_id, id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let mut stream = find(&store, &project_id, &id)?;
+    let mut stream = find(&streams.store, &project_id, &id)?;
     let definition = parse_body(&body)?;
+    // An update stops a started stream, as in EventGrid; START it again to apply the change.
+    streams.engine.stop(&id);
+    if stream.status != CREATED {
+        stream.status = STOPPED.into();
+    }
     stream.name = definition.name.clone();
     stream.definition = definition.json;
     stream.updated_time = now();
-    if !store.update(&stream)? {
+    if !streams.store.update(&stream)? {
         return Err(name_taken(&stream.name));
     }
     Ok(Json(detail(&stream)).into_response())
@@ -207,13 +226,55 @@ async fn update(
 
 /// `DELETE /v1/{project_id}/eventstreamings/{id}` → 204.
 async fn delete(
-    State(store): State<Arc<StreamStore>>,
+    State(streams): State<Arc<Streams>>,
     Path((project_id, id)): Path<(String, String)>,
 ) -> ApiResult {
-    if !store.delete(&project_id, &id)? {
+    streams.engine.stop(&id);
+    if !streams.store.delete(&project_id, &id)? {
         return Err(ApiError::NotFound(format!(
             "event stream {id} does not exist"
         )));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct Operation {
+    operation: Option<String>,
+}
+
+/// `POST /v1/{project_id}/eventstreamings/operate/{id}` with `{"operation": "START"}` (the
+/// stream consumes and delivers: RUNNING) or `"PAUSE"` (it stops: STOPPED); answers
+/// `{"eventStreamingID"}`.
+async fn operate(
+    State(streams): State<Arc<Streams>>,
+    Path((project_id, id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let stream = find(&streams.store, &project_id, &id)?;
+    let operation: Operation = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    match operation.operation.as_deref() {
+        Some("START") => {
+            if stream.definition["sink"]["name"] != "HC.FunctionGraph" {
+                return Err(ApiError::BadRequest(
+                    "only HC.FunctionGraph sinks can run in this version of fgs".into(),
+                ));
+            }
+            streams
+                .engine
+                .start(&stream)
+                .map_err(ApiError::BadRequest)?;
+        }
+        Some("PAUSE") => {
+            streams.engine.stop(&id);
+            streams.store.set_status(&project_id, &id, STOPPED)?;
+        }
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "operation {other:?} must be START or PAUSE"
+            )));
+        }
+    }
+    Ok(Json(json!({ "eventStreamingID": id })).into_response())
 }

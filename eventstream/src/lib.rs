@@ -1,12 +1,14 @@
 //! The EventGrid event-streaming engine.
 //!
-//! So far: the event-streaming API ([`api`]: create, list, show, update, delete, with
-//! validated definitions persisted in the host's SQLite store) and the rules of a stream
-//! ([`rules`]: which events pass, [`Filter`], and what is delivered for them, [`Transform`]).
-//! The Kafka source, the sinks and `operate` (START/PAUSE) are not built yet.
+//! - [`api`]: the event-streaming API (create, list, show, update, delete, operate), with
+//!   validated definitions persisted in the host's SQLite store.
+//! - [`engine`]: started streams: a Kafka consumer, batches, rules, the FunctionGraph sink,
+//!   offsets committed after delivery.
+//! - [`rules`]: which events pass ([`Filter`]) and what is delivered for them ([`Transform`]).
 
 pub mod api;
 pub mod definition;
+pub mod engine;
 pub mod rules;
 pub mod store;
 

@@ -169,6 +169,27 @@ impl StreamStore {
         Ok((streams, total))
     }
 
+    pub fn set_status(&self, project_id: &str, id: &str, status: &str) -> rusqlite::Result<()> {
+        let conn = self.conn.lock().unwrap();
+        conn.execute(
+            "UPDATE event_streams SET status = ?3 WHERE project_id = ?1 AND id = ?2",
+            params![project_id, id, status],
+        )?;
+        Ok(())
+    }
+
+    /// Every stream (of any project) with one of `statuses`.
+    pub fn with_status(&self, statuses: &[&str]) -> rusqlite::Result<Vec<StoredStream>> {
+        let conn = self.conn.lock().unwrap();
+        let marks: Vec<String> = (1..=statuses.len()).map(|i| format!("?{i}")).collect();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM event_streams WHERE status IN ({}) ORDER BY seq",
+            marks.join(",")
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(statuses.iter()), read)?;
+        rows.map(|r| r.and_then(stream)).collect()
+    }
+
     /// Deletes a stream; whether it existed.
     pub fn delete(&self, project_id: &str, id: &str) -> rusqlite::Result<bool> {
         let conn = self.conn.lock().unwrap();

@@ -5,6 +5,7 @@ mod asynchronous;
 mod metrics;
 mod registry;
 mod store;
+mod stream_sink;
 mod urn;
 
 use std::net::SocketAddr;
@@ -145,8 +146,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         enforcement,
     });
 
-    let streams = fgs_eventstream::store::StreamStore::open(&data_dir.join("fgs.sqlite3"))
+    let stream_store = fgs_eventstream::store::StreamStore::open(&data_dir.join("fgs.sqlite3"))
         .context("cannot open the event stream store")?;
+    let engine = fgs_eventstream::engine::Engine::new(
+        stream_store.clone(),
+        Arc::new(stream_sink::InvokerSink(app.clone())),
+        args.async_retry_delay,
+    );
+    let resumed = engine.resume().context("cannot resume event streams")?;
+    if resumed > 0 {
+        tracing::info!(
+            streams = resumed,
+            "resuming event streams that were running before the restart"
+        );
+    }
+    let streams = Arc::new(fgs_eventstream::api::Streams {
+        store: stream_store,
+        engine,
+    });
     let recovered =
         asynchronous::dispatch::recover(&app).context("cannot recover async requests")?;
     if recovered > 0 {
@@ -168,7 +185,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(listen = %listener.local_addr()?, data_dir = %data_dir.display(), "fgs ready");
     axum::serve(
         listener,
-        api::router(app).merge(fgs_eventstream::api::router(streams)),
+        api::router(app.clone()).merge(fgs_eventstream::api::router(streams)),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;

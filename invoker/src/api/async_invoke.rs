@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use crate::api::invoke::read_event;
 use crate::api::{ApiError, App, JsonBody};
-use crate::asynchronous::journal::{self, RecordQuery, Request};
-use crate::asynchronous::{format_ms, now_ms, Job};
+use crate::asynchronous::journal::{self, RecordQuery};
+use crate::asynchronous::{format_ms, now_ms};
 use crate::registry::{now, AsyncConfig, Destination, Entry};
 use crate::urn::{function_urn, FunctionRef};
 
@@ -35,30 +35,7 @@ pub async fn invoke_async(
     if entry.record.max_instance_num == 0 {
         return Err(ApiError::function_disabled());
     }
-    let request = Request {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        project_id: project_id.clone(),
-        package: entry.record.package.clone(),
-        func_name: entry.record.func_name.clone(),
-        func_id: entry.record.func_id.clone(),
-        event: event.to_vec(),
-        accepted_ms: now_ms(),
-        attempts: 0,
-        status: journal::WAIT.into(),
-    };
-    app.journal.accept(request.clone()).await?;
-    let request_id = request.request_id.clone();
-    app.queue.push(Job {
-        request_id: request.request_id,
-        project_id,
-        package: request.package,
-        func_name: request.func_name,
-        func_id: request.func_id,
-        event,
-        accepted_ms: request.accepted_ms,
-        attempts: 0,
-        not_before: None,
-    });
+    let request_id = crate::asynchronous::submit(&app, &entry, event.to_vec()).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "request_id": request_id })),

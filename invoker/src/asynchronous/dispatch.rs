@@ -69,7 +69,7 @@ pub fn recover(app: &App) -> Result<usize, crate::store::StoreError> {
     Ok(n)
 }
 
-fn job_of(r: Request) -> Job {
+pub(crate) fn job_of(r: Request) -> Job {
     Job {
         request_id: r.request_id,
         project_id: r.project_id,
@@ -312,19 +312,7 @@ async fn notify(
         tracing::warn!(destination = %target.func_urn, request_id = %job.request_id, "async destination function not found");
         return;
     };
-    let request = Request {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        project_id: destination.record.project_id.clone(),
-        package: destination.record.package.clone(),
-        func_name: destination.record.func_name.clone(),
-        func_id: destination.record.func_id.clone(),
-        event: payload.to_string().into_bytes(),
-        accepted_ms: now_ms(),
-        attempts: 0,
-        status: journal::WAIT.into(),
-    };
-    match app.journal.accept(request.clone()).await {
-        Ok(()) => app.queue.push(job_of(request)),
-        Err(e) => tracing::error!(error = %e, "cannot journal an async destination request"),
+    if let Err(e) = super::submit(app, &destination, payload.to_string().into_bytes()).await {
+        tracing::error!(error = %e, "cannot journal an async destination request");
     }
 }

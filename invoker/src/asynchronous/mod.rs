@@ -38,6 +38,30 @@ impl AsyncSettings {
     }
 }
 
+/// Accepts an async request for the function of `entry`: journals it durably, then queues
+/// it. Returns its request id.
+pub async fn submit(
+    app: &crate::api::App,
+    entry: &crate::registry::Entry,
+    event: Vec<u8>,
+) -> Result<String, crate::store::StoreError> {
+    let request = journal::Request {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        project_id: entry.record.project_id.clone(),
+        package: entry.record.package.clone(),
+        func_name: entry.record.func_name.clone(),
+        func_id: entry.record.func_id.clone(),
+        event,
+        accepted_ms: now_ms(),
+        attempts: 0,
+        status: journal::WAIT.into(),
+    };
+    app.journal.accept(request.clone()).await?;
+    let request_id = request.request_id.clone();
+    app.queue.push(dispatch::job_of(request));
+    Ok(request_id)
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

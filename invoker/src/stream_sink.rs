@@ -1,0 +1,54 @@
+//! The FunctionGraph sink of event streams: delivers a batch to a function of this host,
+//! synchronously (through admission control and an instance, a function error failing the
+//! delivery) or asynchronously (journaled durably like any async request).
+
+use std::sync::Arc;
+
+use fgs_eventstream::engine::{FunctionSink, SinkFuture};
+use fgs_runtime::{InvokeRequest, InvokeType};
+
+use crate::api::App;
+use crate::urn::FunctionRef;
+
+pub struct InvokerSink(pub Arc<App>);
+
+impl FunctionSink for InvokerSink {
+    fn deliver<'a>(
+        &'a self,
+        project_id: &'a str,
+        urn: &'a str,
+        payload: Vec<u8>,
+        sync: bool,
+    ) -> SinkFuture<'a> {
+        Box::pin(async move {
+            let app = &self.0;
+            let func = FunctionRef::parse(urn, project_id).map_err(|e| e.msg)?;
+            let entry = app.registry.get(project_id, &func).map_err(|e| e.msg)?;
+            if !sync {
+                return crate::asynchronous::submit(app, &entry, payload)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string());
+            }
+            let _permit = app
+                .admission
+                .try_acquire(
+                    project_id,
+                    &entry.record.func_id,
+                    entry.record.max_instance_num,
+                )
+                .map_err(|refusal| format!("function throttled: {refusal:?}"))?;
+            let request = InvokeRequest {
+                request_id: uuid::Uuid::new_v4().to_string(),
+                invoke_type: InvokeType::Sync,
+                body: payload.into(),
+            };
+            let outcome = app.pool.invoke(entry.spec.clone(), request).await;
+            app.metrics.observe(&entry.spec.urn, &outcome);
+            outcome
+                .result
+                .map(drop)
+                .map_err(|failure| String::from_utf8_lossy(&failure.payload()).into_owned())
+        })
+    }
+}
