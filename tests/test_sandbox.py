@@ -361,3 +361,11 @@ done
     finally:
         host.stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_no_host_descriptor_leaks_into_instances(fgs):
+    src = "import os\ndef handler(e, c):\n    return sorted(int(f) for f in os.listdir('/proc/self/fd'))\n"
+    fn = fgs.create(**python_fn(unique("fds"), src))
+    fds = result(fgs.invoke(fn["func_urn"]))
+    # stdin, stdout, stderr, the runtime API socket, the listing itself; nothing inherited.
+    assert fds[:3] == [0, 1, 2] and len(fds) <= 6, fds

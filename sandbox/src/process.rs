@@ -15,7 +15,8 @@ use crate::{ControlGroup, Exit, SandboxError};
 
 /// A command for an instance: an empty environment, stdin from `/dev/null`, stdout and
 /// stderr into `output`, its own process group, killed when the host dies
-/// (`PR_SET_PDEATHSIG`), and with `nofile` as `RLIMIT_NOFILE` when given.
+/// (`PR_SET_PDEATHSIG`), with no other inherited descriptor, and with `nofile` as
+/// `RLIMIT_NOFILE` when given.
 pub(crate) fn instance_command(
     program: &Path,
     output: OwnedFd,
@@ -36,6 +37,13 @@ pub(crate) fn instance_command(
         cmd.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            // Nothing of the host leaks into an instance: C libraries in the host (librdkafka)
+            // open descriptors without close-on-exec.
+            if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+                for fd in 3..65_536 {
+                    libc::close(fd);
+                }
             }
             if let Some(n) = nofile {
                 nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, n, n)
