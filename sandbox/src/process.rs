@@ -39,10 +39,12 @@ pub(crate) fn instance_command(
                 return Err(std::io::Error::last_os_error());
             }
             // Nothing of the host leaks into an instance: C libraries in the host (librdkafka)
-            // open descriptors without close-on-exec.
-            if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+            // open descriptors without close-on-exec. Mark them close-on-exec rather than
+            // closing them, so std's exec-error pipe keeps working.
+            const CLOSE_RANGE_CLOEXEC: u32 = 4;
+            if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) != 0 {
                 for fd in 3..65_536 {
-                    libc::close(fd);
+                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
                 }
             }
             if let Some(n) = nofile {
