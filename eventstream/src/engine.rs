@@ -162,6 +162,7 @@ fn consumer(source: &Value) -> Result<StreamConsumer, String> {
         .set("bootstrap.servers", text("addr"))
         .set("group.id", text("group"))
         .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", text("seek_to"))
         .set("session.timeout.ms", "10000");
     if source
