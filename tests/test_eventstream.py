@@ -178,6 +178,9 @@ def test_filter_and_variable_transform(fgs, kafka):
     got = wait_for(lambda: len(received(fgs, fn)) >= 2 and received(fgs, fn), what="2 events")
     time.sleep(0.5)
     assert received(fgs, fn) == [{"big": 50, "customer": "b"}, {"big": 70, "customer": "d"}]
+    text = fgs.http.get(fgs.url + "/metrics").text
+    for name, value in [("consumed", 4), ("filtered_out", 2), ("delivered", 2)]:
+        assert 'fgs_stream_%s_total{stream="%s"} %d' % (name, sid, value) in text, name
 
 
 def test_constant_transform(fgs, kafka):
@@ -237,6 +240,9 @@ def test_failed_delivery_retries_then_errors_without_committing(fresh_fgs, kafka
     assert values(received(host, fn)) == [{"n": 1}], "nothing after the failing record is delivered"
     text = host.http.get(host.url + "/metrics").text
     assert 'fgs_invocations_total{code="4002",function="%s"} 3' % fn["func_urn"] in text, "the attempt and 2 retries"
+    assert 'fgs_stream_failed_total{stream="%s"} 3' % sid in text
+    assert 'fgs_stream_retries_total{stream="%s"} 2' % sid in text
+    assert 'fgs_stream_delivered_total{stream="%s"} 1' % sid in text
     time.sleep(1)
     assert values(received(host, fn)) == [{"n": 1}], "an errored stream stays stopped"
 

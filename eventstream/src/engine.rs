@@ -32,6 +32,7 @@ use tokio::sync::watch;
 
 use crate::api::{ERROR, RUNNING};
 use crate::definition::Definition;
+use crate::metrics::StreamMetrics;
 use crate::store::{StoredStream, StreamStore};
 
 /// A delivery in progress.
@@ -56,6 +57,7 @@ pub struct Engine {
     sink: Arc<dyn FunctionSink>,
     running: Mutex<HashMap<String, watch::Sender<bool>>>,
     retry_delay: Duration,
+    metrics: StreamMetrics,
 }
 
 impl Engine {
@@ -63,12 +65,14 @@ impl Engine {
         store: StreamStore,
         sink: Arc<dyn FunctionSink>,
         retry_delay: Duration,
+        metrics: StreamMetrics,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
             sink,
             running: Mutex::new(HashMap::new()),
             retry_delay,
+            metrics,
         })
     }
 
@@ -245,6 +249,18 @@ async fn run(
             })
             .map(|r| definition.transform.apply(&r.event))
             .collect();
+        let label = [stream.id.as_str()];
+        engine
+            .metrics
+            .consumed
+            .with_label_values(&label)
+            .inc_by(batch.len() as u64);
+        engine
+            .metrics
+            .filtered_out
+            .with_label_values(&label)
+            .inc_by((batch.len() - events.len()) as u64);
+        let passed = events.len() as u64;
         if !events.is_empty() {
             let payload = if count == 1 {
                 events[0].clone()
@@ -257,10 +273,21 @@ async fn run(
                     _ = stop.changed() => return,
                     r = deliver(&engine, &stream, sink, &payload) => r,
                 };
+                if delivered.is_err() {
+                    engine.metrics.failed.with_label_values(&label).inc();
+                }
                 match delivered {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        engine
+                            .metrics
+                            .delivered
+                            .with_label_values(&label)
+                            .inc_by(passed);
+                        break;
+                    }
                     Err(e) if retries == 0 || attempt < retries => {
                         attempt += 1;
+                        engine.metrics.retries.with_label_values(&label).inc();
                         tracing::warn!(stream = %stream.id, attempt, error = %e, "event stream delivery failed; retrying");
                         let backoff = engine.retry_delay.saturating_mul(1 << attempt.min(6));
                         tokio::select! {

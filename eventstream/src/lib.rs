@@ -9,6 +9,7 @@
 pub mod api;
 pub mod definition;
 pub mod engine;
+pub mod metrics;
 pub mod rules;
 pub mod store;
 

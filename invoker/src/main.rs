@@ -152,6 +152,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stream_store.clone(),
         Arc::new(stream_sink::InvokerSink(app.clone())),
         args.async_retry_delay,
+        fgs_eventstream::metrics::StreamMetrics::new(app.metrics.registry())
+            .context("stream metrics")?,
     );
     let resumed = engine.resume().context("cannot resume event streams")?;
     if resumed > 0 {

@@ -69,6 +69,11 @@ impl Metrics {
         }
     }
 
+    /// The registry, for other parts of the host to register their metrics in.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Records one invocation of `function` (its URN).
     pub fn observe(&self, function: &str, outcome: &InvokeOutcome) {
         let code = match &outcome.result {
