@@ -1,6 +1,5 @@
 //! Stream definitions and statuses, persisted in the host's SQLite store.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -71,11 +70,8 @@ fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 }
 
 impl StreamStore {
-    pub fn open(path: &Path) -> rusqlite::Result<Self> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    /// Uses `conn` (set up by the host, which owns the database) and creates the table.
+    pub fn new(conn: Connection) -> rusqlite::Result<Self> {
         conn.execute_batch(SCHEMA)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),

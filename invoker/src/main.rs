@@ -146,8 +146,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         enforcement,
     });
 
-    let stream_store = fgs_eventstream::store::StreamStore::open(&data_dir.join("fgs.sqlite3"))
-        .context("cannot open the event stream store")?;
+    let stream_store =
+        fgs_eventstream::store::StreamStore::new(store::connect(&data_dir.join("fgs.sqlite3"))?)
+            .context("cannot open the event stream store")?;
     let engine = fgs_eventstream::engine::Engine::new(
         stream_store.clone(),
         Arc::new(stream_sink::InvokerSink(app.clone())),

@@ -9,6 +9,7 @@ mod admission;
 mod async_config;
 mod error;
 mod function;
+pub mod instance;
 mod payload;
 mod user_data;
 
@@ -20,7 +21,4 @@ pub use function::{
     validate_package, FunctionLimits, MemorySize, Timeout, MEMORY_STEPS_MB,
 };
 pub use payload::PayloadLimits;
-pub use user_data::{
-    parse_user_data, UserData, MAX_ITEMS as USER_DATA_MAX_ITEMS,
-    MAX_TOTAL_SIZE as USER_DATA_MAX_TOTAL_SIZE,
-};
+pub use user_data::{parse_user_data, UserData, MAX_ITEMS as USER_DATA_MAX_ITEMS};

@@ -1,5 +1,4 @@
 use fgs_limits::LimitError;
-use fgs_sandbox::SandboxError;
 use thiserror::Error;
 
 /// Why the runtime layer could not do what was asked (store code, start an instance).
@@ -19,8 +18,6 @@ pub enum RuntimeError {
     /// The runtime named in a function definition is not one fgs can run.
     #[error("runtime {0:?} is not supported by fgs")]
     UnsupportedRuntime(String),
-    #[error(transparent)]
-    Sandbox(#[from] SandboxError),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }

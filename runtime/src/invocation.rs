@@ -205,8 +205,13 @@ pub struct InvokeOutcome {
 impl InvokeOutcome {
     /// Billed duration in whole milliseconds (FunctionGraph bills per 1 ms, rounding up).
     pub fn billing_duration_ms(&self) -> u64 {
-        self.duration.as_micros().div_ceil(1000).max(1) as u64
+        billing_ms(self.duration)
     }
+}
+
+/// Billed milliseconds of a run: whole milliseconds, rounded up, at least one.
+pub(crate) fn billing_ms(duration: Duration) -> u64 {
+    duration.as_micros().div_ceil(1000).max(1) as u64
 }
 
 #[cfg(test)]

@@ -290,7 +290,7 @@ fn format_log(
         log.push(b'\n');
     }
     let ms = duration.as_secs_f64() * 1000.0;
-    let billing = duration.as_micros().div_ceil(1000).max(1);
+    let billing = crate::invocation::billing_ms(duration);
     let failed = if ok { "" } else { "(invoke Failed)" };
     log.extend_from_slice(
         format!(

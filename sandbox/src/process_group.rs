@@ -2,11 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use fgs_limits::instance::MAX_OPEN_FILES;
+
 use crate::process::instance_command;
 use crate::{Enforcement, LaunchSpec, Process, Sandbox, SandboxError};
-
-/// File descriptors per instance, as FunctionGraph documents.
-pub const MAX_OPEN_FILES: u64 = 1024;
 
 /// Each instance is the leader of a new process group, with `RLIMIT_NOFILE` 1024, an empty
 /// inherited environment, stdin from `/dev/null`, and `PR_SET_PDEATHSIG` so it dies with the

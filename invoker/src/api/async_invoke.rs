@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::invoke::read_event;
-use crate::api::{ApiError, App, JsonBody};
+use crate::api::{query_number, ApiError, App, JsonBody};
 use crate::asynchronous::journal::{self, RecordQuery};
 use crate::asynchronous::{format_ms, now_ms};
 use crate::registry::{now, AsyncConfig, Destination, Entry};
@@ -235,17 +235,14 @@ async fn records(
 ) -> ApiResult {
     let func = FunctionRef::parse(urn, project_id)?;
     let entry = app.registry.get(project_id, &func)?;
-    let number = |name: &str, v: &Option<String>, default: usize| -> Result<usize, ApiError> {
-        match v.as_deref().filter(|s| !s.is_empty()) {
-            None => Ok(default),
-            Some(s) => s
-                .parse::<usize>()
-                .map_err(|_| ApiError::invalid_query(format!("{name}={s:?}"))),
-        }
-    };
-    let offset = number("marker", &q.marker, 0)?;
-    let limit = number("limit", &q.limit, 100)?;
-    if limit == 0 || limit > 500 {
+    let offset = query_number("marker", &q.marker)?.unwrap_or(0);
+    let limit = query_number("limit", &q.limit)?.unwrap_or(100);
+    if offset < 0 {
+        return Err(ApiError::invalid_query(format!(
+            "marker={offset} must not be negative"
+        )));
+    }
+    if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid_query(format!(
             "limit={limit} must be 1…500"
         )));
@@ -282,11 +279,11 @@ async fn records(
         statuses,
         begin_ms: parse_time("query_begin_time", &q.query_begin_time, now - 3_600_000)?,
         end_ms: parse_time("query_end_time", &q.query_end_time, now)?,
-        offset,
-        limit,
+        offset: offset as usize,
+        limit: limit as usize,
     };
     let (rows, count) = app.journal.records(query).await?;
-    let next_marker = offset + rows.len();
+    let next_marker = offset as usize + rows.len();
     let invocations: Vec<Value> = rows
         .into_iter()
         .map(|r| {

@@ -199,7 +199,7 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::UnsupportedRuntime(_) => {
                 Self::new(400, "FSS.1005", "Invalid runtime.", e)
             }
-            RuntimeError::Sandbox(_) | RuntimeError::Io(_) => Self::internal(e),
+            RuntimeError::Io(_) => Self::internal(e),
         }
     }
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::api::model::{
     code_json, function_json, CodeFields, CreateFunctionBody, UpdateConfigBody,
 };
-use crate::api::{ApiError, App, JsonBody};
+use crate::api::{query_number, ApiError, App, JsonBody};
 use crate::registry::{now, FunctionRecord};
 use crate::urn::FunctionRef;
 
@@ -99,22 +99,13 @@ pub async fn list(
     Path(project_id): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult {
-    let parse = |name: &str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
-        v.as_deref()
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<i64>()
-                    .map_err(|_| ApiError::invalid_query(format!("{name}={s:?} is not a number")))
-            })
-            .transpose()
-    };
-    let marker = parse("marker", &q.marker)?.unwrap_or(0);
+    let marker = query_number("marker", &q.marker)?.unwrap_or(0);
     if marker < 0 {
         return Err(ApiError::invalid_query(format!(
             "marker={marker} must not be negative"
         )));
     }
-    let maxitems = match parse("maxitems", &q.maxitems)? {
+    let maxitems = match query_number("maxitems", &q.maxitems)? {
         Some(n) if n < 0 => {
             return Err(ApiError::invalid_query(format!(
                 "maxitems={n} must not be negative"

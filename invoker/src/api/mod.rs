@@ -127,6 +127,18 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
+/// An optional integer query parameter; malformed values are 400 FSS.1001.
+pub(crate) fn query_number(name: &str, value: &Option<String>) -> Result<Option<i64>, ApiError> {
+    value
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<i64>()
+                .map_err(|_| ApiError::invalid_query(format!("{name}={s:?} is not a number")))
+        })
+        .transpose()
+}
+
 /// A JSON request body whose errors answer in FunctionGraph's form: an unreadable or
 /// malformed body is 406 FSS.0406, a body over the limit 413 FSS.0413.
 pub struct JsonBody<T>(pub T);

@@ -103,13 +103,9 @@ pub struct Journal {
 impl Journal {
     /// Opens the journal in the SQLite database at `path` and starts its writer thread.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let writer = Connection::open(path)?;
-        writer.pragma_update(None, "journal_mode", "WAL")?;
-        writer.pragma_update(None, "synchronous", "FULL")?;
-        writer.busy_timeout(std::time::Duration::from_secs(10))?;
+        let writer = crate::store::connect(path)?;
         writer.execute_batch(SCHEMA)?;
-        let reader = Connection::open(path)?;
-        reader.busy_timeout(std::time::Duration::from_secs(10))?;
+        let reader = crate::store::connect(path)?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("fgs-async-journal".into())
@@ -160,15 +156,22 @@ impl Journal {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Runs `f` on the read connection, off the async workers.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || f(&reader.lock().unwrap())).await?
+    }
+
     /// The status of one request of `func_id`.
     pub async fn status_of(
         &self,
         func_id: String,
         request_id: String,
     ) -> Result<Option<String>, StoreError> {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = reader.lock().unwrap();
+        self.read(move |conn| {
             Ok(conn
                 .query_row(
                     "SELECT status FROM async_requests WHERE func_id = ?1 AND request_id = ?2",
@@ -177,14 +180,12 @@ impl Journal {
                 )
                 .optional()?)
         })
-        .await?
+        .await
     }
 
     /// Records matching `query`, newest first, and how many match in all.
     pub async fn records(&self, query: RecordQuery) -> Result<(Vec<Record>, usize), StoreError> {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = reader.lock().unwrap();
+        self.read(move |conn| {
             let mut sql = String::from(
                 "FROM async_requests WHERE func_id = ?1 AND accepted_ms >= ?2 AND accepted_ms <= ?3",
             );
@@ -220,7 +221,7 @@ impl Journal {
             })?;
             Ok((rows.collect::<Result<_, _>>()?, count as usize))
         })
-        .await?
+        .await
     }
 }
 

@@ -31,6 +31,8 @@ use std::sync::Arc;
 pub use exec::main as exec_main;
 pub use spec::ExecSpec;
 
+use fgs_limits::instance::{MAX_OPEN_FILES, MAX_TASKS, TMP_BYTES};
+
 use crate::cgroup::{Cgroups, GroupLimits};
 use crate::process::instance_command;
 use crate::{Enforcement, LaunchSpec, Process, Sandbox, SandboxError};
@@ -41,10 +43,6 @@ pub const CODE_ROOT: &str = "/opt/function/code";
 pub const RUNTIME_ROOT: &str = "/home/snuser/runtime";
 /// FunctionGraph's function user (the documented default uid/gid of function processes).
 pub const FUNCTION_UID: u32 = 1003;
-/// Processes and threads per instance.
-pub const PIDS_MAX: i64 = 1024;
-/// Size of `/tmp`.
-pub const TMP_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Settings of a [`NamespaceSandbox`].
 #[derive(Debug, Clone)]
@@ -140,7 +138,7 @@ impl NamespaceSandbox {
             hostname: "fgs-instance".into(),
             uid: FUNCTION_UID,
             gid: FUNCTION_UID,
-            nofile: crate::process_group::MAX_OPEN_FILES,
+            nofile: MAX_OPEN_FILES,
             program: spec.program.clone(),
             args: spec.args.clone(),
             env: spec.env.clone(),
@@ -154,7 +152,7 @@ impl Sandbox for NamespaceSandbox {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let limits = GroupLimits {
             memory_bytes: i64::from(spec.memory_mb) * 1024 * 1024,
-            pids_max: PIDS_MAX,
+            pids_max: MAX_TASKS,
             cpu_shares: u64::from(spec.memory_mb),
         };
         let group = self
@@ -192,9 +190,9 @@ impl Sandbox for NamespaceSandbox {
             mode: "namespace",
             enforced: vec![
                 format!("memory_size ({hierarchy}, no swap)"),
-                format!("pids.max={PIDS_MAX}"),
+                format!("pids.max={MAX_TASKS}"),
                 "cpu shares proportional to memory".into(),
-                format!("RLIMIT_NOFILE={}", crate::process_group::MAX_OPEN_FILES),
+                format!("RLIMIT_NOFILE={}", MAX_OPEN_FILES),
                 "mount, PID, IPC, UTS namespaces".into(),
                 "read-only minimal root (pivot_root)".into(),
                 "512 MB tmpfs /tmp per instance".into(),

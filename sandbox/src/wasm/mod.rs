@@ -45,8 +45,6 @@ const TICK: Duration = Duration::from_millis(5);
 /// Linear memory a pooled slot can hold (the wasm32 maximum); the limiter enforces the
 /// function's own size below it.
 const SLOT_MEMORY: usize = 4 << 30;
-/// Size of an instance's `/tmp`.
-pub const TMP_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Settings of a [`WasmEngine`].
 #[derive(Debug, Clone)]

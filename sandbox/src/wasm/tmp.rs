@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
-use super::TMP_BYTES;
+use fgs_limits::instance::TMP_BYTES;
 
 /// Creates `dir`, removes what a previous host left in it, and tells whether instances can
 /// get a tmpfs (fgs runs as root).
