@@ -375,6 +375,17 @@ def test_reserved_instances_are_kept_warm(fresh_fgs):
     assert metric(host, fn["func_urn"], "0") == 1
     text = host.http.get(host.url + "/metrics").text
     assert 'fgs_cold_starts_total{function="%s"}' % fn["func_urn"] not in text, "the first call found a warm instance"
+    # A code update moves the reservation to the new code: two new instances, warm.
+    before = set(runtime_pids("reserved"))
+    r = host.api("PUT", "/functions/reserved/code", json={"code_type": "inline", "func_code": {
+        "file": __import__("base64").b64encode(b"def handler(e, c):\n    return 'v2'\n").decode()}})
+    assert r.status_code == 200
+    deadline = time.time() + 10
+    while not (len(runtime_pids("reserved")) == 2 and not before & set(runtime_pids("reserved"))) and time.time() < deadline:
+        time.sleep(0.1)
+    after = set(runtime_pids("reserved"))
+    assert len(after) == 2 and not before & after, (before, after)
+    assert host.invoke(fn["func_urn"]).json()["result"] == "v2"
     # Counted against the tenant's concurrency (5 here).
     other = host.create(**python_fn("other", ECHO))
     error(host.api("PUT", "/functions/other/reservedinstances", json={"count": 4}), 400, "FSS.1076")

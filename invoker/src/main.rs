@@ -178,7 +178,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(asynchronous::dispatch::run(app.clone()));
     for project in app.registry.projects() {
         for entry in app.registry.list(&project) {
-            api::functions::keep_reserved_warm(&app, &entry);
+            let reserved = entry.record.reserved_instances as usize;
+            if reserved > 0 {
+                app.pool.reserve(entry.spec.clone(), reserved);
+            }
         }
     }
 

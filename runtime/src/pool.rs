@@ -137,8 +137,13 @@ impl InstancePool {
     }
 
     /// Stops reusing instances of `function_id` older than `revision`; kills idle ones now.
-    /// `u64::MAX` retires every instance of the function (it was deleted).
+    /// `u64::MAX` retires every instance of the function, and its reservation (it was
+    /// deleted).
     pub fn retire(&self, function_id: &str, revision: u64) {
+        self.reserved
+            .lock()
+            .unwrap()
+            .retain(|(id, rev), _| !(id == function_id && *rev < revision));
         self.min_revision
             .lock()
             .unwrap()
@@ -193,8 +198,9 @@ impl InstancePool {
     }
 
     /// Keeps `count` instances of `spec`'s version warm (reserved instances): starts what is
-    /// missing now, and the idle reaper leaves that many alone. 0 ends the reservation.
-    pub async fn reserve(&self, spec: Arc<FunctionSpec>, count: usize) {
+    /// missing, in the background, and the idle reaper leaves that many alone. 0 ends the
+    /// reservation.
+    pub fn reserve(self: &Arc<Self>, spec: Arc<FunctionSpec>, count: usize) {
         let key = (spec.function_id.clone(), spec.revision);
         {
             let mut reserved = self.reserved.lock().unwrap();
@@ -203,6 +209,33 @@ impl InstancePool {
                 reserved.insert(key.clone(), count);
             }
         }
+        if count > 0 {
+            tokio::spawn(self.clone().start_reserved(key, spec, count));
+        }
+    }
+
+    /// A new version of a function (code or configuration changed) replaces the old one: the
+    /// old version's instances are retired and its reserved instances move to the new one.
+    pub fn replace(self: &Arc<Self>, spec: Arc<FunctionSpec>) {
+        let reserved = self
+            .reserved
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|((id, _), _)| *id == spec.function_id)
+            .map_or(0, |(_, count)| *count);
+        self.retire(&spec.function_id, spec.revision);
+        if reserved > 0 {
+            self.reserve(spec, reserved);
+        }
+    }
+
+    async fn start_reserved(
+        self: Arc<Self>,
+        key: VersionKey,
+        spec: Arc<FunctionSpec>,
+        count: usize,
+    ) {
         let have = self.idle.lock().unwrap().get(&key).map_or(0, Vec::len);
         for _ in have..count {
             match Instance::start(spec.clone(), &self.launcher).await {

@@ -442,8 +442,7 @@ pub async fn update_reserved(
             Ok(())
         })
         .await?;
-    let (pool, spec) = (app.pool.clone(), entry.spec.clone());
-    tokio::spawn(async move { pool.reserve(spec, count as usize).await });
+    app.pool.reserve(entry.spec.clone(), count as usize);
     Ok(Json(json!({
         "count": entry.record.reserved_instances,
         "idle_mode": entry.record.reserved_idle_mode,

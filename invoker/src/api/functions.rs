@@ -170,9 +170,7 @@ pub async fn update_config(
             body.config.apply(record, &limits)
         })
         .await?;
-    app.pool
-        .retire(&entry.record.func_id, entry.record.revision);
-    keep_reserved_warm(&app, &entry);
+    app.pool.replace(entry.spec.clone());
     Ok(Json(function_json(&entry, app.registry.region())).into_response())
 }
 
@@ -206,9 +204,7 @@ pub async fn update_code(
             Ok(())
         })
         .await?;
-    app.pool
-        .retire(&entry.record.func_id, entry.record.revision);
-    keep_reserved_warm(&app, &entry);
+    app.pool.replace(entry.spec.clone());
     let package = app.registry.code().blob(&entry.record.digest)?;
     Ok(Json(code_json(&entry, app.registry.region(), &package)).into_response())
 }
@@ -230,18 +226,6 @@ pub async fn delete(
     }
     let entry = app.registry.delete(&project_id, &func).await?;
     app.pool.retire(&entry.record.func_id, u64::MAX);
-    let (pool, spec) = (app.pool.clone(), entry.spec.clone());
-    tokio::spawn(async move { pool.reserve(spec, 0).await });
     tracing::info!(func = %entry.spec.urn, "function deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// Starts the function's reserved instances for its current code and configuration, in the
-/// background.
-pub fn keep_reserved_warm(app: &Arc<App>, entry: &crate::registry::Entry) {
-    let count = entry.record.reserved_instances as usize;
-    if count > 0 {
-        let (pool, spec) = (app.pool.clone(), entry.spec.clone());
-        tokio::spawn(async move { pool.reserve(spec, count).await });
-    }
 }
