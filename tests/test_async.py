@@ -130,6 +130,12 @@ def test_accept_and_record(fgs):
     page = records(fgs, fn["func_urn"], status="SUCCESS")
     assert page["count"] == 1 and page["next_marker"] == 1
     assert records(fgs, fn["func_urn"], status="FAIL")["count"] == 0
+    # The time window: by default the last hour; one that ended before the request is empty.
+    assert records(fgs, fn["func_urn"], query_end_time="2020-01-01T00:00:00")["count"] == 0
+    assert records(fgs, fn["func_urn"], query_begin_time="2020-01-01T00:00:00")["count"] == 1
+    error(fgs.api("GET", "/functions/%s/async-invocations" % fn["func_urn"], params={"query_begin_time": "yesterday"}),
+          400, "FSS.1001")
+    error(fgs.api("GET", "/functions/%s/async-invocations" % fn["func_urn"], params={"limit": 501}), 400, "FSS.1001")
     error(fgs.api("GET", "/functions/%s/async-invocations" % fn["func_urn"], params={"status": "BOGUS"}), 400, "FSS.1001")
     error(invoke_async(fgs, "no-such-function"), 404, "FSS.1051")
 
@@ -283,6 +289,12 @@ def test_cancel(fresh_fgs):
     rid = accept(host, fn["func_urn"])
     active = host.api("GET", "/functions/cancelme/active-async-invocations").json()
     assert [i["request_id"] for i in active["invocations"]] == [rid] and active["invocations"][0]["status"] == "WAIT"
+    picked = host.api("GET", "/functions/cancelme/active-async-invocations", params={"requests": "nope," + rid}).json()
+    assert [i["request_id"] for i in picked["invocations"]] == [rid]
+    none = host.api("GET", "/functions/cancelme/active-async-invocations", params={"requests": "nope"}).json()
+    assert none["count"] == 0
+    error(host.api("GET", "/functions/cancelme/active-async-invocations",
+                   params={"requests": ",".join("r%d" % i for i in range(11))}), 400, "FSS.1001")
     r = host.api("POST", "/functions/cancelme/cancel", json={"request_id": rid, "type": "force"})
     assert r.status_code == 200 and r.json() is None
     rec = wait_status(host, fn["func_urn"], rid)

@@ -146,7 +146,21 @@ def test_delivers_envelopes_and_commits_offsets(fgs, kafka):
     operate(fgs, sid, "START")
     events = wait_for(lambda: len(received(fgs, fn)) >= 7 and received(fgs, fn), what="7 events")
     assert values(events) == [{"n": i} for i in range(7)], "committed offsets are not delivered again"
-    eg(fgs, "DELETE", "/" + sid)
+    # An update stops a running stream until it is started again.
+    shown = eg(fgs, "GET", "/" + sid).json()
+    update = {k: shown[k] for k in ["name", "description", "source", "sink", "rule_config", "option"]}
+    assert eg(fgs, "PUT", "/" + sid, json=update).status_code == 200
+    assert status(fgs, sid) == "STOPPED"
+    produce(kafka, name, [{"n": 7}], key="k")
+    time.sleep(1)
+    assert len(received(fgs, fn)) == 7
+    operate(fgs, sid, "START")
+    assert values(wait_for(lambda: len(received(fgs, fn)) >= 8 and received(fgs, fn)))[-1] == {"n": 7}
+    # Deleting a running stream stops it.
+    assert eg(fgs, "DELETE", "/" + sid).status_code == 204
+    produce(kafka, name, [{"n": 8}], key="k")
+    time.sleep(1.5)
+    assert len(received(fgs, fn)) == 8, "a deleted stream delivers nothing"
 
 
 def test_seek_to_latest_skips_older_records(fgs, kafka):

@@ -358,6 +358,13 @@ done
         assert host.invoke(fn["func_urn"]).json()["result"].strip() == str(nobody.pw_uid)
         with open(host.log.name) as f:
             assert "kernel-enforced sandbox unavailable" in f.read()
+        # Asked for the namespace sandbox explicitly, fgs refuses to start instead.
+        strict = subprocess.run(
+            ["setpriv", "--reuid=%d" % nobody.pw_uid, "--regid=%d" % nobody.pw_gid, "--clear-groups", binary,
+             "serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--sandbox", "namespace"],
+            capture_output=True, text=True, timeout=30)
+        assert strict.returncode != 0
+        assert "namespace sandbox unavailable: not running as root" in strict.stderr
     finally:
         host.stop()
         shutil.rmtree(data, ignore_errors=True)
