@@ -318,6 +318,7 @@ def test_tenant_limit_refuses_sync_and_queues_async(fresh_fgs):
         body = error(r, 429, "FSS.0429")
         assert "2 concurrent executions" in body["error_msg"]
         queued = [accept(host, fn["func_urn"], {"sleep": 0.1}) for _ in range(5)]
+        assert "fgs_async_waiting 5" in host.http.get(host.url + "/metrics").text
         assert all(s.result().json()["result"] == "slept" for s in slow)
     assert all(wait_status(host, fn["func_urn"], rid)["status"] == "SUCCESS" for rid in queued)
     quotas = host.api("GET", "/quotas").json()["quotas"]["resources"]
