@@ -74,8 +74,8 @@ impl Admission {
                 limit: function_limit as u32,
             });
         }
-        *counts.tenants.entry(project_id.to_string()).or_default() += 1;
-        *counts.functions.entry(function_id.to_string()).or_default() += 1;
+        increment(&mut counts.tenants, project_id);
+        increment(&mut counts.functions, function_id);
         Ok(Permit {
             project_id: project_id.to_string(),
             function_id: function_id.to_string(),
@@ -98,6 +98,16 @@ impl Admission {
     /// Changes whenever a slot is freed.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.freed.subscribe()
+    }
+}
+
+/// Counts one more for `key`, allocating the key only the first time.
+fn increment<N: Default + std::ops::AddAssign + From<u8>>(map: &mut HashMap<String, N>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += N::from(1),
+        None => {
+            map.insert(key.to_string(), N::from(1));
+        }
     }
 }
 
