@@ -204,3 +204,19 @@ def fresh_fgs():
     for s in started:
         s.stop()
     tmp.cleanup()
+
+
+REPORT = []
+
+
+def report(line):
+    """A figure a test measured, printed in the summary of the run (pytest hides a passing
+    test's output)."""
+    REPORT.append(line)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if REPORT:
+        terminalreporter.section("measured")
+        for line in REPORT:
+            terminalreporter.write_line(line)

@@ -1,6 +1,8 @@
-"""The EventGrid event-streaming API: lifecycle, validation errors, persistence."""
+"""The EventGrid event-streaming API and target connections: lifecycle, validation errors,
+persistence."""
 
 import copy
+import json
 
 import pytest
 
@@ -24,8 +26,8 @@ def stream(name=None, **over):
     return body
 
 
-def eg(host, method, path="", project=PROJECT, **kw):
-    r = host.http.request(method, "%s/v1/%s/eventstreamings%s" % (host.url, project, path), **kw)
+def eg(host, method, path="", project=PROJECT, base="/eventstreamings", **kw):
+    r = host.http.request(method, "%s/v1/%s%s%s" % (host.url, project, base, path), **kw)
     assert r.headers.get("X-Request-Id"), "every response carries X-Request-Id"
     return r
 
@@ -145,10 +147,65 @@ def test_malformed_body(fgs):
     eg_error(r, 400, "EG.00014000", "not valid JSON")
 
 
+def create_connection(host, **over):
+    body = {"name": unique("conn"), "description": "the output cluster", "type": "KAFKA",
+            "kafka_detail": {"addr": "127.0.0.1:9092", "acks": "1"}}
+    body.update(over)
+    return eg(host, "POST", json=body, base="/connections")
+
+
 def test_kafka_sink_accepts_both_spellings(fgs):
-    for sink in [{"topic": "out", "connectionId": "c1", "keyTransform": [{"type": "CONSTANT", "value": "k"}]},
-                 {"topic": "out", "connection_id": "c1", "key_transform": {"type": "ORIGINAL"}}]:
+    conn = create_connection(fgs).json()["id"]
+    for sink in [{"topic": "out", "connectionId": conn, "keyTransform": [{"type": "CONSTANT", "value": "k"}]},
+                 {"topic": "out", "connection_id": conn, "key_transform": {"type": "ORIGINAL"}}]:
         r = eg(fgs, "POST", json=stream(sink={"name": "HC.Kafka", "sink_kafka": sink}))
         assert r.status_code == 200, r.text
         shown = eg(fgs, "GET", "/" + r.json()["eventStreamingID"]).json()
-        assert shown["sink"]["sink_kafka"]["connectionId"] == "c1"
+        assert shown["sink"]["sink_kafka"]["connectionId"] == conn
+
+
+def test_kafka_sink_needs_an_existing_connection(fgs):
+    for sink, details in [({"topic": "out"}, "connectionId"),
+                          ({"topic": "out", "connectionId": "nope"}, "does not exist")]:
+        r = eg(fgs, "POST", json=stream(sink={"name": "HC.Kafka", "sink_kafka": sink}))
+        eg_error(r, 400, "EG.00014000", details)
+
+
+def test_connections_lifecycle(fgs):
+    r = create_connection(fgs, kafka_detail={"addr": "127.0.0.1:9092", "enable_sasl_ssl": True,
+                                             "sasl_mechanism": "SCRAM-SHA-512", "user_name": "u", "password": "secret"})
+    assert r.status_code == 200, r.text
+    created = r.json()
+    assert created["status"] == "ACTIVE" and created["type"] == "KAFKA" and created["id"]
+    assert created["kafka_detail"]["user_name"] == "u" and "password" not in created["kafka_detail"]
+    assert created["kafka_detail"]["acks"] == "all", "acks defaults to all"
+    cid = created["id"]
+    shown = eg(fgs, "GET", "/" + cid, base="/connections").json()
+    assert shown == created
+    listed = eg(fgs, "GET", base="/connections", params={"limit": 1000}).json()
+    assert listed["total"] >= 1 and cid in [c["id"] for c in listed["items"]] and listed["size"] == len(listed["items"])
+    assert "secret" not in json.dumps(listed)
+    eg_error(create_connection(fgs, name=created["name"]), 400, "EG.00014000", "already exists")
+    sid = eg(fgs, "POST", json=stream(sink={"name": "HC.Kafka", "sink_kafka": {"topic": "out", "connectionId": cid}})).json()["eventStreamingID"]
+    eg_error(eg(fgs, "DELETE", "/" + cid, base="/connections"), 400, "EG.00014000", sid)
+    assert eg(fgs, "DELETE", "/" + sid).status_code == 204
+    assert eg(fgs, "DELETE", "/" + cid, base="/connections").status_code == 204
+    eg_error(eg(fgs, "GET", "/" + cid, base="/connections"), 404, "EG.00014040", cid)
+    eg_error(eg(fgs, "DELETE", "/" + cid, base="/connections"), 404, "EG.00014040", cid)
+
+
+@pytest.mark.parametrize("over, details", [
+    ({"name": "default"}, "name"),
+    ({"name": "-bad"}, "name"),
+    ({"name": "x" * 129}, "name"),
+    ({"description": "d" * 256}, "description"),
+    ({"type": "WEBHOOK"}, "type"),
+    ({"kafka_detail": None}, "kafka_detail"),
+    ({"kafka_detail": {"acks": "1"}}, "addr"),
+    ({"kafka_detail": {"addr": "h:1", "acks": "2"}}, "acks"),
+    ({"kafka_detail": {"addr": "h:1", "enable_sasl_ssl": True, "user_name": "u"}}, "password"),
+    ({"kafka_detail": {"addr": "h:1", "enable_sasl_ssl": True, "sasl_mechanism": "GSSAPI", "user_name": "u", "password": "p"}}, "sasl_mechanism"),
+])
+def test_connection_validation(fgs, over, details):
+    eg_error(create_connection(fgs, **over), 400, "EG.00014000", details)
+    eg_error(eg(fgs, "GET", base="/connections", params={"limit": 0}), 400, "EG.00014000", "limit")

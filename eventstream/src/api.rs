@@ -74,7 +74,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
 /// The event-streaming API.
 pub fn router(streams: Arc<Streams>) -> Router {
@@ -87,6 +87,14 @@ pub fn router(streams: Arc<Streams>) -> Router {
         .route(
             "/v1/{project_id}/eventstreamings/operate/{id}",
             axum::routing::post(operate),
+        )
+        .route(
+            "/v1/{project_id}/connections",
+            get(crate::connections::list).post(crate::connections::create),
+        )
+        .route(
+            "/v1/{project_id}/connections/{id}",
+            get(crate::connections::show).delete(crate::connections::delete),
         )
         .layer(axum::middleware::map_response(with_request_id))
         .with_state(streams)
@@ -101,14 +109,27 @@ async fn with_request_id(mut response: Response) -> Response {
     response
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-fn parse_body(body: &Bytes) -> Result<Definition, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
-    Ok(Definition::parse(&value)?)
+/// The body as JSON, or EG.00014000.
+pub(crate) fn json_body(body: &Bytes) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
+}
+
+/// A stream definition from the body; a Kafka sink's connection must exist in the project.
+fn parse_body(store: &StreamStore, project_id: &str, body: &Bytes) -> Result<Definition, ApiError> {
+    let definition = Definition::parse(&json_body(body)?)?;
+    if let Some(id) = definition.json["sink"]["sink_kafka"]["connectionId"].as_str() {
+        if store.connection(project_id, id)?.is_none() {
+            return Err(ApiError::BadRequest(format!(
+                "sink.sink_kafka.connectionId: connection {id:?} does not exist"
+            )));
+        }
+    }
+    Ok(definition)
 }
 
 fn detail(s: &StoredStream) -> Value {
@@ -133,7 +154,7 @@ async fn create(
     Path(project_id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let definition = parse_body(&body)?;
+    let definition = parse_body(&streams.store, &project_id, &body)?;
     let time = now();
     let stream = StoredStream {
         id: uuid::Uuid::new_v4().to_string(),
@@ -150,39 +171,47 @@ async fn create(
     Ok(Json(json!({ "eventStreamingID": stream.id })).into_response())
 }
 
+/// `?offset=&limit=` of the list operations.
 #[derive(Debug, Deserialize)]
-struct Page {
+pub(crate) struct Page {
     offset: Option<String>,
     limit: Option<String>,
 }
 
-/// `GET /v1/{project_id}/eventstreamings?offset=&limit=` → `{"total", "size", "items"}`;
-/// `offset` ≥ 0 (default 0), `limit` 1…1000 (default 15).
+impl Page {
+    /// `offset` ≥ 0 (default 0) and `limit` 1…1000 (default 15), as EventGrid documents.
+    pub(crate) fn bounds(&self) -> Result<(i64, i64), ApiError> {
+        let number = |name: &str, v: &Option<String>, default: i64| -> Result<i64, ApiError> {
+            match v.as_deref().filter(|s| !s.is_empty()) {
+                None => Ok(default),
+                Some(s) => s
+                    .parse()
+                    .map_err(|_| ApiError::BadRequest(format!("{name}={s:?} is not an integer"))),
+            }
+        };
+        let offset = number("offset", &self.offset, 0)?;
+        let limit = number("limit", &self.limit, 15)?;
+        if offset < 0 {
+            return Err(ApiError::BadRequest(format!(
+                "offset={offset} must not be negative"
+            )));
+        }
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::BadRequest(format!(
+                "limit={limit} must be 1…1000"
+            )));
+        }
+        Ok((offset, limit))
+    }
+}
+
+/// `GET /v1/{project_id}/eventstreamings?offset=&limit=` → `{"total", "size", "items"}`.
 async fn list(
     State(streams): State<Arc<Streams>>,
     Path(project_id): Path<String>,
     Query(page): Query<Page>,
 ) -> ApiResult {
-    let number = |name: &str, v: &Option<String>, default: i64| -> Result<i64, ApiError> {
-        match v.as_deref().filter(|s| !s.is_empty()) {
-            None => Ok(default),
-            Some(s) => s
-                .parse()
-                .map_err(|_| ApiError::BadRequest(format!("{name}={s:?} is not an integer"))),
-        }
-    };
-    let offset = number("offset", &page.offset, 0)?;
-    let limit = number("limit", &page.limit, 15)?;
-    if offset < 0 {
-        return Err(ApiError::BadRequest(format!(
-            "offset={offset} must not be negative"
-        )));
-    }
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit={limit} must be 1…1000"
-        )));
-    }
+    let (offset, limit) = page.bounds()?;
     let (page, total) = streams.store.list(&project_id, offset, limit)?;
     let items: Vec<Value> = page.iter().map(detail).collect();
     Ok(Json(json!({ "total": total, "size": items.len(), "items": items })).into_response())
@@ -209,7 +238,7 @@ async fn update(
     body: Bytes,
 ) -> ApiResult {
     let mut stream = find(&streams.store, &project_id, &id)?;
-    let definition = parse_body(&body)?;
+    let definition = parse_body(&streams.store, &project_id, &body)?;
     // An update stops a started stream, as in EventGrid; START it again to apply the change.
     streams.engine.stop(&id);
     if stream.status != CREATED {
@@ -252,15 +281,10 @@ async fn operate(
     body: Bytes,
 ) -> ApiResult {
     let stream = find(&streams.store, &project_id, &id)?;
-    let operation: Operation = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let operation: Operation = serde_json::from_value(json_body(&body)?)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not an operation: {e}")))?;
     match operation.operation.as_deref() {
         Some("START") => {
-            if stream.definition["sink"]["name"] != "HC.FunctionGraph" {
-                return Err(ApiError::BadRequest(
-                    "only HC.FunctionGraph sinks can run in this version of fgs".into(),
-                ));
-            }
             streams
                 .engine
                 .start(&stream)

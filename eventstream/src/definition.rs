@@ -3,7 +3,8 @@
 //! fgs runs the `HC.Kafka` source and the `HC.FunctionGraph` and `HC.Kafka` sinks; the other
 //! types EventGrid knows (RocketMQ sources, the OBS sink) are refused with a clear message.
 //! Since fgs has no Kafka instance registry, `source_kafka.addr` (the bootstrap servers) is
-//! required.
+//! required; a Kafka sink names a target connection ([`crate::connections`]), which carries
+//! the sink's broker addresses.
 
 use serde_json::{json, Value};
 
@@ -45,12 +46,7 @@ impl Definition {
         };
         let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
         let name = text(body, "name").ok_or_else(|| invalid("name is required"))?;
-        let name_ok = (1..=128).contains(&name.len())
-            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-        if !name_ok {
+        if !valid_name(&name) {
             return Err(invalid(format!(
                 "name {name:?}: 1–128 letters, digits, '.', '_', '-', starting with a letter or digit"
             )));
@@ -104,6 +100,49 @@ impl Definition {
     }
 }
 
+/// EventGrid's rule for stream and connection names: 1–128 letters, digits, `.`, `_`, `-`,
+/// starting with a letter or digit.
+pub fn valid_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Checks a Kafka instance's SASL settings (of a source, or of a sink's connection): with
+/// `enable_sasl_ssl`, a PLAIN or SCRAM-SHA-512 `sasl_mechanism` and a user name and password.
+pub fn kafka_security(kafka: &Value, at: &str) -> Result<(), DefinitionError> {
+    if !kafka
+        .get("enable_sasl_ssl")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        return Ok(());
+    }
+    let mechanism = kafka
+        .get("sasl_mechanism")
+        .and_then(Value::as_str)
+        .unwrap_or("PLAIN");
+    if !["PLAIN", "SCRAM-SHA-512"].contains(&mechanism) {
+        return Err(invalid(format!(
+            "{at}.sasl_mechanism {mechanism:?} must be PLAIN or SCRAM-SHA-512"
+        )));
+    }
+    for key in ["user_name", "password"] {
+        if kafka
+            .get(key)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(invalid(format!(
+                "{at}.{key} is required when enable_sasl_ssl is set"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn source(source: &Value) -> Result<Value, DefinitionError> {
     let name = source
         .get("name")
@@ -137,32 +176,7 @@ fn source(source: &Value) -> Result<Value, DefinitionError> {
             "source.source_kafka.seek_to {seek_to:?} must be latest or earliest"
         )));
     }
-    if kafka
-        .get("enable_sasl_ssl")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-    {
-        let mechanism = kafka
-            .get("sasl_mechanism")
-            .and_then(Value::as_str)
-            .unwrap_or("PLAIN");
-        if !["PLAIN", "SCRAM-SHA-512"].contains(&mechanism) {
-            return Err(invalid(format!(
-                "sasl_mechanism {mechanism:?} must be PLAIN or SCRAM-SHA-512"
-            )));
-        }
-        for key in ["user_name", "password"] {
-            if kafka
-                .get(key)
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-            {
-                return Err(invalid(format!(
-                    "source.source_kafka.{key} is required when enable_sasl_ssl is set"
-                )));
-            }
-        }
-    }
+    kafka_security(kafka, "source.source_kafka")?;
     let mut kafka = kafka.clone();
     kafka["seek_to"] = json!(seek_to);
     Ok(json!({ "name": name, "source_kafka": kafka }))
@@ -214,8 +228,11 @@ fn sink(sink: &Value) -> Result<(Value, bool), DefinitionError> {
             let connection = kafka
                 .get("connectionId")
                 .or_else(|| kafka.get("connection_id"))
-                .cloned()
-                .unwrap_or(json!(""));
+                .and_then(Value::as_str)
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| {
+                    invalid("sink.sink_kafka.connectionId (a connection created with POST /v1/{project_id}/connections) is required")
+                })?;
             let key = kafka
                 .get("keyTransform")
                 .or_else(|| kafka.get("key_transform"))
@@ -317,6 +334,10 @@ mod tests {
             ("/source/source_kafka/seek_to", json!("middle")),
             ("/source/source_kafka/enable_sasl_ssl", json!(true)),
             ("/sink/name", json!("HC.OBS")),
+            (
+                "/sink",
+                json!({"name": "HC.Kafka", "sink_kafka": {"topic": "out"}}),
+            ),
             ("/sink/sink_fg/urn", json!("not-an-urn")),
             ("/sink/sink_fg/invoke_type", json!("MAYBE")),
             ("/option/thread_num", json!(0)),

@@ -2,11 +2,13 @@
 //!
 //! - [`api`]: the event-streaming API (create, list, show, update, delete, operate), with
 //!   validated definitions persisted in the host's SQLite store.
+//! - [`connections`]: target connections, where `HC.Kafka` sinks write.
 //! - [`engine`]: started streams: a Kafka consumer, batches, rules, the FunctionGraph sink,
 //!   offsets committed after delivery.
 //! - [`rules`]: which events pass ([`Filter`]) and what is delivered for them ([`Transform`]).
 
 pub mod api;
+pub mod connections;
 pub mod definition;
 pub mod engine;
 pub mod metrics;

@@ -1,14 +1,26 @@
 //! Per-stream metrics, registered in the host's Prometheus registry (served at `/metrics`).
 
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Counters of every stream, labelled with its id.
 pub struct StreamMetrics {
-    pub consumed: IntCounterVec,
-    pub filtered_out: IntCounterVec,
-    pub delivered: IntCounterVec,
-    pub failed: IntCounterVec,
-    pub retries: IntCounterVec,
+    consumed: IntCounterVec,
+    filtered_out: IntCounterVec,
+    delivered: IntCounterVec,
+    failed: IntCounterVec,
+    retries: IntCounterVec,
+    lag: IntGaugeVec,
+}
+
+/// One stream's series (resolved once per run, not per record).
+#[derive(Clone)]
+pub struct StreamCounters {
+    pub consumed: IntCounter,
+    pub filtered_out: IntCounter,
+    pub delivered: IntCounter,
+    pub failed: IntCounter,
+    pub retries: IntCounter,
+    pub lag: IntGauge,
 }
 
 impl StreamMetrics {
@@ -18,6 +30,14 @@ impl StreamMetrics {
             registry.register(Box::new(c.clone()))?;
             Ok(c)
         };
+        let lag = IntGaugeVec::new(
+            Opts::new(
+                "fgs_stream_lag",
+                "Records of the source's assigned partitions after the stream's committed offsets (refreshed every second while it runs).",
+            ),
+            &["stream"],
+        )?;
+        registry.register(Box::new(lag.clone()))?;
         Ok(Self {
             consumed: counter(
                 "fgs_stream_consumed_total",
@@ -36,6 +56,20 @@ impl StreamMetrics {
                 "fgs_stream_retries_total",
                 "Delivery retries of failed batches.",
             )?,
+            lag,
         })
+    }
+
+    /// The series of stream `id`.
+    pub fn stream(&self, id: &str) -> StreamCounters {
+        let label = [id];
+        StreamCounters {
+            consumed: self.consumed.with_label_values(&label),
+            filtered_out: self.filtered_out.with_label_values(&label),
+            delivered: self.delivered.with_label_values(&label),
+            failed: self.failed.with_label_values(&label),
+            retries: self.retries.with_label_values(&label),
+            lag: self.lag.with_label_values(&label),
+        }
     }
 }

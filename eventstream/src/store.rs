@@ -1,4 +1,5 @@
-//! Stream definitions and statuses, persisted in the host's SQLite store.
+//! Stream definitions and statuses, and target connections, persisted in the host's SQLite
+//! store.
 
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +18,17 @@ pub struct StoredStream {
     pub updated_time: String,
 }
 
-/// The `event_streams` table.
+/// A stored target connection: its id, name and full JSON (what show and list return, plus
+/// the password, which they leave out).
+#[derive(Debug, Clone)]
+pub struct StoredConnection {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub detail: Value,
+}
+
+/// The `event_streams` and `eg_connections` tables.
 #[derive(Clone)]
 pub struct StreamStore {
     conn: Arc<Mutex<Connection>>,
@@ -33,6 +44,14 @@ CREATE TABLE IF NOT EXISTS event_streams (
     status       TEXT NOT NULL,
     created_time TEXT NOT NULL,
     updated_time TEXT NOT NULL,
+    UNIQUE (project_id, name)
+);
+CREATE TABLE IF NOT EXISTS eg_connections (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    project_id   TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    detail       TEXT NOT NULL,
     UNIQUE (project_id, name)
 );
 ";
@@ -81,7 +100,7 @@ impl StreamStore {
     /// Inserts a stream; `Ok(false)` when the project already has one with that name.
     pub fn insert(&self, s: &StoredStream) -> rusqlite::Result<bool> {
         let conn = self.conn.lock().unwrap();
-        let inserted = conn.execute(
+        unless_name_taken(conn.execute(
             &format!("INSERT INTO event_streams ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
             params![
                 s.id,
@@ -92,22 +111,13 @@ impl StreamStore {
                 s.created_time,
                 s.updated_time
             ],
-        );
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
+        ))
     }
 
     /// Replaces a stream's definition (and name) and status; `Ok(false)` on a name clash.
     pub fn update(&self, s: &StoredStream) -> rusqlite::Result<bool> {
         let conn = self.conn.lock().unwrap();
-        let updated = conn.execute(
+        unless_name_taken(conn.execute(
             "UPDATE event_streams SET name = ?3, definition = ?4, status = ?5, updated_time = ?6
              WHERE project_id = ?1 AND id = ?2",
             params![
@@ -118,16 +128,7 @@ impl StreamStore {
                 s.status,
                 s.updated_time
             ],
-        );
-        match updated {
-            Ok(_) => Ok(true),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
+        ))
     }
 
     pub fn get(&self, project_id: &str, id: &str) -> rusqlite::Result<Option<StoredStream>> {
@@ -193,5 +194,91 @@ impl StreamStore {
             "DELETE FROM event_streams WHERE project_id = ?1 AND id = ?2",
             params![project_id, id],
         )? > 0)
+    }
+
+    /// Inserts a connection; `Ok(false)` when the project already has one with that name.
+    pub fn insert_connection(&self, c: &StoredConnection) -> rusqlite::Result<bool> {
+        let conn = self.conn.lock().unwrap();
+        unless_name_taken(conn.execute(
+            "INSERT INTO eg_connections (id, project_id, name, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![c.id, c.project_id, c.name, c.detail.to_string()],
+        ))
+    }
+
+    pub fn connection(&self, project_id: &str, id: &str) -> rusqlite::Result<Option<StoredConnection>> {
+        let conn = self.conn.lock().unwrap();
+        conn.query_row(
+            "SELECT id, project_id, name, detail FROM eg_connections WHERE project_id = ?1 AND id = ?2",
+            params![project_id, id],
+            read_connection,
+        )
+        .optional()
+    }
+
+    /// A page of a project's connections in creation order, and the total.
+    pub fn connections(
+        &self,
+        project_id: &str,
+        offset: i64,
+        limit: i64,
+    ) -> rusqlite::Result<(Vec<StoredConnection>, i64)> {
+        let conn = self.conn.lock().unwrap();
+        let total = conn.query_row(
+            "SELECT COUNT(*) FROM eg_connections WHERE project_id = ?1",
+            [project_id],
+            |r| r.get(0),
+        )?;
+        let mut stmt = conn.prepare(
+            "SELECT id, project_id, name, detail FROM eg_connections WHERE project_id = ?1 ORDER BY seq LIMIT ?2 OFFSET ?3",
+        )?;
+        let rows = stmt.query_map(params![project_id, limit, offset], read_connection)?;
+        Ok((rows.collect::<rusqlite::Result<Vec<_>>>()?, total))
+    }
+
+    /// The id of a stream of the project whose sink writes through connection `id`, if any.
+    pub fn stream_using_connection(&self, project_id: &str, id: &str) -> rusqlite::Result<Option<String>> {
+        let conn = self.conn.lock().unwrap();
+        conn.query_row(
+            "SELECT id FROM event_streams WHERE project_id = ?1
+             AND json_extract(definition, '$.sink.sink_kafka.connectionId') = ?2 LIMIT 1",
+            params![project_id, id],
+            |r| r.get(0),
+        )
+        .optional()
+    }
+
+    /// Deletes a connection; whether it existed.
+    pub fn delete_connection(&self, project_id: &str, id: &str) -> rusqlite::Result<bool> {
+        let conn = self.conn.lock().unwrap();
+        Ok(conn.execute(
+            "DELETE FROM eg_connections WHERE project_id = ?1 AND id = ?2",
+            params![project_id, id],
+        )? > 0)
+    }
+}
+
+fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredConnection> {
+    let detail: String = row.get(3)?;
+    Ok(StoredConnection {
+        id: row.get(0)?,
+        project_id: row.get(1)?,
+        name: row.get(2)?,
+        detail: serde_json::from_str(&detail).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+    })
+}
+
+/// `Ok(true)` when a write happened, `Ok(false)` when it broke a uniqueness constraint (a
+/// name already taken in the project).
+fn unless_name_taken(written: rusqlite::Result<usize>) -> rusqlite::Result<bool> {
+    match written {
+        Ok(_) => Ok(true),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }

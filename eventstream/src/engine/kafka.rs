@@ -1,0 +1,94 @@
+//! The Kafka clients of a running stream: the source's consumer, which reports its lag, and a
+//! Kafka sink's producer.
+
+use prometheus::IntGauge;
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::producer::FutureProducer;
+use rdkafka::{ClientConfig, ClientContext, Statistics};
+use serde_json::Value;
+
+/// How often librdkafka reports statistics (the lag gauge's refresh period).
+const STATISTICS_INTERVAL_MS: &str = "1000";
+
+/// The source consumer's context: turns librdkafka's statistics into the stream's lag, the
+/// records of its assigned partitions after the committed offsets.
+pub struct SourceContext {
+    lag: IntGauge,
+}
+
+impl ClientContext for SourceContext {
+    fn stats(&self, statistics: Statistics) {
+        let lag: i64 = statistics
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.iter())
+            .filter(|(partition, _)| **partition >= 0)
+            .map(|(_, p)| p.consumer_lag.max(0))
+            .sum();
+        self.lag.set(lag);
+    }
+}
+
+impl ConsumerContext for SourceContext {}
+
+/// A stream's source consumer.
+pub type Source = StreamConsumer<SourceContext>;
+
+/// The settings every client of a Kafka instance shares: its addresses and SASL.
+fn client_config(kafka: &Value) -> ClientConfig {
+    let text = |k: &str| kafka.get(k).and_then(Value::as_str).unwrap_or_default();
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", text("addr"));
+    if kafka
+        .get("enable_sasl_ssl")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        let mechanism = kafka
+            .get("sasl_mechanism")
+            .and_then(Value::as_str)
+            .unwrap_or("PLAIN");
+        config
+            .set("security.protocol", "SASL_SSL")
+            .set("sasl.mechanisms", mechanism)
+            .set("sasl.username", text("user_name"))
+            .set("sasl.password", text("password"));
+    }
+    config
+}
+
+/// A consumer of `source_kafka` in its group, committing nothing by itself (the stream commits
+/// what it delivered) and reporting its lag to `lag`.
+///
+/// The consumer is a static member of its group (`group.instance.id` = `fgs-<stream id>`): when
+/// a stream starts again, after a PAUSE, an ERROR or a crash of the host, it takes its
+/// partitions back at once instead of waiting for the broker to time the old member out.
+pub fn consumer(stream_id: &str, source: &Value, lag: IntGauge) -> Result<Source, String> {
+    let text = |k: &str| source.get(k).and_then(Value::as_str).unwrap_or_default();
+    let consumer: Source = client_config(source)
+        .set("group.id", text("group"))
+        .set("group.instance.id", format!("fgs-{stream_id}"))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", text("seek_to"))
+        .set("session.timeout.ms", "10000")
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
+        .create_with_context(SourceContext { lag })
+        .map_err(|e| format!("cannot create the Kafka consumer: {e}"))?;
+    consumer
+        .subscribe(&[text("topic")])
+        .map_err(|e| format!("cannot subscribe: {e}"))?;
+    Ok(consumer)
+}
+
+/// A producer for a Kafka sink's connection (`kafka_detail`), with its `acks`.
+pub fn producer(kafka: &Value) -> Result<FutureProducer, String> {
+    client_config(kafka)
+        .set(
+            "acks",
+            kafka.get("acks").and_then(Value::as_str).unwrap_or("all"),
+        )
+        .set("message.timeout.ms", "10000")
+        .create()
+        .map_err(|e| format!("cannot create the Kafka producer: {e}"))
+}
