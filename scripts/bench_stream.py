@@ -5,7 +5,10 @@
    SYNC) delivers them to a no-op Python function. The rate is read from
    fgs_stream_delivered_total, sustained = between 10% and 90% of the records.
 2. Latency: one record at a time (every 20 ms) through a stream with batch_window.count 1; the
-   function reports time.time() minus the producer's time.time() carried in the record.
+   function reports time.time() minus the producer's time.time() carried in the record. The
+   same measured for a plain consumer of the broker (kafka-python, default fetch settings)
+   gives the broker's share: tansu 0.6.0 answers every fetch only after sleeping half of the
+   consumer's fetch wait (fetch.wait.max.ms, 500 ms by default), even when it has records.
 """
 
 import base64
@@ -20,7 +23,7 @@ import threading
 import time
 import urllib.request
 
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
@@ -79,7 +82,7 @@ def delivered(host, sid):
 def throughput(host, addr):
     topic = "throughput"
     create_topic(addr, topic, PARTITIONS)
-    producer = KafkaProducer(bootstrap_servers=addr, linger_ms=20, batch_size=1 << 20, buffer_memory=256 << 20)
+    producer = KafkaProducer(bootstrap_servers=addr, linger_ms=20, batch_size=1 << 20)
     pad = "x" * 64
     started = time.time()
     for i in range(RECORDS):
@@ -118,6 +121,40 @@ class Latencies(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def percentiles(seconds):
+    ms = sorted(x * 1000 for x in seconds)
+    pct = lambda p: ms[min(len(ms) - 1, int(len(ms) * p))]
+    return "%d samples, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms" % (len(ms), pct(0.5), pct(0.9), pct(0.99))
+
+
+def produce_paced(producer, topic, samples):
+    for _ in range(samples):
+        producer.send(topic, value=json.dumps({"t": time.time()}).encode())
+        producer.flush()
+        time.sleep(0.02)
+
+
+def broker_latency(addr):
+    """The same pacing read by a plain consumer: what the broker alone costs."""
+    topic = "latency-baseline"
+    create_topic(addr, topic, 1)
+    consumer = KafkaConsumer(topic, bootstrap_servers=addr, group_id="baseline", auto_offset_reset="earliest")
+    producer = KafkaProducer(bootstrap_servers=addr, linger_ms=0)
+    while not consumer.poll(timeout_ms=500):  # joined its group
+        producer.send(topic, value=json.dumps({"t": time.time()}).encode())
+        producer.flush()
+    seen = []
+    thread = threading.Thread(target=produce_paced, args=(producer, topic, LATENCY_SAMPLES))
+    thread.start()
+    while len(seen) < LATENCY_SAMPLES:
+        for records in consumer.poll(timeout_ms=100).values():
+            now = time.time()
+            seen.extend(now - json.loads(r.value)["t"] for r in records)
+    thread.join()
+    consumer.close()
+    print("latency of the broker alone (kafka-python consumer, produce → poll returns): " + percentiles(seen), flush=True)
+
+
 def latency(host, addr):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Latencies)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -133,18 +170,18 @@ def latency(host, addr):
     create_topic(addr, topic, 1)
     producer = KafkaProducer(bootstrap_servers=addr, linger_ms=0)
     stream(host, addr, topic, fn["func_urn"], 1, 1)
-    time.sleep(3)  # the consumer has joined its group
-    for _ in range(LATENCY_SAMPLES):
+    while not Latencies.seen:  # until the consumer has joined its group and delivers
         producer.send(topic, value=json.dumps({"t": time.time()}).encode())
         producer.flush()
-        time.sleep(0.02)
+        time.sleep(0.5)
+    time.sleep(1)
+    Latencies.seen.clear()
+    produce_paced(producer, topic, LATENCY_SAMPLES)
     deadline = time.time() + 30
     while len(Latencies.seen) < LATENCY_SAMPLES and time.time() < deadline:
         time.sleep(0.1)
-    ms = sorted(x * 1000 for x in Latencies.seen)
-    pct = lambda p: ms[min(len(ms) - 1, int(len(ms) * p))]
-    print("latency (batch_window.count 1, produce → function running): %d samples, p50 %.2f ms, p90 %.2f ms, "
-          "p99 %.2f ms" % (len(ms), pct(0.5), pct(0.9), pct(0.99)), flush=True)
+    print("latency through fgs (batch_window.count 1, produce → function running): " + percentiles(Latencies.seen),
+          flush=True)
     server.shutdown()
 
 
@@ -153,8 +190,11 @@ def main():
         broker, addr = start_broker(work)
         host = Fgs(os.path.join(work, "fgs")).start()
         try:
-            throughput(host, addr)
-            latency(host, addr)
+            if RECORDS:
+                throughput(host, addr)
+            if LATENCY_SAMPLES:
+                broker_latency(addr)
+                latency(host, addr)
         finally:
             host.stop()
             broker.terminate()
