@@ -17,7 +17,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::api::{json_body, now, ApiError, ApiResult, Page, Streams};
-use crate::definition::{kafka_security, valid_name};
+use crate::definition::{kafka_security, one_of, valid_name};
 use crate::store::StoredConnection;
 
 /// Validates a `ConnectionCreateReq` into the stored JSON.
@@ -48,13 +48,13 @@ fn parse(body: &Value) -> Result<(String, Value), ApiError> {
         .and_then(Value::as_str)
         .is_none_or(str::is_empty)
     {
-        return Err(bad("kafka_detail.addr (the bootstrap servers) is required".into()));
+        return Err(bad(
+            "kafka_detail.addr (the bootstrap servers) is required".into()
+        ));
     }
     kafka_security(kafka, "kafka_detail").map_err(|e| bad(e.to_string()))?;
-    let acks = kafka.get("acks").and_then(Value::as_str).unwrap_or("all");
-    if !["0", "1", "all", "-1"].contains(&acks) {
-        return Err(bad(format!("kafka_detail.acks {acks:?} must be 0, 1 or all")));
-    }
+    let acks = one_of(kafka, "kafka_detail", "acks", &["all", "0", "1", "-1"])
+        .map_err(|e| bad(e.to_string()))?;
     let mut kafka = kafka.clone();
     kafka["acks"] = json!(acks);
     let time = now();

@@ -110,6 +110,23 @@ pub fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// Field `key` of `v` (at `at` in the body), one of `allowed`; the first is the default.
+pub fn one_of<'a>(
+    v: &'a Value,
+    at: &str,
+    key: &str,
+    allowed: &[&'a str],
+) -> Result<&'a str, DefinitionError> {
+    let value = v.get(key).and_then(Value::as_str).unwrap_or(allowed[0]);
+    if !allowed.contains(&value) {
+        return Err(invalid(format!(
+            "{at}.{key} {value:?} must be one of {}",
+            allowed.join(", ")
+        )));
+    }
+    Ok(value)
+}
+
 /// Checks a Kafka instance's SASL settings (of a source, or of a sink's connection): with
 /// `enable_sasl_ssl`, a PLAIN or SCRAM-SHA-512 `sasl_mechanism` and a user name and password.
 pub fn kafka_security(kafka: &Value, at: &str) -> Result<(), DefinitionError> {
@@ -120,15 +137,7 @@ pub fn kafka_security(kafka: &Value, at: &str) -> Result<(), DefinitionError> {
     {
         return Ok(());
     }
-    let mechanism = kafka
-        .get("sasl_mechanism")
-        .and_then(Value::as_str)
-        .unwrap_or("PLAIN");
-    if !["PLAIN", "SCRAM-SHA-512"].contains(&mechanism) {
-        return Err(invalid(format!(
-            "{at}.sasl_mechanism {mechanism:?} must be PLAIN or SCRAM-SHA-512"
-        )));
-    }
+    one_of(kafka, at, "sasl_mechanism", &["PLAIN", "SCRAM-SHA-512"])?;
     for key in ["user_name", "password"] {
         if kafka
             .get(key)
@@ -167,15 +176,12 @@ fn source(source: &Value) -> Result<Value, DefinitionError> {
             return Err(invalid(format!("source.source_kafka.{key} is required")));
         }
     }
-    let seek_to = kafka
-        .get("seek_to")
-        .and_then(Value::as_str)
-        .unwrap_or("latest");
-    if !["latest", "earliest"].contains(&seek_to) {
-        return Err(invalid(format!(
-            "source.source_kafka.seek_to {seek_to:?} must be latest or earliest"
-        )));
-    }
+    let seek_to = one_of(
+        kafka,
+        "source.source_kafka",
+        "seek_to",
+        &["latest", "earliest"],
+    )?;
     kafka_security(kafka, "source.source_kafka")?;
     let mut kafka = kafka.clone();
     kafka["seek_to"] = json!(seek_to);

@@ -151,19 +151,19 @@ impl StreamStore {
         limit: i64,
     ) -> rusqlite::Result<(Vec<StoredStream>, i64)> {
         let conn = self.conn.lock().unwrap();
-        let total = conn.query_row(
-            "SELECT COUNT(*) FROM event_streams WHERE project_id = ?1",
-            [project_id],
-            |r| r.get(0),
+        let (rows, total) = page(
+            &conn,
+            "event_streams",
+            COLUMNS,
+            (project_id, offset, limit),
+            read,
         )?;
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM event_streams WHERE project_id = ?1 ORDER BY seq LIMIT ?2 OFFSET ?3"
-        ))?;
-        let rows = stmt.query_map(params![project_id, limit, offset], read)?;
-        let streams = rows
-            .map(|r| r.and_then(stream))
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok((streams, total))
+        Ok((
+            rows.into_iter()
+                .map(stream)
+                .collect::<rusqlite::Result<_>>()?,
+            total,
+        ))
     }
 
     pub fn set_status(&self, project_id: &str, id: &str, status: &str) -> rusqlite::Result<()> {
@@ -205,10 +205,16 @@ impl StreamStore {
         ))
     }
 
-    pub fn connection(&self, project_id: &str, id: &str) -> rusqlite::Result<Option<StoredConnection>> {
+    pub fn connection(
+        &self,
+        project_id: &str,
+        id: &str,
+    ) -> rusqlite::Result<Option<StoredConnection>> {
         let conn = self.conn.lock().unwrap();
         conn.query_row(
-            "SELECT id, project_id, name, detail FROM eg_connections WHERE project_id = ?1 AND id = ?2",
+            &format!(
+                "SELECT {CONNECTION_COLUMNS} FROM eg_connections WHERE project_id = ?1 AND id = ?2"
+            ),
             params![project_id, id],
             read_connection,
         )
@@ -223,20 +229,21 @@ impl StreamStore {
         limit: i64,
     ) -> rusqlite::Result<(Vec<StoredConnection>, i64)> {
         let conn = self.conn.lock().unwrap();
-        let total = conn.query_row(
-            "SELECT COUNT(*) FROM eg_connections WHERE project_id = ?1",
-            [project_id],
-            |r| r.get(0),
-        )?;
-        let mut stmt = conn.prepare(
-            "SELECT id, project_id, name, detail FROM eg_connections WHERE project_id = ?1 ORDER BY seq LIMIT ?2 OFFSET ?3",
-        )?;
-        let rows = stmt.query_map(params![project_id, limit, offset], read_connection)?;
-        Ok((rows.collect::<rusqlite::Result<Vec<_>>>()?, total))
+        page(
+            &conn,
+            "eg_connections",
+            CONNECTION_COLUMNS,
+            (project_id, offset, limit),
+            read_connection,
+        )
     }
 
     /// The id of a stream of the project whose sink writes through connection `id`, if any.
-    pub fn stream_using_connection(&self, project_id: &str, id: &str) -> rusqlite::Result<Option<String>> {
+    pub fn stream_using_connection(
+        &self,
+        project_id: &str,
+        id: &str,
+    ) -> rusqlite::Result<Option<String>> {
         let conn = self.conn.lock().unwrap();
         conn.query_row(
             "SELECT id FROM event_streams WHERE project_id = ?1
@@ -255,6 +262,29 @@ impl StreamStore {
             params![project_id, id],
         )? > 0)
     }
+}
+
+const CONNECTION_COLUMNS: &str = "id, project_id, name, detail";
+
+/// Rows `offset..offset + limit` of a project's rows of `table` in creation order, and how many
+/// it has.
+fn page<T>(
+    conn: &Connection,
+    table: &str,
+    columns: &str,
+    (project_id, offset, limit): (&str, i64, i64),
+    read: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<(Vec<T>, i64)> {
+    let total = conn.query_row(
+        &format!("SELECT COUNT(*) FROM {table} WHERE project_id = ?1"),
+        [project_id],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {columns} FROM {table} WHERE project_id = ?1 ORDER BY seq LIMIT ?2 OFFSET ?3"
+    ))?;
+    let rows = stmt.query_map(params![project_id, limit, offset], read)?;
+    Ok((rows.collect::<rusqlite::Result<Vec<T>>>()?, total))
 }
 
 fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredConnection> {

@@ -99,7 +99,13 @@ impl Engine {
             let _ = previous.stop.send(true);
         }
         self.set_status(stream, RUNNING, None);
-        tokio::spawn(run(self.clone(), stream.clone(), definition, generation, stopped));
+        tokio::spawn(run(
+            self.clone(),
+            stream.clone(),
+            definition,
+            generation,
+            stopped,
+        ));
         Ok(())
     }
 
@@ -166,11 +172,15 @@ async fn run(
 ) {
     let json = &definition.json;
     let counters = engine.metrics.stream(&stream.id);
-    let clients = kafka::consumer(&stream.id, &json["source"]["source_kafka"], counters.lag.clone())
-        .and_then(|source| {
-            let sink = Sink::new(json, &stream.project_id, &engine.sink, &engine.store)?;
-            Ok((source, sink))
-        });
+    let clients = kafka::consumer(
+        &stream.id,
+        &json["source"]["source_kafka"],
+        counters.lag.clone(),
+    )
+    .and_then(|source| {
+        let sink = Sink::new(json, &stream.project_id, &engine.sink, &engine.store)?;
+        Ok((source, sink))
+    });
     let (source, sink) = match clients {
         Ok(clients) => clients,
         Err(reason) => return engine.fail(&stream, generation, &reason),

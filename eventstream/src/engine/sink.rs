@@ -70,7 +70,10 @@ impl Sink {
             Some("HC.FunctionGraph") => Ok(Sink::Function {
                 host: host.clone(),
                 project_id: project_id.to_string(),
-                urn: sink["sink_fg"]["urn"].as_str().unwrap_or_default().to_string(),
+                urn: sink["sink_fg"]["urn"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 sync: sink["sink_fg"]["invoke_type"] == "SYNC",
                 batched: json["option"]["batch_window"]["count"].as_u64() != Some(1),
             }),
@@ -81,11 +84,16 @@ impl Sink {
                     .connection(project_id, id)
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("the sink's connection {id} does not exist"))?;
-                let rule = target["keyTransform"].get(0).cloned().unwrap_or(Value::Null);
+                let rule = target["keyTransform"]
+                    .get(0)
+                    .cloned()
+                    .unwrap_or(Value::Null);
                 let key = match rule["type"].as_str() {
                     None | Some("NONE") => Key::None,
                     Some("ORIGINAL") => Key::Original,
-                    Some(_) => Key::Rule(Transform::parse(&rule, false).map_err(|e| e.to_string())?),
+                    Some(_) => {
+                        Key::Rule(Transform::parse(&rule, false).map_err(|e| e.to_string())?)
+                    }
                 };
                 Ok(Sink::Kafka {
                     producer: kafka::producer(&connection.detail["kafka_detail"])?,
