@@ -25,6 +25,7 @@ fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
 command -v node >/dev/null || echo "warning: node not found; Node.js runtime tests will fail" >&2
 command -v curl >/dev/null || { echo "curl is required by the custom-runtime examples" >&2; exit 1; }
+command -v openssl >/dev/null || { echo "openssl is required by the SASL_SSL event-stream tests" >&2; exit 1; }
 
 step "Kafka-compatible broker for the event-stream tests (tansu, cached)"
 TOOLS=${FGS_TOOLS:-$HOME/.cache/fgs-tools}
