@@ -18,12 +18,10 @@ from test_eventstream_api import eg
 TANSU = os.environ.get("TANSU_BIN") or shutil.which("tansu")
 
 
-@pytest.fixture
-def kafka():
+def start_broker(addr):
+    """tansu on `addr` with memory storage, ready for clients."""
     if not TANSU:
         pytest.fail("tansu not found: scripts/test.sh installs it (set TANSU_BIN)")
-    port = free_port()
-    addr = "127.0.0.1:%d" % port
     broker = subprocess.Popen(
         [TANSU, "broker", "--listener-url", "tcp://" + addr, "--advertised-listener-url", "tcp://" + addr,
          "--storage-engine", "memory://tansu/"],
@@ -32,14 +30,24 @@ def kafka():
     while True:
         try:
             KafkaAdminClient(bootstrap_servers=addr).close()
-            break
+            return broker
         except Exception:
             if time.time() > deadline:
                 raise
             time.sleep(0.1)
-    yield addr
+
+
+def stop_broker(broker):
     broker.send_signal(signal.SIGTERM)
     broker.wait(timeout=10)
+
+
+@pytest.fixture
+def kafka():
+    addr = "127.0.0.1:%d" % free_port()
+    broker = start_broker(addr)
+    yield addr
+    stop_broker(broker)
 
 
 def topic(addr, partitions=1):
@@ -297,6 +305,24 @@ def test_unreachable_broker_is_an_error_state(fgs):
     wait_for(lambda: status(fgs, sid) == "ERROR", within=30, what="ERROR")
     operate(fgs, sid, "PAUSE")
     assert status(fgs, sid) == "STOPPED"
+
+
+def test_a_stream_recovers_when_its_broker_comes_up(fgs):
+    addr = "127.0.0.1:%d" % free_port()
+    fn = collector(fgs)
+    sid = create_stream(fgs, addr, "late", fn)
+    operate(fgs, sid, "START")
+    wait_for(lambda: status(fgs, sid) == "ERROR", what="ERROR while nothing listens")
+    broker = start_broker(addr)
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=addr)
+        admin.create_topics([NewTopic("late", num_partitions=1, replication_factor=1)])
+        admin.close()
+        produce(addr, "late", [{"n": 1}])
+        assert values(wait_for(lambda: received(fgs, fn), within=60, what="delivery once the broker is up")) == [{"n": 1}]
+        assert status(fgs, sid) == "RUNNING"
+    finally:
+        stop_broker(broker)
 
 
 def test_operate_errors(fgs):
