@@ -59,7 +59,8 @@ class Deliveries:
 
     def source(self, sleep=0.0, fail=0.0):
         """A sink function: takes an event or a batch, fails a `fail` share of calls at random
-        (before reporting), and reports what it received."""
+        (before reporting), reports what it received, then takes `sleep` seconds (a host killed
+        meanwhile has not committed what was reported: it comes again, as a duplicate)."""
         return """
 import json, random, time, urllib.request
 URL = "http://127.0.0.1:%d"
@@ -69,14 +70,14 @@ def handler(event, context):
     events = event if isinstance(event, list) else [event]
     post("/enter")
     try:
-        time.sleep(%f)
         if random.random() < %f:
             raise RuntimeError("random failure")
         post("/events", json.dumps([[e["data"]["partition"], e["data"]["offset"], e["data"]["key"]] for e in events]).encode())
+        time.sleep(%f)
     finally:
         post("/exit")
     return "ok"
-""" % (self.server.server_address[1], sleep, fail)
+""" % (self.server.server_address[1], fail, sleep)
 
     def unique(self):
         with self.lock:
