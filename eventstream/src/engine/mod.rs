@@ -130,13 +130,19 @@ impl Engine {
     /// Ends start `generation` of a stream in ERROR, unless it was stopped or started again.
     fn fail(&self, stream: &StoredStream, generation: u64, reason: &str) {
         let mut running = self.running.lock().unwrap();
-        if running
-            .get(&stream.id)
-            .is_some_and(|s| s.generation == generation)
-        {
+        if is_current(&running, stream, generation) {
             running.remove(&stream.id);
-            drop(running);
             self.set_status(stream, ERROR, Some(reason));
+        }
+    }
+
+    /// Records the status of start `generation` while it is still the stream's current start.
+    /// The status is written under the lock `stop` takes, so a PAUSE or a new START meanwhile
+    /// has the last word.
+    fn report(&self, stream: &StoredStream, generation: u64, status: &str, reason: Option<&str>) {
+        let running = self.running.lock().unwrap();
+        if is_current(&running, stream, generation) {
+            self.set_status(stream, status, reason);
         }
     }
 
@@ -151,6 +157,12 @@ impl Engine {
             tracing::error!(stream = %stream.id, error = %e, "cannot record event stream status");
         }
     }
+}
+
+fn is_current(running: &HashMap<String, Started>, stream: &StoredStream, generation: u64) -> bool {
+    running
+        .get(&stream.id)
+        .is_some_and(|s| s.generation == generation)
 }
 
 /// Why a lane ended.
@@ -220,7 +232,12 @@ async fn run(
             Ok(m) => Record::from_message(&m),
             Err(e) => {
                 failing = true;
-                engine.set_status(&stream, ERROR, Some(&format!("Kafka source: {e}")));
+                engine.report(
+                    &stream,
+                    generation,
+                    ERROR,
+                    Some(&format!("Kafka source: {e}")),
+                );
                 tokio::select! {
                     _ = stop.changed() => return,
                     _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
@@ -229,7 +246,7 @@ async fn run(
         };
         if failing {
             failing = false;
-            engine.set_status(&stream, RUNNING, None);
+            engine.report(&stream, generation, RUNNING, None);
         }
         let lane = &inboxes[record.partition.unsigned_abs() as usize % threads];
         tokio::select! {
