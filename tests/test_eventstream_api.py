@@ -3,10 +3,11 @@ persistence."""
 
 import copy
 import json
+import os
 
 import pytest
 
-from conftest import PROJECT, unique
+from conftest import EXAMPLES, PROJECT, unique
 
 FN_URN = "urn:fss:cn-north-4:%s:function:default:sink:latest" % PROJECT
 
@@ -209,3 +210,18 @@ def test_connections_lifecycle(fgs):
 def test_connection_validation(fgs, over, details):
     eg_error(create_connection(fgs, **over), 400, "EG.00014000", details)
     eg_error(eg(fgs, "GET", base="/connections", params={"limit": 0}), 400, "EG.00014000", "limit")
+
+
+def test_the_examples_are_valid(fgs):
+    examples = os.path.join(EXAMPLES, "streams")
+    with open(os.path.join(examples, "connection.json")) as f:
+        conn = eg(fgs, "POST", base="/connections", json=dict(json.load(f), name=unique("audit")))
+    assert conn.status_code == 200, conn.text
+    for name in ("kafka-to-function.json", "kafka-to-kafka.json"):
+        with open(os.path.join(examples, name)) as f:
+            body = json.loads(f.read().replace("CONNECTION_ID", conn.json()["id"]))
+        body["name"] = unique("example")
+        r = eg(fgs, "POST", json=body)
+        assert r.status_code == 200, (name, r.text)
+        shown = eg(fgs, "GET", "/" + r.json()["eventStreamingID"]).json()
+        assert shown["option"]["batch_window"]["count"] == body["option"]["batch_window"]["count"]
