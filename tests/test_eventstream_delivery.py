@@ -141,6 +141,9 @@ def test_lag_metric_follows_the_backlog(fgs, kafka, deliveries):
     assert peak <= 20
     wait_for(lambda: deliveries.unique() == 20, what="the backlog delivered")
     wait_for(lambda: metric(fgs, "fgs_stream_lag", sid) == 0, what="no lag once everything is committed")
+    operate(fgs, sid, "PAUSE")
+    assert metric(fgs, "fgs_stream_lag", sid) is None, "a stopped stream has no lag to report"
+    assert metric(fgs, "fgs_stream_delivered_total", sid) == 20, "its counters stay"
 
 
 def connection(host, kafka_addr, **detail):

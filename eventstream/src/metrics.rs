@@ -60,6 +60,12 @@ impl StreamMetrics {
         })
     }
 
+    /// Drops stream `id`'s lag: a stopped stream has no consumer to measure it (its counters
+    /// stay).
+    pub fn forget_lag(&self, id: &str) {
+        let _ = self.lag.remove_label_values(&[id]);
+    }
+
     /// The series of stream `id`.
     pub fn stream(&self, id: &str) -> StreamCounters {
         let label = [id];

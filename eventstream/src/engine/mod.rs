@@ -113,6 +113,7 @@ impl Engine {
     pub fn stop(&self, id: &str) {
         if let Some(started) = self.running.lock().unwrap().remove(id) {
             let _ = started.stop.send(true);
+            self.metrics.forget_lag(id);
         }
     }
 
@@ -132,6 +133,7 @@ impl Engine {
         let mut running = self.running.lock().unwrap();
         if is_current(&running, stream, generation) {
             running.remove(&stream.id);
+            self.metrics.forget_lag(&stream.id);
             self.set_status(stream, ERROR, Some(reason));
         }
     }
