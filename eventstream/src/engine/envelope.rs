@@ -10,9 +10,9 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;
 use serde_json::{json, Value};
 
-/// One consumed record: where it came from (to commit it) and its envelope.
+/// One consumed record: where it came from in the stream's topic (to commit it) and its
+/// envelope.
 pub struct Record {
-    pub topic: String,
     pub partition: i32,
     pub offset: i64,
     pub event: Value,
@@ -39,7 +39,6 @@ impl Record {
             "data": {"topic": m.topic(), "partition": m.partition(), "offset": m.offset(), "key": key, "value": value, "timestamp": ms},
         });
         Record {
-            topic: m.topic().to_string(),
             partition: m.partition(),
             offset: m.offset(),
             event,

@@ -9,6 +9,7 @@
 //! succeeds); only a delivered batch's offsets are committed. When the retries run out the lane
 //! ends with the reason, and the stream stops without committing the batch.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +51,8 @@ impl Window {
 /// What a lane shares with its stream.
 pub struct Lane {
     pub stream_id: String,
+    /// The source topic (a stream reads one), for commits.
+    pub topic: Arc<str>,
     pub rules: Arc<Definition>,
     pub sink: Arc<Sink>,
     pub source: Arc<Source>,
@@ -71,7 +74,7 @@ impl Lane {
                 None => return Ok(()),
                 Some(Err(reason)) => return Err(reason),
                 Some(Ok(())) => {
-                    if let Err(e) = commit(&self.source, &batch) {
+                    if let Err(e) = commit(&self.source, &self.topic, &batch) {
                         tracing::warn!(stream = %self.stream_id, error = %e, "cannot commit offsets; they are delivered again after a restart");
                     }
                 }
@@ -137,7 +140,7 @@ impl Lane {
         if originals.is_empty() {
             return Some(Ok(()));
         }
-        let events: Vec<Value> = originals
+        let events: Vec<Cow<'_, Value>> = originals
             .iter()
             .map(|e| self.rules.transform.apply(e))
             .collect();
@@ -177,14 +180,14 @@ impl Lane {
 
 /// Commits, per partition, the offset after the batch's last record (asynchronously: a commit
 /// lost to a crash only means the batch is delivered again).
-fn commit(source: &Source, batch: &[Record]) -> Result<(), String> {
-    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+fn commit(source: &Source, topic: &str, batch: &[Record]) -> Result<(), String> {
+    let mut next: HashMap<i32, i64> = HashMap::new();
     for r in batch {
-        let e = next.entry((r.topic.as_str(), r.partition)).or_insert(0);
+        let e = next.entry(r.partition).or_insert(0);
         *e = (*e).max(r.offset + 1);
     }
     let mut list = TopicPartitionList::new();
-    for ((topic, partition), offset) in next {
+    for (partition, offset) in next {
         list.add_partition_offset(topic, partition, Offset::Offset(offset))
             .map_err(|e| e.to_string())?;
     }

@@ -184,6 +184,7 @@ async fn run(
     generation: u64,
     mut stop: watch::Receiver<bool>,
 ) {
+    let definition = Arc::new(definition);
     let json = &definition.json;
     let counters = engine.metrics.stream(&stream.id);
     let clients = kafka::consumer(
@@ -202,14 +203,18 @@ async fn run(
     let (source, sink) = (Arc::new(source), Arc::new(sink));
     let window = Window::of(json);
     let threads = json["option"]["thread_num"].as_u64().unwrap_or(1).max(1) as usize;
-    let rules = Arc::new(definition.clone());
+    let topic: Arc<str> = json["source"]["source_kafka"]["topic"]
+        .as_str()
+        .unwrap_or_default()
+        .into();
     let mut lanes = JoinSet::new();
     let inboxes: Vec<mpsc::Sender<Record>> = (0..threads)
         .map(|_| {
             let (inbox, records) = mpsc::channel((window.count * 2).max(256));
             let lane = Lane {
                 stream_id: stream.id.clone(),
-                rules: rules.clone(),
+                topic: topic.clone(),
+                rules: definition.clone(),
                 sink: sink.clone(),
                 source: source.clone(),
                 window,

@@ -7,6 +7,7 @@
 //! `keyTransform` rule: `NONE` (or none given) no key, `ORIGINAL` the source record's key,
 //! `CONSTANT` its value, `VARIABLE` its template filled from the event.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,7 +52,7 @@ impl Key {
         match self {
             Key::None => None,
             Key::Original => original["data"]["key"].as_str().map(str::to_string),
-            Key::Rule(rule) => text(rule.apply(original)),
+            Key::Rule(rule) => text(rule.apply(original).into_owned()),
         }
     }
 }
@@ -107,7 +108,11 @@ impl Sink {
 
     /// Delivers a batch: `events` are the transformed events, `originals` the envelopes they
     /// came from. Succeeds only when all of it was accepted.
-    pub async fn deliver(&self, events: &[Value], originals: &[&Value]) -> Result<(), String> {
+    pub async fn deliver(
+        &self,
+        events: &[Cow<'_, Value>],
+        originals: &[&Value],
+    ) -> Result<(), String> {
         match self {
             Sink::Function {
                 host,
@@ -119,7 +124,7 @@ impl Sink {
                 let payload = if *batched {
                     serde_json::to_vec(events)
                 } else {
-                    serde_json::to_vec(events.first().unwrap_or(&Value::Null))
+                    serde_json::to_vec(events.first().map_or(&Value::Null, |e| e.as_ref()))
                 }
                 .map_err(|e| e.to_string())?;
                 host.deliver(project_id, urn, payload, *sync).await
@@ -131,7 +136,7 @@ impl Sink {
             } => {
                 let mut pending = Vec::with_capacity(events.len());
                 for (event, original) in events.iter().zip(originals) {
-                    let value = match event {
+                    let value = match event.as_ref() {
                         Value::String(s) => s.clone().into_bytes(),
                         other => other.to_string().into_bytes(),
                     };

@@ -14,6 +14,8 @@
 //! takes a string's text as it is (`My name is ${name}`) and any other value as JSON. A path that finds nothing gives `null` (bare) or an empty string
 //! (in quotes). A path finding several values gives them as a JSON array.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
@@ -28,7 +30,8 @@ const MAX_TEMPLATE: usize = 2048;
 #[derive(Debug, Clone)]
 pub enum Transform {
     Original,
-    Constant(String),
+    /// The constant as delivered (parsed once: JSON when it parses, else a JSON string).
+    Constant(Value),
     Variable {
         variables: Vec<(String, Expression)>,
         template: String,
@@ -66,7 +69,7 @@ impl Transform {
                         "for a FunctionGraph sink the constant must be JSON".into(),
                     ));
                 }
-                Ok(Transform::Constant(value))
+                Ok(Transform::Constant(as_json(&value)))
             }
             "VARIABLE" => {
                 let value = text("value")
@@ -95,10 +98,11 @@ impl Transform {
     }
 
     /// What is delivered for `event`: JSON when it parses as JSON, else a JSON string.
-    pub fn apply(&self, event: &Value) -> Value {
+    /// `ORIGINAL` and `CONSTANT` lend what they deliver instead of copying it per event.
+    pub fn apply<'a>(&'a self, event: &'a Value) -> Cow<'a, Value> {
         match self {
-            Transform::Original => event.clone(),
-            Transform::Constant(text) => as_json(text),
+            Transform::Original => Cow::Borrowed(event),
+            Transform::Constant(value) => Cow::Borrowed(value),
             Transform::Variable {
                 variables,
                 template,
@@ -107,7 +111,7 @@ impl Transform {
                     .iter()
                     .map(|(name, expr)| (name.as_str(), expr.evaluate(event)))
                     .collect();
-                as_json(&render(template, &values))
+                Cow::Owned(as_json(&render(template, &values)))
             }
         }
     }
@@ -220,7 +224,8 @@ mod tests {
         assert_eq!(
             Transform::parse(&json!({"type": "ORIGINAL"}), true)
                 .unwrap()
-                .apply(&event()),
+                .apply(&event())
+                .into_owned(),
             event()
         );
         let c = Transform::parse(
@@ -228,11 +233,11 @@ mod tests {
             true,
         )
         .unwrap();
-        assert_eq!(c.apply(&event()), json!({"name": "test01"}));
+        assert_eq!(c.apply(&event()).into_owned(), json!({"name": "test01"}));
         assert!(Transform::parse(&json!({"type": "CONSTANT", "value": "plain"}), true).is_err());
         let plain =
             Transform::parse(&json!({"type": "CONSTANT", "value": "plain"}), false).unwrap();
-        assert_eq!(plain.apply(&event()), json!("plain"));
+        assert_eq!(plain.apply(&event()).into_owned(), json!("plain"));
     }
 
     #[test]
@@ -242,7 +247,7 @@ mod tests {
             "template": "{\"name\":\"${name}\",\"amount\":${amount},\"tags\":${tags},\"fixed\":\"${fixed}\",\"none\":${none},\"empty\":\"${none}\"}"});
         let t = Transform::parse(&rule, true).unwrap();
         assert_eq!(
-            t.apply(&event()),
+            t.apply(&event()).into_owned(),
             json!({"name": "test01", "amount": 3, "tags": ["a", "b"], "fixed": "k", "none": null, "empty": ""})
         );
         let text = Transform::parse(
@@ -250,7 +255,10 @@ mod tests {
             false,
         )
         .unwrap();
-        assert_eq!(text.apply(&event()), json!("My name is test01"));
+        assert_eq!(
+            text.apply(&event()).into_owned(),
+            json!("My name is test01")
+        );
         let quote = Transform::parse(
             &json!({"type": "VARIABLE", "value": "{\"s\":\"$.subject\"}", "template": "{\"s\":\"${s}\\\"\"}"}),
             true,
