@@ -1,6 +1,8 @@
 """End-to-end test harness: starts the real `target/release/fgs` on a free port."""
 
 import base64
+import collections
+import http.server
 import io
 import json
 import os
@@ -220,3 +222,80 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("measured")
         for line in REPORT:
             terminalreporter.write_line(line)
+
+
+class Witness:
+    """A loopback HTTP server functions report to: which request ids ran (`GET /enter/<id>`,
+    `GET /exit/<id>`), how many at once, and records they were given (`POST /events` with a JSON
+    list of lists)."""
+
+    def __init__(self):
+        self.seen = collections.Counter()
+        self.events = []
+        self.calls = 0
+        self.current = 0
+        self.peak = 0
+        self.lock = threading.Lock()
+        witness = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                kind, _, rid = self.path.strip("/").partition("/")
+                with witness.lock:
+                    if kind == "enter":
+                        witness.calls += 1
+                        witness.current += 1
+                        witness.peak = max(witness.peak, witness.current)
+                        witness.seen[rid] += 1
+                    elif kind == "exit":
+                        witness.current -= 1
+                self.answer()
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with witness.lock:
+                    witness.events.extend(tuple(e) for e in json.loads(body))
+                self.answer()
+
+            def answer(self):
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 512  # many instances report at once
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def source(self, sleep=0.0):
+        """A function that reports its request id on entry and exit, sleeping `sleep` between."""
+        return """
+import time, urllib.request
+def handler(event, context):
+    rid = context.getRequestID()
+    urllib.request.urlopen("http://127.0.0.1:%d/enter/" + rid).read()
+    time.sleep(%f)
+    urllib.request.urlopen("http://127.0.0.1:%d/exit/" + rid).read()
+    return {"rid": rid}
+""" % (self.port, sleep, self.port)
+
+    def unique(self):
+        """How many distinct records were reported."""
+        with self.lock:
+            return len(set(self.events))
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def witness():
+    w = Witness()
+    yield w
+    w.close()

@@ -3,73 +3,14 @@ concurrency limits, and survival of a killed host."""
 
 import collections
 import concurrent.futures
-import http.server
 import json
 import re
 import signal
-import threading
 import time
 
-import pytest
 
-from conftest import PROJECT, python_fn, unique
+from conftest import python_fn, unique
 from test_functions_api import error
-
-
-class Witness:
-    """A loopback HTTP server functions report to: which request ids ran, how many at once."""
-
-    def __init__(self):
-        self.seen = collections.Counter()
-        self.current = 0
-        self.peak = 0
-        self.lock = threading.Lock()
-        witness = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                kind, _, rid = self.path.strip("/").partition("/")
-                with witness.lock:
-                    if kind == "enter":
-                        witness.current += 1
-                        witness.peak = max(witness.peak, witness.current)
-                        witness.seen[rid] += 1
-                    elif kind == "exit":
-                        witness.current -= 1
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        class Server(http.server.ThreadingHTTPServer):
-            request_queue_size = 512  # many instances report at once
-            daemon_threads = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def source(self, sleep=0.0):
-        return """
-import time, urllib.request
-def handler(event, context):
-    rid = context.getRequestID()
-    urllib.request.urlopen("http://127.0.0.1:%d/enter/" + rid).read()
-    time.sleep(%f)
-    urllib.request.urlopen("http://127.0.0.1:%d/exit/" + rid).read()
-    return {"rid": rid}
-""" % (self.port, sleep, self.port)
-
-    def close(self):
-        self.server.shutdown()
-
-
-@pytest.fixture
-def witness():
-    w = Witness()
-    yield w
-    w.close()
 
 
 def invoke_async(host, urn, event=None, data=None):

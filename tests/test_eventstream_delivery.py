@@ -3,14 +3,11 @@ lanes (thread_num), the Kafka sink through a target connection, the lag metric, 
 no-loss guarantee when the sink fails at random and the host is killed."""
 
 import collections
-import http.server
 import json
 import re
 import signal
-import threading
 import time
 
-import pytest
 from kafka import KafkaConsumer
 
 from conftest import python_fn, report, unique
@@ -19,79 +16,28 @@ from test_eventstream import (create_stream, kafka, operate, produce, producer_f
 from test_eventstream_api import eg
 
 
-class Deliveries:
-    """A loopback HTTP server the sink function reports to: every delivered record as
-    (partition, offset, key) in arrival order, and how many calls ran at once."""
-
-    def __init__(self):
-        self.events = []
-        self.calls = 0
-        self.current = 0
-        self.peak = 0
-        self.lock = threading.Lock()
-        deliveries = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with deliveries.lock:
-                    if self.path == "/enter":
-                        deliveries.calls += 1
-                        deliveries.current += 1
-                        deliveries.peak = max(deliveries.peak, deliveries.current)
-                    elif self.path == "/exit":
-                        deliveries.current -= 1
-                    else:
-                        deliveries.events.extend(tuple(e) for e in json.loads(body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        class Server(http.server.ThreadingHTTPServer):
-            request_queue_size = 512
-            daemon_threads = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def source(self, sleep=0.0, fail=0.0):
-        """A sink function: takes an event or a batch, fails a `fail` share of calls at random
-        (before reporting), reports what it received, then takes `sleep` seconds (a host killed
-        meanwhile has not committed what was reported: it comes again, as a duplicate)."""
-        return """
+def stream_sink(witness, sleep=0.0, fail=0.0):
+    """A sink function reporting to `witness`: takes an event or a batch, fails a `fail` share of
+    calls at random (before reporting), reports each record as (partition, offset, key), then
+    takes `sleep` seconds (a host killed meanwhile has not committed what was reported: it comes
+    again, as a duplicate)."""
+    return """
 import json, random, time, urllib.request
 URL = "http://127.0.0.1:%d"
-def post(path, body=b""):
-    urllib.request.urlopen(URL + path, data=body).read()
 def handler(event, context):
     events = event if isinstance(event, list) else [event]
-    post("/enter")
+    rid = context.getRequestID()
+    urllib.request.urlopen(URL + "/enter/" + rid).read()
     try:
         if random.random() < %f:
             raise RuntimeError("random failure")
-        post("/events", json.dumps([[e["data"]["partition"], e["data"]["offset"], e["data"]["key"]] for e in events]).encode())
+        body = json.dumps([[e["data"]["partition"], e["data"]["offset"], e["data"]["key"]] for e in events]).encode()
+        urllib.request.urlopen(URL + "/events", data=body).read()
         time.sleep(%f)
     finally:
-        post("/exit")
+        urllib.request.urlopen(URL + "/exit/" + rid).read()
     return "ok"
-""" % (self.server.server_address[1], fail, sleep)
-
-    def unique(self):
-        with self.lock:
-            return len(set(self.events))
-
-    def close(self):
-        self.server.shutdown()
-
-
-@pytest.fixture
-def deliveries():
-    d = Deliveries()
-    yield d
-    d.close()
+""" % (witness.port, fail, sleep)
 
 
 def first_delivery_order(events):
@@ -110,36 +56,36 @@ def metric(host, name, sid):
     return int(m.group(1)) if m else None
 
 
-def test_thread_num_runs_lanes_in_parallel_and_keeps_partition_order(fgs, kafka, deliveries):
+def test_thread_num_runs_lanes_in_parallel_and_keeps_partition_order(fgs, kafka, witness):
     name = topic(kafka, partitions=4)
     for p in range(4):
         produce(kafka, name, [{"p": p, "i": i} for i in range(4)], partition=p)
-    fn = fgs.create(**python_fn(unique("lanes"), deliveries.source(sleep=0.2), timeout=10))
+    fn = fgs.create(**python_fn(unique("lanes"), stream_sink(witness, sleep=0.2), timeout=10))
     sequential = create_stream(fgs, kafka, name, fn, option={"thread_num": 1, "batch_window": {"count": 1}})
     operate(fgs, sequential, "START")
-    wait_for(lambda: deliveries.unique() == 16, what="16 records through one lane")
+    wait_for(lambda: witness.unique() == 16, what="16 records through one lane")
     operate(fgs, sequential, "PAUSE")
-    assert deliveries.peak == 1, "one lane delivers one batch at a time"
-    deliveries.events.clear()
-    deliveries.peak = 0
+    assert witness.peak == 1, "one lane delivers one batch at a time"
+    witness.events.clear()
+    witness.peak = 0
     parallel = create_stream(fgs, kafka, name, fn, option={"thread_num": 4, "batch_window": {"count": 1}})
     operate(fgs, parallel, "START")
-    wait_for(lambda: deliveries.unique() == 16, what="16 records through four lanes")
-    assert deliveries.peak >= 2, "lanes deliver side by side (peak %d)" % deliveries.peak
-    order = first_delivery_order(deliveries.events)
+    wait_for(lambda: witness.unique() == 16, what="16 records through four lanes")
+    assert witness.peak >= 2, "lanes deliver side by side (peak %d)" % witness.peak
+    order = first_delivery_order(witness.events)
     assert sorted(order) == [0, 1, 2, 3] and all(o == [0, 1, 2, 3] for o in order.values()), order
 
 
-def test_lag_metric_follows_the_backlog(fgs, kafka, deliveries):
+def test_lag_metric_follows_the_backlog(fgs, kafka, witness):
     name = topic(kafka)
     produce(kafka, name, [{"i": i} for i in range(20)])
-    fn = fgs.create(**python_fn(unique("slow"), deliveries.source(sleep=0.3), timeout=10))
+    fn = fgs.create(**python_fn(unique("slow"), stream_sink(witness, sleep=0.3), timeout=10))
     sid = create_stream(fgs, kafka, name, fn)
     operate(fgs, sid, "START")
     peak = wait_for(lambda: (metric(fgs, "fgs_stream_lag", sid) or 0) >= 5 and metric(fgs, "fgs_stream_lag", sid),
                     what="a lag while the sink is slower than the source")
     assert peak <= 20
-    wait_for(lambda: deliveries.unique() == 20, what="the backlog delivered")
+    wait_for(lambda: witness.unique() == 20, what="the backlog delivered")
     wait_for(lambda: metric(fgs, "fgs_stream_lag", sid) == 0, what="no lag once everything is committed")
     operate(fgs, sid, "PAUSE")
     assert metric(fgs, "fgs_stream_lag", sid) is None, "a stopped stream has no lag to report"
@@ -195,7 +141,7 @@ def test_kafka_sink_to_an_unreachable_broker_fails_the_stream(fgs, kafka):
     assert metric(fgs, "fgs_stream_delivered_total", sid) in (None, 0)
 
 
-def test_nothing_is_lost_when_the_sink_fails_and_the_host_is_killed(fresh_fgs, kafka, deliveries):
+def test_nothing_is_lost_when_the_sink_fails_and_the_host_is_killed(fresh_fgs, kafka, witness):
     total = 10_000
     name = topic(kafka, partitions=4)
     producer = producer_for(kafka)
@@ -204,17 +150,17 @@ def test_nothing_is_lost_when_the_sink_fails_and_the_host_is_killed(fresh_fgs, k
     producer.flush()
     producer.close()
     host = fresh_fgs("--async-retry-delay", "50ms")
-    fn = host.create(**python_fn(unique("flaky"), deliveries.source(sleep=0.02, fail=0.2), timeout=10))
+    fn = host.create(**python_fn(unique("flaky"), stream_sink(witness, sleep=0.02, fail=0.2), timeout=10))
     sid = create_stream(host, kafka, name, fn, option={"thread_num": 2, "batch_window": {"count": 20, "interval": 1}})
     operate(host, sid, "START")
-    wait_for(lambda: deliveries.unique() >= total // 3, within=120, what="a third of the records")
+    wait_for(lambda: witness.unique() >= total // 3, within=120, what="a third of the records")
     host.stop(signal.SIGKILL)
-    before_kill = deliveries.unique()
+    before_kill = witness.unique()
     again = fresh_fgs("--async-retry-delay", "50ms", data_dir=host.data_dir)
-    wait_for(lambda: deliveries.unique() == total, within=300, what="every record after the restart")
+    wait_for(lambda: witness.unique() == total, within=300, what="every record after the restart")
     time.sleep(2)  # anything still in flight lands before the count
-    with deliveries.lock:
-        events = list(deliveries.events)
+    with witness.lock:
+        events = list(witness.events)
     assert len(set((p, o) for p, o, _ in events)) == total, "every record delivered at least once"
     order = first_delivery_order(events)
     for partition, offsets in order.items():
@@ -227,4 +173,4 @@ def test_nothing_is_lost_when_the_sink_fails_and_the_host_is_killed(fresh_fgs, k
     assert status(again, sid) == "RUNNING"
     report("no-loss: %d records, 20%% of calls failing, host killed (kill -9) after %d: all delivered, "
            "per-partition order of first deliveries held, %d duplicates, %d function calls"
-           % (total, before_kill, duplicates, deliveries.calls))
+           % (total, before_kill, duplicates, witness.calls))
