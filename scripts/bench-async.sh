@@ -15,17 +15,7 @@ pid=$!
 trap 'kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:18090/healthz && break; sleep 0.1; done
 
-python3 - examples/wasm/target/wasm32-wasip2/release/echo.wasm <<'PY'
-import base64, io, json, sys, urllib.request, zipfile
-buf = io.BytesIO()
-with zipfile.ZipFile(buf, "w") as z:
-    z.write(sys.argv[1], "echo.wasm")
-body = {"func_name": "noop", "runtime": "WASM", "handler": "echo.wasm", "memory_size": 128, "timeout": 3,
-        "code_type": "zip", "code_filename": "echo.zip", "func_code": {"file": base64.b64encode(buf.getvalue()).decode()}}
-req = urllib.request.Request("http://127.0.0.1:18090/v2/bench/fgs/functions", data=json.dumps(body).encode(),
-                             headers={"Content-Type": "application/json"})
-urllib.request.urlopen(req).read()
-PY
+python3 scripts/create-wasm-function.py http://127.0.0.1:18090 bench noop examples/wasm/target/wasm32-wasip2/release/echo.wasm
 cat > "$work/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.body = '{"n": 1}'

@@ -34,17 +34,7 @@ wait_http http://127.0.0.1:18080/healthz
 wait_http http://127.0.0.1:18081/
 wait_http http://127.0.0.1:18082/
 
-python3 - "$WASM/echo.wasm" <<'PY'
-import base64, io, json, sys, urllib.request, zipfile
-buf = io.BytesIO()
-with zipfile.ZipFile(buf, "w") as z:
-    z.write(sys.argv[1], "echo.wasm")
-body = {"func_name": "echo", "runtime": "WASM", "handler": "echo.wasm", "memory_size": 128, "timeout": 3,
-        "code_type": "zip", "code_filename": "echo.zip", "func_code": {"file": base64.b64encode(buf.getvalue()).decode()}}
-req = urllib.request.Request("http://127.0.0.1:18080/v2/bench/fgs/functions", data=json.dumps(body).encode(),
-                             headers={"Content-Type": "application/json"})
-urllib.request.urlopen(req).read()
-PY
+python3 scripts/create-wasm-function.py http://127.0.0.1:18080 bench echo "$WASM/echo.wasm"
 FGS_URL="http://127.0.0.1:18080/v2/bench/fgs/functions/urn:fss:cn-north-4:bench:function:default:echo:latest/invocations"
 cat > "$work/post.lua" <<'LUA'
 wrk.method = "POST"
