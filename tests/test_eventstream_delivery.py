@@ -129,6 +129,21 @@ def test_kafka_sink_writes_transformed_events_with_keys(fgs, kafka):
     assert [(m.key, m.value) for m in b] == [(b"src-key", b"plain text, not JSON")] * 2
 
 
+def test_kafka_sink_constant_key_and_no_key(fgs, kafka):
+    source, out_c, out_d = topic(kafka), topic(kafka), topic(kafka)
+    produce(kafka, source, [{"n": 1}], key="src-key")
+    conn = connection(fgs, kafka)
+    fn = {"func_urn": "unused"}
+    constant_key = create_stream(fgs, kafka, source, fn, sink={"name": "HC.Kafka", "sink_kafka": {
+        "topic": out_c, "connectionId": conn, "keyTransform": [{"type": "CONSTANT", "value": "fixed"}]}})
+    no_key = create_stream(fgs, kafka, source, fn, sink={"name": "HC.Kafka", "sink_kafka": {
+        "topic": out_d, "connectionId": conn, "keyTransform": [{"type": "NONE"}]}})
+    operate(fgs, constant_key, "START")
+    operate(fgs, no_key, "START")
+    assert [m.key for m in consume(kafka, out_c, 1)] == [b"fixed"]
+    assert [m.key for m in consume(kafka, out_d, 1)] == [None]
+
+
 def test_kafka_sink_to_an_unreachable_broker_fails_the_stream(fgs, kafka):
     source = topic(kafka)
     produce(kafka, source, [{"n": 1}])
