@@ -1,6 +1,7 @@
 """The WASM runtime: components built from examples/wasm, run through the FunctionGraph API."""
 
 import base64
+import hashlib
 import concurrent.futures
 import io
 import json
@@ -141,7 +142,9 @@ def test_compiled_components_are_cached_on_disk(fresh_fgs):
     assert host.invoke(fn["func_urn"], {"a": 1}).status_code == 200
     cache = os.path.join(host.data_dir, "wasm-cache")
     artifacts = [f for f in os.listdir(cache) if f.endswith(".cwasm")]
-    assert len(artifacts) == 1 and artifacts[0].startswith(fn["digest"])
+    with open(os.path.join(WASM_DIR, "echo.wasm"), "rb") as f:
+        component_digest = hashlib.sha256(f.read()).hexdigest()
+    assert len(artifacts) == 1 and artifacts[0].startswith(component_digest)
     mtime = os.path.getmtime(os.path.join(cache, artifacts[0]))
     host.stop()
     again = fresh_fgs(data_dir=host.data_dir)

@@ -258,6 +258,8 @@ async fn delete(
     State(streams): State<Arc<Streams>>,
     Path((project_id, id)): Path<(String, String)>,
 ) -> ApiResult {
+    // The owner is checked before anything is stopped: an id alone reaches no other project.
+    find(&streams.store, &project_id, &id)?;
     streams.engine.stop(&id);
     if !streams.store.delete(&project_id, &id)? {
         return Err(ApiError::NotFound(format!(

@@ -69,6 +69,10 @@ struct ServeArgs {
     /// Most WebAssembly instances alive at once (slots of wasmtime's pooling allocator).
     #[arg(long, default_value_t = 256)]
     wasm_instances: u32,
+    /// The host key (32 bytes, mode 0600; generated on first start) that seals secrets at
+    /// rest and authenticates the WebAssembly compile cache. Default: `<data-dir>/secret.key`.
+    #[arg(long)]
+    secret_key_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -110,11 +114,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let registry = registry::Registry::load(store, code, args.region.clone())
         .context("cannot load functions")?;
 
+    let secret_key_file = args
+        .secret_key_file
+        .clone()
+        .unwrap_or_else(|| data_dir.join("secret.key"));
+    let secret_key = Arc::new(
+        fgs_secrets::HostKey::load_or_create(&secret_key_file).context("cannot load the host key")?,
+    );
     let (sandbox, enforcement) = choose_sandbox(&args, &data_dir)?;
     let wasm = WasmEngine::new(WasmConfig {
         max_instances: args.wasm_instances,
         cache_dir: data_dir.join("wasm-cache"),
         tmp_dir: data_dir.join("wasm-tmp"),
+        host_key: secret_key.clone(),
     })
     .context("cannot start the WebAssembly engine")?;
     if !wasm.private_tmpfs() {

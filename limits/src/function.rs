@@ -107,7 +107,10 @@ pub fn validate_func_name(name: &str, limits: &FunctionLimits) -> Result<(), Lim
     Ok(())
 }
 
-/// `file.function`: 3–128 characters containing a `.`.
+/// `file.function`: 3–128 characters containing a `.`, naming a file at the top of the code
+/// package. The file part becomes a path under the code root (inline code is written there, a
+/// WASM handler is opened there), so separators, `..` and a leading `.` are refused here, before
+/// any path is built from it.
 pub fn validate_handler(handler: &str, limits: &FunctionLimits) -> Result<(), LimitError> {
     check_entry_point(handler, limits)
         .map_err(|why| LimitError::Handler(format!("{handler:?}: {why}")))
@@ -146,6 +149,9 @@ fn check_entry_point(handler: &str, limits: &FunctionLimits) -> Result<(), Strin
     }
     if handler.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err("must not contain whitespace".into());
+    }
+    if handler.contains(['/', '\\']) || handler.contains("..") || handler.starts_with('.') {
+        return Err("must name a file of the code package: no '/', '\\', '..' or leading '.'".into());
     }
     Ok(())
 }
@@ -219,7 +225,21 @@ mod tests {
     fn handlers_and_initializers() {
         let l = FunctionLimits::default();
         assert!(validate_handler("index.handler", &l).is_ok());
-        for bad in ["index", ".h", "i.", "ab", "a b.c"] {
+        for bad in [
+            "index",
+            ".h",
+            "i.",
+            "ab",
+            "a b.c",
+            "../../../runtimes/bootstrap.handler",
+            "lib/index.handler",
+            "/etc/passwd.x",
+            "a\\b.c",
+            "..wasm",
+            "a..b.handler",
+            ".hidden.handler",
+            "a\0b.c",
+        ] {
             assert!(validate_handler(bad, &l).is_err(), "{bad}");
         }
         assert!(validate_initializer("index.init", Some(3), &l).is_ok());
@@ -233,6 +253,10 @@ mod tests {
         ));
         assert!(matches!(
             validate_initializer("init", Some(3), &l),
+            Err(LimitError::Initializer(_))
+        ));
+        assert!(matches!(
+            validate_initializer("../x.init", Some(3), &l),
             Err(LimitError::Initializer(_))
         ));
     }

@@ -56,19 +56,15 @@ impl WasmRuntime {
         let component = cell
             .get_or_try_init(|| async {
                 let engine = self.engine.clone();
-                let path = spec.code_dir.join(&spec.handler);
-                let digest = spec
-                    .code_dir
-                    .file_name()
-                    .map(|d| d.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if !path.is_file() {
-                    return Err(InvokeFailure::EntryNotFound(format!(
-                        "{} is not in the code package",
-                        spec.handler
-                    )));
-                }
-                tokio::task::spawn_blocking(move || engine.load(&path, &digest))
+                let path = crate::package::file_in(&spec.code_dir, &spec.handler)
+                    .filter(|path| path.is_file())
+                    .ok_or_else(|| {
+                        InvokeFailure::EntryNotFound(format!(
+                            "{} is not in the code package",
+                            spec.handler
+                        ))
+                    })?;
+                tokio::task::spawn_blocking(move || engine.load(&path))
                     .await
                     .map_err(|e| InvokeFailure::System(e.to_string()))?
                     .map_err(|e| match e {

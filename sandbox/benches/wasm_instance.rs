@@ -29,9 +29,10 @@ fn bench(c: &mut Criterion) {
         max_instances: 64,
         cache_dir: data.path().join("cache"),
         tmp_dir: data.path().join("tmp"),
+        host_key: Arc::new(fgs_secrets::HostKey::from_bytes(&[0; 32])),
     })
     .expect("engine");
-    let component = engine.load(&wasm, "bench").expect("component");
+    let component = engine.load(&wasm).expect("component");
     let info = Arc::new(FunctionInfo {
         name: "bench".into(),
         version: "latest".into(),

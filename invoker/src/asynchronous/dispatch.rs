@@ -191,12 +191,12 @@ async fn attempt(app: Arc<App>, mut job: Job, turn: Turn) {
         body: job.event.clone(),
     };
     // Canceling a running request drops the invocation, and with it the instance.
-    let canceled = app.queue.start(&job.request_id);
+    let canceled = app.queue.start(&job);
     let outcome = tokio::select! {
         outcome = app.pool.invoke(entry.spec.clone(), request) => Some(outcome),
         _ = canceled => None,
     };
-    app.queue.finish(&job.request_id);
+    app.queue.finish(&job);
     drop(permit);
     let Some(outcome) = outcome else {
         let message = "function invocation canceled".to_string();

@@ -36,7 +36,9 @@ struct Inner {
 pub struct Queue {
     inner: Mutex<Inner>,
     changed: Notify,
-    running: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    /// Running requests by (function id, request id): a request can only be stopped through
+    /// the function it belongs to, so a request id alone reaches nothing of another tenant.
+    running: Mutex<HashMap<(String, String), oneshot::Sender<()>>>,
 }
 
 impl Queue {
@@ -111,24 +113,28 @@ impl Queue {
         job
     }
 
-    /// Marks `request_id` as running; the receiver fires if it is canceled.
-    pub fn start(&self, request_id: &str) -> oneshot::Receiver<()> {
+    /// Marks `job` as running; the receiver fires if it is canceled.
+    pub fn start(&self, job: &Job) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
         self.running
             .lock()
             .unwrap()
-            .insert(request_id.to_string(), tx);
+            .insert((job.func_id.clone(), job.request_id.clone()), tx);
         rx
     }
 
-    /// Marks `request_id` as no longer running.
-    pub fn finish(&self, request_id: &str) {
-        self.running.lock().unwrap().remove(request_id);
+    /// Marks `job` as no longer running.
+    pub fn finish(&self, job: &Job) {
+        self.running
+            .lock()
+            .unwrap()
+            .remove(&(job.func_id.clone(), job.request_id.clone()));
     }
 
-    /// Stops a running request; returns whether it was running.
-    pub fn cancel_running(&self, request_id: &str) -> bool {
-        match self.running.lock().unwrap().remove(request_id) {
+    /// Stops a running request of function `func_id`; returns whether it was running.
+    pub fn cancel_running(&self, func_id: &str, request_id: &str) -> bool {
+        let key = (func_id.to_string(), request_id.to_string());
+        match self.running.lock().unwrap().remove(&key) {
             Some(stop) => stop.send(()).is_ok(),
             None => false,
         }

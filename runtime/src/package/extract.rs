@@ -1,9 +1,11 @@
 //! Safe extraction of a zip code package.
 //!
 //! A code package comes from a user and is unpacked on the host, so every entry is checked
-//! before anything is written: no absolute paths, no `..` components, no symlink whose target
-//! leaves the code directory, no device files, and no more than the unzipped-size limit in
-//! total. Declared sizes are checked up front (cheap rejection of zip bombs) and actual
+//! before anything is written: no absolute paths, no `..` components, no device files, and no
+//! more than the unzipped-size limit in total. Symlinks are checked twice: each target
+//! lexically as it is read, and, once the whole tree is written, every link resolved through
+//! the links it passes (`x -> .` then `x/l -> ..` is lexically inside but really leads out),
+//! the way the kernel will resolve it when the function follows it. Declared sizes are checked up front (cheap rejection of zip bombs) and actual
 //! decompressed bytes are counted while writing (entries that lie about their size).
 
 use std::fs;
@@ -86,7 +88,84 @@ pub fn extract_zip(zip: &[u8], dest: &Path, max_unzipped: u64) -> Result<u64, Ru
             }
         }
     }
+    check_links_resolve_inside(dest, Path::new(""))?;
     Ok(written)
+}
+
+/// Most symlinks followed while resolving one path (the kernel's own limit).
+const MAX_LINKS_FOLLOWED: usize = 40;
+
+/// Checks every symlink under `root/dir` (walked without following links) resolves, step by
+/// step, without ever leaving `root`.
+fn check_links_resolve_inside(root: &Path, dir: &Path) -> Result<(), RuntimeError> {
+    for entry in fs::read_dir(root.join(dir))? {
+        let entry = entry?;
+        let rel = dir.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            check_links_resolve_inside(root, &rel)?;
+        } else if kind.is_symlink() {
+            resolve_in_root(root, &rel).map_err(|why| {
+                RuntimeError::InvalidPackage(format!("symlink {:?}: {why}", rel.display()))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves the relative path `rel` inside `root` as the kernel would, following symlinks,
+/// and fails as soon as a step would leave `root`. A component that does not exist is taken
+/// as written (a dangling link cannot lead anywhere yet, and the tree never changes).
+fn resolve_in_root(root: &Path, rel: &Path) -> Result<PathBuf, &'static str> {
+    enum Step {
+        Up,
+        Name(std::ffi::OsString),
+    }
+    fn steps(path: &Path) -> Result<Vec<Step>, &'static str> {
+        let mut out = Vec::new();
+        for comp in path.components() {
+            match comp {
+                Component::CurDir => {}
+                Component::ParentDir => out.push(Step::Up),
+                Component::Normal(part) => out.push(Step::Name(part.to_owned())),
+                Component::RootDir | Component::Prefix(_) => {
+                    return Err("leads to an absolute path")
+                }
+            }
+        }
+        Ok(out)
+    }
+    let mut at = PathBuf::new();
+    let mut pending: std::collections::VecDeque<Step> = steps(rel)?.into();
+    let mut followed = 0;
+    while let Some(step) = pending.pop_front() {
+        match step {
+            Step::Up => {
+                if !at.pop() {
+                    return Err("leads outside the code directory");
+                }
+            }
+            Step::Name(part) => {
+                at.push(&part);
+                let here = root.join(&at);
+                let is_link = fs::symlink_metadata(&here)
+                    .map(|m| m.file_type().is_symlink())
+                    .unwrap_or(false);
+                if is_link {
+                    followed += 1;
+                    if followed > MAX_LINKS_FOLLOWED {
+                        return Err("too many levels of symbolic links");
+                    }
+                    at.pop();
+                    let target = fs::read_link(&here).map_err(|_| "unreadable symlink")?;
+                    for step in steps(&target)?.into_iter().rev() {
+                        pending.push_front(step);
+                    }
+                }
+            }
+        }
+    }
+    Ok(at)
 }
 
 /// Validates an entry name and returns it as a relative path.
@@ -217,6 +296,11 @@ mod tests {
             build(&[("/etc/evil", b"x")], &[]),
             build(&[], &[("link", "/etc/passwd")]),
             build(&[], &[("a/link", "../../outside")]),
+            // Each link lexically inside, the chain leading out: x is the root, so x/l is
+            // root/l, and its `..` is the code directory's parent.
+            build(&[], &[("x", "."), ("x/l", "..")]),
+            build(&[("a/b/f", b"")], &[("x", "."), ("y", "x/..")]),
+            build(&[], &[("loop1", "loop2"), ("loop2", "loop1")]),
         ] {
             let err = extract(&zip, 1 << 20).unwrap_err();
             assert!(matches!(err, RuntimeError::InvalidPackage(_)), "{err}");

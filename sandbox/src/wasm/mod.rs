@@ -5,8 +5,8 @@
 //!   a ticker thread, with which a running call yields to the async executor every tick and
 //!   is interrupted at its deadline.
 //! - [`WasmEngine::load`] compiles a component once: the artifact is cached on disk under
-//!   `<cache>/<code digest>-<engine hash>.cwasm`, so a restarted host, or another host sharing
-//!   the cache, deserializes instead of compiling. The result, a [`WasmComponent`], holds the
+//!   `<cache>/<component digest>-<engine hash>.cwasm`, authenticated with the host key, so a
+//!   restarted host (or another host sharing cache and key) deserializes instead of compiling. The result, a [`WasmComponent`], holds the
 //!   linked `InstancePre`, prepared once per function version.
 //! - [`WasmComponent::instantiate`] makes a [`WasmInstance`]: its own store, WASI context
 //!   (environment = user data, stdout/stderr = the invocation log, `/tmp` = the instance's own
@@ -55,6 +55,8 @@ pub struct WasmConfig {
     pub cache_dir: PathBuf,
     /// Where instances' `/tmp` directories are created.
     pub tmp_dir: PathBuf,
+    /// Authenticates the compile cache: only artifacts this key wrote are loaded.
+    pub host_key: Arc<fgs_secrets::HostKey>,
 }
 
 /// Why a component could not be loaded or an instance created.
@@ -142,10 +144,14 @@ impl WasmEngine {
         self.private_tmpfs
     }
 
-    /// Compiles (or loads the cached compilation of) the component in `path`, whose code
-    /// package has `digest`, and links it.
-    pub fn load(&self, path: &Path, digest: &str) -> Result<WasmComponent, WasmError> {
-        let component = cache::load_or_compile(&self.engine, &self.config.cache_dir, path, digest)?;
+    /// Compiles (or loads the cached compilation of) the component file at `path`, and links it.
+    pub fn load(&self, path: &Path) -> Result<WasmComponent, WasmError> {
+        let component = cache::load_or_compile(
+            &self.engine,
+            &self.config.host_key,
+            &self.config.cache_dir,
+            path,
+        )?;
         let pre = self
             .linker
             .instantiate_pre(&component)
