@@ -20,7 +20,7 @@ from huaweicloudsdkfunctiongraph.v2 import (
     UpdateFunctionCodeRequestBody,
 )
 
-from conftest import PROJECT, make_zip
+from conftest import AK, PROJECT, SK, make_zip, unique
 
 
 def code(version):
@@ -28,16 +28,31 @@ def code(version):
     return base64.b64encode(make_zip({"index.py": source})).decode()
 
 
-@pytest.fixture
-def client(fgs):
+def sdk_client(host, ak, sk):
     config = HttpConfig.get_default_config()
     config.ignore_ssl_verification = True
-    credentials = BasicCredentials("fake-ak", "fake-sk", PROJECT)
     return (FunctionGraphClient.new_builder()
             .with_http_config(config)
-            .with_credentials(credentials)
-            .with_endpoints([fgs.url])
+            .with_credentials(BasicCredentials(ak, sk, PROJECT))
+            .with_endpoints([host.url])
             .build())
+
+
+@pytest.fixture(params=["auth-none", "auth-required"])
+def client(request):
+    """The SDK against a local-emulation host (any keys) and against one that verifies them."""
+    if request.param == "auth-none":
+        return sdk_client(request.getfixturevalue("fgs"), "fake-ak", "fake-sk")
+    return sdk_client(request.getfixturevalue("auth_fgs"), AK, SK)
+
+
+def test_sdk_with_a_wrong_secret_key_gets_the_gateways_401(auth_fgs):
+    with pytest.raises(ClientRequestException) as refused:
+        sdk_client(auth_fgs, AK, "not-the-secret").list_functions(ListFunctionsRequest(maxitems="10"))
+    e = refused.value
+    assert e.status_code == 401 and e.error_code == "APIGW.0301"
+    assert e.error_msg.startswith("Incorrect IAM authentication information: verify aksk signature fail")
+    assert len(e.request_id) == 32
 
 
 def invoke(client, urn, event):
@@ -46,20 +61,21 @@ def invoke(client, urn, event):
 
 
 def test_sdk_lifecycle(client):
+    func_name = unique("sdk-compat")
     created = client.create_function(CreateFunctionRequest(body=CreateFunctionRequestBody(
-        func_name="sdk-compat", package="default", runtime="Python3.9", handler="index.handler",
+        func_name=func_name, package="default", runtime="Python3.9", handler="index.handler",
         memory_size=256, timeout=30, code_type="zip", code_filename="index.zip",
         func_code=FuncCode(file=code(1)), description="created by the official SDK")))
     urn = created.func_urn
-    assert urn.endswith(":function:default:sdk-compat:latest")
+    assert urn.endswith(":function:default:%s:latest" % func_name)
     assert created.memory_size == 256 and created.runtime == "Python3.9"
 
     listed = client.list_functions(ListFunctionsRequest(maxitems="100"))
-    assert "sdk-compat" in [f.func_name for f in listed.functions]
+    assert func_name in [f.func_name for f in listed.functions]
     assert listed.count >= 1
 
     config = client.show_function_config(ShowFunctionConfigRequest(function_urn=urn))
-    assert config.func_name == "sdk-compat" and config.timeout == 30
+    assert config.func_name == func_name and config.timeout == 30
     assert config.description == "created by the official SDK"
     assert config.last_modified is not None
 

@@ -2,6 +2,7 @@
 
 mod api;
 mod asynchronous;
+mod auth;
 mod metrics;
 mod registry;
 mod store;
@@ -73,6 +74,17 @@ struct ServeArgs {
     /// rest and authenticates the WebAssembly compile cache. Default: `<data-dir>/secret.key`.
     #[arg(long)]
     secret_key_file: Option<PathBuf>,
+    /// Whether API calls must be authenticated (AK/SK signature or IAM token). Default:
+    /// `required` unless `--listen` is a loopback address, where `none` serves local emulation.
+    #[arg(long, value_enum)]
+    auth: Option<auth::AuthMode>,
+    /// The accepted credentials (JSON, mode 0600): access and secret keys, the projects each
+    /// may use, optionally read-only, optionally a user name and password for tokens.
+    #[arg(long)]
+    credentials: Option<PathBuf>,
+    /// How long a token from `POST /v3/auth/tokens` stays valid.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    token_ttl: Duration,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -121,6 +133,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let secret_key = Arc::new(
         fgs_secrets::HostKey::load_or_create(&secret_key_file).context("cannot load the host key")?,
     );
+    let auth = Arc::new(auth_settings(&args, secret_key.clone())?);
+    tracing::info!(auth = auth.mode.name(), "API authentication");
     let (sandbox, enforcement) = choose_sandbox(&args, &data_dir)?;
     let wasm = WasmEngine::new(WasmConfig {
         max_instances: args.wasm_instances,
@@ -156,6 +170,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         metrics: metrics::Metrics::new(),
         enforcement,
+        auth_mode: auth.mode.name(),
     });
 
     let stream_store =
@@ -201,15 +216,46 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, data_dir = %data_dir.display(), "fgs ready");
-    axum::serve(
-        listener,
-        api::router(app.clone()).merge(fgs_eventstream::api::router(streams)),
-    )
+    let routes = api::router(app.clone())
+        .merge(fgs_eventstream::api::router(streams))
+        .merge(auth::router(auth.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::authenticate,
+        ));
+    axum::serve(listener, routes)
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     pool.shutdown().await;
     tracing::info!("fgs stopped");
     Ok(())
+}
+
+/// The authentication mode and credentials: `required` by default off loopback, and never
+/// `required` without credentials to check against.
+fn auth_settings(
+    args: &ServeArgs,
+    key: Arc<fgs_secrets::HostKey>,
+) -> anyhow::Result<auth::Auth> {
+    let mode = args.auth.unwrap_or(if args.listen.ip().is_loopback() {
+        auth::AuthMode::None
+    } else {
+        auth::AuthMode::Required
+    });
+    let credentials = match &args.credentials {
+        Some(path) => auth::credentials::Credentials::load(path)
+            .with_context(|| format!("cannot load credentials from {}", path.display()))?,
+        None if mode == auth::AuthMode::Required => anyhow::bail!(
+            "--auth required (the default when --listen is not loopback) needs --credentials FILE"
+        ),
+        None => Default::default(),
+    };
+    Ok(auth::Auth {
+        mode,
+        credentials,
+        key,
+        token_ttl: args.token_ttl,
+    })
 }
 
 /// Picks the instance sandbox; in `auto` mode falls back to process groups, loudly.

@@ -38,6 +38,8 @@ pub struct App {
     pub async_settings: AsyncSettings,
     pub metrics: Metrics,
     pub enforcement: Enforcement,
+    /// `none` or `required`, as `/healthz` reports it.
+    pub auth_mode: &'static str,
 }
 
 /// Largest management request: a 50 MB zip, base64-encoded, plus the JSON around it.
@@ -108,6 +110,7 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "region": app.registry.region(),
+        "auth": app.auth_mode,
         "instances": app.pool.instance_count(),
         "sandbox": {
             "mode": app.enforcement.mode,

@@ -1,0 +1,330 @@
+//! Authentication of every API (FunctionGraph, EventGrid and those to come), as Huawei
+//! Cloud's API gateway does it in front of the real services.
+//!
+//! With `--auth required` a request must carry either
+//! - an AK/SK signature (`Authorization: SDK-HMAC-SHA256 …` with `X-Sdk-Date` within 15
+//!   minutes of the host's clock), verified as the official SDKs sign ([`signature`]), or
+//! - `X-Auth-Token`, a token from `POST /v3/auth/tokens` ([`token`]), scoped to one project,
+//!
+//! of a credential from `--credentials` ([`credentials`]) that allows the project in the path
+//! (and, when read-only, only reads). Failures answer as the gateway does: 401 `APIGW.0301`
+//! (`Incorrect IAM authentication information: …`) or `APIGW.0307` (token expired), 403
+//! `APIGW.0302` (not allowed), with `error_code`, `error_msg`, `request_id` and `X-Request-Id`.
+//! `/healthz` stays open; `/metrics`, which spans projects, needs a credential allowing `"*"`.
+//! With `--auth none` (the default on a loopback listener, for local emulation) nothing is
+//! checked.
+
+pub mod credentials;
+pub mod signature;
+pub mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::{NaiveDateTime, TimeZone, Utc};
+use fgs_secrets::HostKey;
+use serde_json::{json, Value};
+
+use credentials::{Credential, Credentials};
+use signature::{Authorization, Payload, SignedRequest};
+
+/// Largest request body whose signature is checked (the largest management request).
+const MAX_SIGNED_BODY: usize = 72 * 1024 * 1024;
+/// How far `X-Sdk-Date` may be from the host's clock.
+const MAX_CLOCK_SKEW_SECS: i64 = 15 * 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    None,
+    Required,
+}
+
+impl AuthMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMode::None => "none",
+            AuthMode::Required => "required",
+        }
+    }
+}
+
+/// What the host checks requests against.
+pub struct Auth {
+    pub mode: AuthMode,
+    pub credentials: Credentials,
+    pub key: Arc<HostKey>,
+    /// How long an issued token is valid (IAM's is 24 hours).
+    pub token_ttl: Duration,
+}
+
+/// An authentication or authorization failure, in the API gateway's words.
+#[derive(Debug)]
+pub struct AuthError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl AuthError {
+    fn iam(detail: impl std::fmt::Display) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            code: "APIGW.0301",
+            message: format!("Incorrect IAM authentication information: {detail}"),
+        }
+    }
+    fn token_expired() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            code: "APIGW.0307",
+            message: "The token must be updated.".into(),
+        }
+    }
+    fn forbidden() -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            code: "APIGW.0302",
+            message: "The IAM user is not authorized to access the API.".into(),
+        }
+    }
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        let request_id = uuid::Uuid::new_v4().simple().to_string();
+        let body = json!({
+            "error_code": self.code,
+            "error_msg": self.message,
+            "request_id": request_id,
+        });
+        (self.status, [("X-Request-Id", request_id)], Json(body)).into_response()
+    }
+}
+
+/// The middleware: lets a request through only when it is authenticated and allowed.
+pub async fn authenticate(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
+    if auth.mode == AuthMode::None || is_open(req.uri().path()) {
+        return next.run(req).await;
+    }
+    match auth.check(req).await {
+        Ok(req) => next.run(req).await,
+        Err(e) => {
+            tracing::info!(code = e.code, reason = %e.message, "request refused");
+            e.into_response()
+        }
+    }
+}
+
+/// Paths that need no credential: the health check, and the token API (which checks the
+/// password in its body).
+fn is_open(path: &str) -> bool {
+    path == "/healthz" || path == "/v3/auth/tokens"
+}
+
+/// The project a path acts on: `/v1/{project_id}/…` or `/v2/{project_id}/…`.
+fn project_of(path: &str) -> Option<&str> {
+    let mut parts = path.trim_start_matches('/').split('/');
+    match parts.next() {
+        Some("v1" | "v2") => parts.next().filter(|p| !p.is_empty()),
+        _ => None,
+    }
+}
+
+impl Auth {
+    async fn check(&self, req: Request) -> Result<Request, AuthError> {
+        let now = Utc::now().timestamp();
+        let path = req.uri().path().to_string();
+        let (credential, req, token_project) = if let Some(token) = header(req.headers(), "x-auth-token") {
+            let claims = token::verify(&self.key, token, now).map_err(|e| match e {
+                token::TokenError::Malformed => AuthError::iam("decrypt token fail"),
+                token::TokenError::Expired { .. } => AuthError::token_expired(),
+            })?;
+            let credential = self
+                .credentials
+                .get(&claims.access_key)
+                .ok_or_else(|| AuthError::iam("decrypt token fail"))?;
+            (credential, req, Some(claims.project_id))
+        } else {
+            let (credential, req) = self.check_signature(req, now).await?;
+            (credential, req, None)
+        };
+        let allowed = match project_of(&path) {
+            Some(project) => {
+                credential.allows(project) && token_project.as_deref().is_none_or(|p| p == project)
+            }
+            None if path == "/metrics" => credential.allows_all() && token_project.is_none(),
+            None => true,
+        };
+        let writes = !matches!(*req.method(), Method::GET | Method::HEAD);
+        if !allowed || (credential.read_only && writes) {
+            return Err(AuthError::forbidden());
+        }
+        Ok(req)
+    }
+
+    /// Verifies an AK/SK signature; answers the credential and the request (whose body may
+    /// have been read to hash it).
+    async fn check_signature(
+        &self,
+        req: Request,
+        now: i64,
+    ) -> Result<(&Credential, Request), AuthError> {
+        let authorization = header(req.headers(), "authorization")
+            .ok_or_else(|| AuthError::iam("x-auth-token not found"))?;
+        let authorization = Authorization::parse(authorization)
+            .ok_or_else(|| AuthError::iam("unsupported authorization, use SDK-HMAC-SHA256 or X-Auth-Token"))?;
+        let date = header(req.headers(), "x-sdk-date")
+            .ok_or_else(|| AuthError::iam("x-sdk-date not found"))?
+            .to_string();
+        let signed_at = NaiveDateTime::parse_from_str(&date, "%Y%m%dT%H%M%SZ")
+            .map_err(|_| AuthError::iam(format!("invalid x-sdk-date {date:?}")))?;
+        let signed_at = Utc.from_utc_datetime(&signed_at).timestamp();
+        if (now - signed_at).abs() > MAX_CLOCK_SKEW_SECS {
+            return Err(AuthError::iam(format!(
+                "signature expired, signature time:{date},server time:{}",
+                Utc::now().format("%Y%m%dT%H%M%SZ")
+            )));
+        }
+        let credential = self
+            .credentials
+            .get(&authorization.access_key)
+            .ok_or_else(|| AuthError::iam(format!("ak {} not exist", authorization.access_key)))?;
+
+        let (parts, body) = req.into_parts();
+        let content_sha256 = header(&parts.headers, "x-sdk-content-sha256").map(str::to_string);
+        let known_empty = axum::body::HttpBody::size_hint(&body).exact() == Some(0);
+        // The body is read only when its hash is signed; an unsigned payload streams on.
+        let (bytes, body) = match &content_sha256 {
+            Some(_) if !known_empty => (None, body),
+            _ => {
+                let bytes = axum::body::to_bytes(body, MAX_SIGNED_BODY).await.map_err(|_| {
+                    AuthError::iam("the request body could not be read within the limit")
+                })?;
+                (Some(bytes.clone()), Body::from(bytes))
+            }
+        };
+        let payload = match (&bytes, &content_sha256) {
+            (Some(bytes), _) => Payload::Body(bytes),
+            (None, declared) => Payload::Declared(declared.as_deref().unwrap_or_default()),
+        };
+        let headers = authorization
+            .signed_headers
+            .iter()
+            .map(|name| {
+                let value = parts
+                    .headers
+                    .get_all(name.as_str())
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                (name.clone(), value)
+            })
+            .collect();
+        let signed = SignedRequest {
+            method: parts.method.as_str(),
+            raw_path: parts.uri.path(),
+            raw_query: parts.uri.query().unwrap_or(""),
+            headers,
+            date: &date,
+            payload,
+        };
+        if !signed.verify(&credential.secret_key, &authorization.signature) {
+            return Err(AuthError::iam(format!(
+                "verify aksk signature fail, canonicalRequest:{}",
+                signed.canonical_request().replace('\n', "|")
+            )));
+        }
+        Ok((credential, Request::from_parts(parts, body)))
+    }
+
+    /// `POST /v3/auth/tokens` with a password identity and a project scope: 201 with the
+    /// token in `X-Subject-Token`, as IAM answers.
+    fn issue_token(&self, body: &Value) -> Result<Response, Response> {
+        let refuse = |status: StatusCode, message: &str| {
+            let title = status.canonical_reason().unwrap_or("");
+            (
+                status,
+                Json(json!({"error": {"code": status.as_u16(), "message": message, "title": title}})),
+            )
+                .into_response()
+        };
+        let auth = &body["auth"];
+        let user = &auth["identity"]["password"]["user"];
+        let methods = auth["identity"]["methods"].as_array();
+        if !methods.is_some_and(|m| m.iter().any(|m| m == "password")) {
+            return Err(refuse(StatusCode::BAD_REQUEST, "The request you have made requires the password method."));
+        }
+        let (Some(name), Some(password)) = (user["name"].as_str(), user["password"].as_str()) else {
+            return Err(refuse(StatusCode::BAD_REQUEST, "The user name and password are required."));
+        };
+        let Some(credential) = self.credentials.by_password(name, password) else {
+            return Err(refuse(StatusCode::UNAUTHORIZED, "The username or password is wrong."));
+        };
+        let scope = &auth["scope"]["project"];
+        let Some(project) = scope["id"].as_str().or(scope["name"].as_str()) else {
+            return Err(refuse(StatusCode::BAD_REQUEST, "A project scope (auth.scope.project.id) is required."));
+        };
+        if !credential.allows(project) {
+            return Err(refuse(StatusCode::FORBIDDEN, "The user has no access to the project."));
+        }
+        let issued = Utc::now();
+        let expires = issued + chrono::Duration::from_std(self.token_ttl).unwrap_or_default();
+        let token = token::issue(
+            &self.key,
+            &token::Claims {
+                access_key: credential.access_key.clone(),
+                project_id: project.to_string(),
+                expires_at: expires.timestamp(),
+            },
+        );
+        let stamp = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        let body = json!({"token": {
+            "expires_at": stamp(expires),
+            "issued_at": stamp(issued),
+            "methods": ["password"],
+            "project": {"id": project, "name": project, "domain": {"id": "", "name": ""}},
+            "user": {"id": credential.access_key, "name": name, "domain": {"id": "", "name": ""}},
+            "roles": [],
+            "catalog": [],
+        }});
+        Ok((StatusCode::CREATED, [("X-Subject-Token", token)], Json(body)).into_response())
+    }
+}
+
+/// The token API.
+pub fn router(auth: Arc<Auth>) -> Router {
+    Router::new().route(
+        "/v3/auth/tokens",
+        post(|State(auth): State<Arc<Auth>>, body: bytes::Bytes| async move {
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            auth.issue_token(&body).unwrap_or_else(|refusal| refusal)
+        })
+        .with_state(auth),
+    )
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn projects_come_from_the_path() {
+        assert_eq!(project_of("/v2/p1/fgs/functions"), Some("p1"));
+        assert_eq!(project_of("/v1/p2/eventstreamings"), Some("p2"));
+        assert_eq!(project_of("/v2//fgs"), None);
+        assert_eq!(project_of("/metrics"), None);
+        assert_eq!(project_of("/v3/auth/tokens"), None);
+    }
+}
