@@ -171,3 +171,90 @@ def test_cancel_cannot_reach_another_projects_running_request(fgs):
     r = fgs.api("POST", "/functions/%s/cancel" % other["func_urn"], project=OTHER, json={"request_id": rid})
     error(r, 400, "FSS.0400")
     wait_status(fgs, slow["func_urn"], rid, "SUCCESS")
+
+
+# --- secrets at rest and in answers ----------------------------------------------------------
+
+def files_under(root):
+    for dirpath, _, names in os.walk(root):
+        for n in names:
+            path = os.path.join(dirpath, n)
+            if os.path.isfile(path) and not os.path.islink(path):
+                yield path
+
+
+def assert_nowhere(root, secret, log=None):
+    """`secret` is in no file under `root` (the SQLite file, its WAL, the code store, the host
+    key...) and not in the host's log."""
+    for path in list(files_under(root)) + ([log] if log else []):
+        with open(path, "rb") as f:
+            assert secret.encode() not in f.read(), path
+
+
+SECRET_READER = """
+def handler(event, context):
+    return {"password": context.getUserData("PASSWORD"), "plain": context.getUserData("PLAIN")}
+"""
+
+
+def test_encrypted_user_data_is_sealed_at_rest_and_never_returned(fresh_fgs):
+    host = fresh_fgs()
+    secret = unique("s3cret")
+    body = python_fn(unique("enc"), SECRET_READER, user_data=json.dumps({"PLAIN": "visible"}),
+                     encrypted_user_data=json.dumps({"PASSWORD": secret}))
+    r = host.api("POST", "/functions", json=body)
+    assert r.status_code == 200 and secret not in r.text, r.text
+    fn = r.json()
+    assert json.loads(fn["encrypted_user_data"]) == {"PASSWORD": "******"}
+    urn = fn["func_urn"]
+    for answer in (host.api("GET", "/functions/%s/config" % urn), host.api("GET", "/functions?maxitems=100"),
+                   host.api("GET", "/functions/%s/code" % urn)):
+        assert answer.status_code == 200 and secret not in answer.text
+    out = json.loads(host.invoke(urn, {}).json()["result"])
+    assert out == {"password": secret, "plain": "visible"}
+    # Sending back what show returned keeps the secret.
+    config = host.api("GET", "/functions/%s/config" % urn).json()
+    update = {k: config[k] for k in ("handler", "runtime", "memory_size", "timeout", "user_data",
+                                     "encrypted_user_data")}
+    r = host.api("PUT", "/functions/%s/config" % urn, json=dict(update, timeout=5))
+    assert r.status_code == 200 and secret not in r.text, r.text
+    assert json.loads(host.invoke(urn, {}).json()["result"])["password"] == secret
+    host.stop()
+    assert_nowhere(host.data_dir, secret, host.log.name)
+    again = fresh_fgs(data_dir=host.data_dir)
+    assert json.loads(again.invoke(urn, {}).json()["result"])["password"] == secret
+
+
+def test_broker_passwords_are_sealed_and_masked(fresh_fgs):
+    from test_eventstream_api import eg, stream
+
+    host = fresh_fgs()
+    secret, conn_secret = unique("kafka-pw"), unique("conn-pw")
+    sasl = {"enable_sasl_ssl": True, "sasl_mechanism": "PLAIN", "user_name": "u", "password": secret}
+    body = stream()
+    body["source"]["source_kafka"].update(sasl)
+    r = eg(host, "POST", json=body)
+    assert r.status_code == 200 and secret not in r.text, r.text
+    sid = r.json()["eventStreamingID"]
+    shown = eg(host, "GET", "/" + sid)
+    assert shown.json()["source"]["source_kafka"]["password"] == "******" and secret not in shown.text
+    assert secret not in eg(host, "GET", "").text
+    # An update that sends the mask back keeps the password; one that sends a new one changes it.
+    r = eg(host, "PUT", "/" + sid, json=dict(body, source=shown.json()["source"]))
+    assert r.status_code == 200 and secret not in r.text, r.text
+    r = eg(host, "POST", base="/connections", json={
+        "name": unique("conn"), "type": "KAFKA",
+        "kafka_detail": {"addr": "127.0.0.1:9092", "enable_sasl_ssl": True, "sasl_mechanism": "PLAIN",
+                         "user_name": "u", "password": conn_secret}})
+    assert r.status_code == 200 and conn_secret not in r.text, r.text
+    assert conn_secret not in eg(host, "GET", base="/connections").text
+    host.stop()
+    assert_nowhere(host.data_dir, secret, host.log.name)
+    assert_nowhere(host.data_dir, conn_secret, host.log.name)
+    import sqlite3
+    db = sqlite3.connect(os.path.join(host.data_dir, "fgs.sqlite3"))
+    (definition,) = db.execute("SELECT definition FROM event_streams WHERE id = ?", (sid,)).fetchone()
+    stored = json.loads(definition)["source"]["source_kafka"]["password"]
+    assert stored.startswith("fgs-sealed:v1:")
+    again = fresh_fgs(data_dir=host.data_dir)
+    assert eg(again, "GET", "/" + sid).json()["source"]["source_kafka"]["password"] == "******"

@@ -132,8 +132,19 @@ fn parse_body(store: &StreamStore, project_id: &str, body: &Bytes) -> Result<Def
     Ok(definition)
 }
 
+/// What a stream's secrets read as in show and list; an update that sends it back keeps
+/// the stored secret.
+const MASK: &str = "******";
+
 fn detail(s: &StoredStream) -> Value {
     let mut v = s.definition.clone();
+    for pointer in crate::store::STREAM_SECRETS {
+        if let Some(Value::String(secret)) = v.pointer_mut(pointer) {
+            if !secret.is_empty() {
+                *secret = MASK.into();
+            }
+        }
+    }
     v["id"] = json!(s.id);
     v["status"] = json!(s.status);
     v["created_time"] = json!(s.created_time);
@@ -238,6 +249,7 @@ async fn update(
     body: Bytes,
 ) -> ApiResult {
     let mut stream = find(&streams.store, &project_id, &id)?;
+    let body = keep_masked_secrets(&body, &stream.definition)?;
     let definition = parse_body(&streams.store, &project_id, &body)?;
     // An update stops a started stream, as in EventGrid; START it again to apply the change.
     streams.engine.stop(&id);
@@ -251,6 +263,27 @@ async fn update(
         return Err(name_taken(&stream.name));
     }
     Ok(Json(detail(&stream)).into_response())
+}
+
+/// `body` with every secret that reads [`MASK`] (as show returned it) replaced by the stored one.
+fn keep_masked_secrets(body: &Bytes, stored: &Value) -> Result<Bytes, ApiError> {
+    let mut value = json_body(body)?;
+    let mut changed = false;
+    for pointer in crate::store::STREAM_SECRETS {
+        if let (Some(Value::String(given)), Some(Value::String(kept))) =
+            (value.pointer_mut(pointer), stored.pointer(pointer))
+        {
+            if given == MASK {
+                *given = kept.clone();
+                changed = true;
+            }
+        }
+    }
+    Ok(if changed {
+        Bytes::from(value.to_string())
+    } else {
+        body.clone()
+    })
 }
 
 /// `DELETE /v1/{project_id}/eventstreamings/{id}` → 204.

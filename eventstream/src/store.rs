@@ -1,10 +1,20 @@
 //! Stream definitions and statuses, and target connections, persisted in the host's SQLite
 //! store.
+//!
+//! Broker passwords ([`STREAM_SECRETS`], [`CONNECTION_SECRETS`]) are sealed with the host key
+//! on the way in and opened on the way out: the rows never hold them in clear, while the
+//! engine, which must log in to the broker, reads them as given.
 
 use std::sync::{Arc, Mutex};
 
+use fgs_secrets::HostKey;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
+
+/// Where a stream definition holds a secret (JSON pointers).
+pub const STREAM_SECRETS: &[&str] = &["/source/source_kafka/password"];
+/// Where a connection holds a secret.
+pub const CONNECTION_SECRETS: &[&str] = &["/kafka_detail/password"];
 
 /// One stored stream.
 #[derive(Debug, Clone)]
@@ -32,6 +42,7 @@ pub struct StoredConnection {
 #[derive(Clone)]
 pub struct StreamStore {
     conn: Arc<Mutex<Connection>>,
+    key: Arc<HostKey>,
 }
 
 const SCHEMA: &str = "
@@ -89,12 +100,84 @@ fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 }
 
 impl StreamStore {
-    /// Uses `conn` (set up by the host, which owns the database) and creates the table.
-    pub fn new(conn: Connection) -> rusqlite::Result<Self> {
+    /// Uses `conn` (set up by the host, which owns the database) and creates the table;
+    /// secrets are sealed with `key`. Rows written before secrets were sealed are sealed now.
+    pub fn new(conn: Connection, key: Arc<HostKey>) -> rusqlite::Result<Self> {
         conn.execute_batch(SCHEMA)?;
-        Ok(Self {
+        let store = Self {
             conn: Arc::new(Mutex::new(conn)),
-        })
+            key,
+        };
+        store.seal_clear_rows()?;
+        Ok(store)
+    }
+
+    /// `value` as stored: its secrets at `pointers` sealed.
+    fn sealed(&self, value: &Value, pointers: &[&str]) -> String {
+        let mut value = value.clone();
+        for pointer in pointers {
+            if let Some(Value::String(secret)) = value.pointer_mut(pointer) {
+                if !secret.is_empty() && !HostKey::is_sealed(secret) {
+                    *secret = self.key.seal(secret);
+                }
+            }
+        }
+        value.to_string()
+    }
+
+    /// `value` as read: its secrets at `pointers` opened.
+    fn open(&self, mut value: Value, pointers: &[&str]) -> rusqlite::Result<Value> {
+        for pointer in pointers {
+            if let Some(Value::String(secret)) = value.pointer_mut(pointer) {
+                if HostKey::is_sealed(secret) {
+                    *secret = self.key.open(secret).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            0,
+                            rusqlite::types::Type::Text,
+                            Box::new(e),
+                        )
+                    })?;
+                }
+            }
+        }
+        Ok(value)
+    }
+
+    fn open_stream(&self, mut s: StoredStream) -> rusqlite::Result<StoredStream> {
+        s.definition = self.open(s.definition, STREAM_SECRETS)?;
+        Ok(s)
+    }
+
+    fn open_connection(&self, mut c: StoredConnection) -> rusqlite::Result<StoredConnection> {
+        c.detail = self.open(c.detail, CONNECTION_SECRETS)?;
+        Ok(c)
+    }
+
+    /// Seals the secrets of rows that hold them in clear (written by an older fgs).
+    fn seal_clear_rows(&self) -> rusqlite::Result<()> {
+        let conn = self.conn.lock().unwrap();
+        for (table, column, pointers) in [
+            ("event_streams", "definition", STREAM_SECRETS),
+            ("eg_connections", "detail", CONNECTION_SECRETS),
+        ] {
+            let rows: Vec<(String, String)> = conn
+                .prepare(&format!("SELECT id, {column} FROM {table}"))?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (id, text) in rows {
+                let Ok(value) = serde_json::from_str::<Value>(&text) else {
+                    continue;
+                };
+                let sealed = self.sealed(&value, pointers);
+                if sealed != value.to_string() {
+                    conn.execute(
+                        &format!("UPDATE {table} SET {column} = ?2 WHERE id = ?1"),
+                        params![id, sealed],
+                    )?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Inserts a stream; `Ok(false)` when the project already has one with that name.
@@ -106,7 +189,7 @@ impl StreamStore {
                 s.id,
                 s.project_id,
                 s.name,
-                s.definition.to_string(),
+                self.sealed(&s.definition, STREAM_SECRETS),
                 s.status,
                 s.created_time,
                 s.updated_time
@@ -124,7 +207,7 @@ impl StreamStore {
                 s.project_id,
                 s.id,
                 s.name,
-                s.definition.to_string(),
+                self.sealed(&s.definition, STREAM_SECRETS),
                 s.status,
                 s.updated_time
             ],
@@ -139,7 +222,7 @@ impl StreamStore {
             read,
         )
         .optional()?
-        .map(stream)
+        .map(|row| stream(row).and_then(|s| self.open_stream(s)))
         .transpose()
     }
 
@@ -160,7 +243,7 @@ impl StreamStore {
         )?;
         Ok((
             rows.into_iter()
-                .map(stream)
+                .map(|row| stream(row).and_then(|s| self.open_stream(s)))
                 .collect::<rusqlite::Result<_>>()?,
             total,
         ))
@@ -184,7 +267,8 @@ impl StreamStore {
             marks.join(",")
         ))?;
         let rows = stmt.query_map(rusqlite::params_from_iter(statuses.iter()), read)?;
-        rows.map(|r| r.and_then(stream)).collect()
+        rows.map(|r| r.and_then(stream).and_then(|s| self.open_stream(s)))
+            .collect()
     }
 
     /// Deletes a stream; whether it existed.
@@ -201,7 +285,12 @@ impl StreamStore {
         let conn = self.conn.lock().unwrap();
         unless_name_taken(conn.execute(
             "INSERT INTO eg_connections (id, project_id, name, detail) VALUES (?1, ?2, ?3, ?4)",
-            params![c.id, c.project_id, c.name, c.detail.to_string()],
+            params![
+                c.id,
+                c.project_id,
+                c.name,
+                self.sealed(&c.detail, CONNECTION_SECRETS)
+            ],
         ))
     }
 
@@ -218,7 +307,9 @@ impl StreamStore {
             params![project_id, id],
             read_connection,
         )
-        .optional()
+        .optional()?
+        .map(|c| self.open_connection(c))
+        .transpose()
     }
 
     /// A page of a project's connections in creation order, and the total.
@@ -229,13 +320,19 @@ impl StreamStore {
         limit: i64,
     ) -> rusqlite::Result<(Vec<StoredConnection>, i64)> {
         let conn = self.conn.lock().unwrap();
-        page(
+        let (rows, total) = page(
             &conn,
             "eg_connections",
             CONNECTION_COLUMNS,
             (project_id, offset, limit),
             read_connection,
-        )
+        )?;
+        Ok((
+            rows.into_iter()
+                .map(|c| self.open_connection(c))
+                .collect::<rusqlite::Result<_>>()?,
+            total,
+        ))
     }
 
     /// The id of a stream of the project whose sink writes through connection `id`, if any.

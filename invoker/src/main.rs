@@ -116,16 +116,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     // Instances run in their code directory: every path handed to them must be absolute.
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
-    let payload = PayloadLimits::default();
-    let store =
-        store::Store::open(&data_dir.join("fgs.sqlite3")).context("cannot open the store")?;
-    let code = CodeStore::open(data_dir.join("code"), payload.clone())
-        .context("cannot open the code store")?;
-    let layout =
-        RuntimeLayout::install(&data_dir.join("runtimes")).context("cannot install runtimes")?;
-    let registry = registry::Registry::load(store, code, args.region.clone())
-        .context("cannot load functions")?;
-
     let secret_key_file = args
         .secret_key_file
         .clone()
@@ -133,6 +123,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let secret_key = Arc::new(
         fgs_secrets::HostKey::load_or_create(&secret_key_file).context("cannot load the host key")?,
     );
+    let payload = PayloadLimits::default();
+    let store = store::Store::open(&data_dir.join("fgs.sqlite3"), secret_key.clone())
+        .context("cannot open the store")?;
+    let code = CodeStore::open(data_dir.join("code"), payload.clone())
+        .context("cannot open the code store")?;
+    let layout =
+        RuntimeLayout::install(&data_dir.join("runtimes")).context("cannot install runtimes")?;
+    let registry = registry::Registry::load(store, code, args.region.clone())
+        .context("cannot load functions")?;
+
     let auth = Arc::new(auth_settings(&args, secret_key.clone())?);
     tracing::info!(auth = auth.mode.name(), "API authentication");
     let (sandbox, enforcement) = choose_sandbox(&args, &data_dir)?;
@@ -174,7 +174,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
 
     let stream_store =
-        fgs_eventstream::store::StreamStore::new(store::connect(&data_dir.join("fgs.sqlite3"))?)
+        fgs_eventstream::store::StreamStore::new(
+            store::connect(&data_dir.join("fgs.sqlite3"))?,
+            secret_key.clone(),
+        )
             .context("cannot open the event stream store")?;
     let engine = fgs_eventstream::engine::Engine::new(
         stream_store.clone(),

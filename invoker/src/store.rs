@@ -1,11 +1,14 @@
 //! The durable store: a SQLite file in the data dir (WAL, synchronous commits).
 //!
 //! Function definitions are written here before an API call answers, and read back at
-//! start-up; while running, the registry serves reads from memory.
+//! start-up; while running, the registry serves reads from memory. A record's
+//! `encrypted_user_data` is sealed with the host key in the row and opened when read, so the
+//! file never holds it in clear.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use fgs_secrets::HostKey;
 use rusqlite::{params, Connection, ErrorCode};
 use thiserror::Error;
 
@@ -23,12 +26,15 @@ pub enum StoreError {
     Io(String),
     #[error("store: background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("store: {0}")]
+    Secret(#[from] fgs_secrets::SecretError),
 }
 
 /// A handle to the SQLite database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    key: Arc<HostKey>,
 }
 
 const SCHEMA: &str = "
@@ -53,12 +59,22 @@ pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 impl Store {
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    pub fn open(path: &Path, key: Arc<HostKey>) -> Result<Self, StoreError> {
         let conn = connect(path)?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            key,
         })
+    }
+
+    /// The row's JSON of `record`, its secret sealed.
+    fn row(&self, record: &FunctionRecord) -> Result<String, StoreError> {
+        let mut sealed = record.clone();
+        if !sealed.encrypted_user_data.is_empty() {
+            sealed.encrypted_user_data = self.key.seal(&record.encrypted_user_data);
+        }
+        Ok(serde_json::to_string(&sealed)?)
     }
 
     /// Runs `f` on the connection off the async workers.
@@ -77,16 +93,27 @@ impl Store {
         let rows = stmt.query_map([], |row| {
             Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
         })?;
-        rows.map(|row| {
+        let mut records = Vec::new();
+        for row in rows {
             let (seq, json) = row?;
-            Ok((seq, serde_json::from_str(&json)?))
-        })
-        .collect()
+            let mut record: FunctionRecord = serde_json::from_str(&json)?;
+            if HostKey::is_sealed(&record.encrypted_user_data) {
+                record.encrypted_user_data = self.key.open(&record.encrypted_user_data)?;
+            } else if !record.encrypted_user_data.is_empty() {
+                // Written before secrets were sealed: seal it now.
+                conn.execute(
+                    "UPDATE functions SET record = ?2 WHERE seq = ?1",
+                    params![seq, self.row(&record)?],
+                )?;
+            }
+            records.push((seq, record));
+        }
+        Ok(records)
     }
 
     /// Inserts a new function; returns its sequence number.
     pub async fn insert_function(&self, record: FunctionRecord) -> Result<i64, StoreError> {
-        let json = serde_json::to_string(&record)?;
+        let json = self.row(&record)?;
         self.with(move |conn| {
             let inserted = conn.execute(
                 "INSERT INTO functions (project_id, package, func_name, record) VALUES (?1, ?2, ?3, ?4)",
@@ -104,7 +131,7 @@ impl Store {
     }
 
     pub async fn update_function(&self, record: FunctionRecord) -> Result<(), StoreError> {
-        let json = serde_json::to_string(&record)?;
+        let json = self.row(&record)?;
         self.with(move |conn| {
             conn.execute(
                 "UPDATE functions SET record = ?4 WHERE project_id = ?1 AND package = ?2 AND func_name = ?3",

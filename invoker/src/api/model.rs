@@ -88,7 +88,13 @@ impl ConfigFields {
             .ok_or_else(|| LimitError::Timeout("timeout is required".into()))?;
         let timeout = Timeout::new(timeout, limits)?;
         let user_data = self.user_data.unwrap_or_default();
-        let encrypted_user_data = self.encrypted_user_data.unwrap_or_default();
+        let encrypted_user_data = match self.encrypted_user_data {
+            // The masked form that show returned: the stored secret stays.
+            Some(given) if given == masked_user_data(&record.encrypted_user_data) => {
+                record.encrypted_user_data.clone()
+            }
+            given => given.unwrap_or_default(),
+        };
         let total =
             parse_user_data(&user_data)?.len() + parse_user_data(&encrypted_user_data)?.len();
         if total > fgs_limits::USER_DATA_MAX_ITEMS {
@@ -232,7 +238,7 @@ pub fn function_json(entry: &Entry, region: &str) -> Value {
         "code_filename": r.code_filename,
         "code_size": r.code_size,
         "user_data": r.user_data,
-        "encrypted_user_data": r.encrypted_user_data,
+        "encrypted_user_data": masked_user_data(&r.encrypted_user_data),
         "digest": r.digest,
         "version": "latest",
         "image_name": format!("latest-{}", &r.digest[..12.min(r.digest.len())]),
@@ -275,4 +281,18 @@ pub fn code_json(entry: &Entry, region: &str, package: &[u8]) -> Value {
         "strategy_config": strategy_config(r),
         "dependencies": [],
     })
+}
+
+/// `encrypted_user_data` as the API shows it: the names, each value `******` (fgs's choice; the
+/// values are never returned). Sending this back in an update keeps the stored values.
+pub(crate) fn masked_user_data(raw: &str) -> String {
+    match fgs_limits::parse_user_data(raw) {
+        Ok(vars) if !vars.is_empty() => serde_json::Value::Object(
+            vars.into_iter()
+                .map(|(name, _)| (name, serde_json::Value::from("******")))
+                .collect(),
+        )
+        .to_string(),
+        _ => String::new(),
+    }
 }
