@@ -27,6 +27,12 @@ command -v node >/dev/null || echo "warning: node not found; Node.js runtime tes
 command -v curl >/dev/null || { echo "curl is required by the custom-runtime examples" >&2; exit 1; }
 command -v openssl >/dev/null || { echo "openssl is required by the SASL_SSL event-stream tests" >&2; exit 1; }
 
+step "instance networking (nftables for --network isolated, iproute2 for the test namespaces)"
+if [ "$(id -u)" = 0 ]; then
+  command -v nft >/dev/null || { apt-get update -qq && apt-get install -y -qq nftables >/dev/null; }
+  command -v ip >/dev/null || { apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null; }
+fi
+
 step "Kafka-compatible broker for the event-stream tests (tansu, cached)"
 TOOLS=${FGS_TOOLS:-$HOME/.cache/fgs-tools}
 if [ ! -x "$TOOLS/bin/tansu" ]; then

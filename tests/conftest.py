@@ -52,12 +52,18 @@ class Fgs:
         return "http://127.0.0.1:%d" % self.port
 
     def start(self):
-        self.port = free_port()
+        """Starts fgs on a free loopback port, or where `--listen` in the extra args says."""
+        args = list(self.extra_args)
+        if "--listen" in args:
+            self.port = int(args[args.index("--listen") + 1].rsplit(":", 1)[1])
+        else:
+            self.port = free_port()
+            args = ["--listen", "127.0.0.1:%d" % self.port] + args
         logs = os.path.join(self.cwd or "", self.data_dir)
         os.makedirs(logs, exist_ok=True)
         self.log = open(os.path.join(logs, "fgs-%d.log" % self.port), "wb")
         self.proc = subprocess.Popen(
-            [FGS, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data_dir] + self.extra_args,
+            [FGS, "serve", "--data-dir", self.data_dir] + args,
             stdout=self.log, stderr=subprocess.STDOUT, cwd=self.cwd,
         )
         deadline = time.time() + 20
@@ -224,10 +230,67 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
 
 
+OUTSIDE_NETNS = "fgs-test-outside"
+OUTSIDE_ADDR = "10.250.0.2"
+
+
+def outside_network():
+    """A network namespace standing for "the outside world" of functions: a veth to the host
+    (10.250.0.1 here, 10.250.0.2 there). Functions in isolated instances reach it through the
+    host's NAT, as they would reach any outside address; they cannot reach the host's own
+    loopback. Made once per machine (as root); without root, `None`."""
+    if os.geteuid() != 0:
+        return None
+    if not os.path.exists("/run/netns/" + OUTSIDE_NETNS):
+        for cmd in [
+            "ip netns add %s" % OUTSIDE_NETNS,
+            "ip link add fgst0 type veth peer name eth0 netns %s" % OUTSIDE_NETNS,
+            "ip addr add 10.250.0.1/30 dev fgst0",
+            "ip link set fgst0 up",
+            "ip -n %s addr add %s/30 dev eth0" % (OUTSIDE_NETNS, OUTSIDE_ADDR),
+            "ip -n %s link set eth0 up" % OUTSIDE_NETNS,
+            "ip -n %s link set lo up" % OUTSIDE_NETNS,
+            "ip -n %s route add default via 10.250.0.1" % OUTSIDE_NETNS,
+        ]:
+            subprocess.run(cmd.split(), check=True)
+    return OUTSIDE_ADDR
+
+
+def bind_outside(make_server):
+    """Runs `make_server()` (which binds a socket) in the outside namespace, on a thread that
+    joins it: the socket stays there, served from any thread. Answers the server and the address
+    functions reach it at."""
+    addr = outside_network()
+    if addr is None:
+        return make_server("127.0.0.1"), "127.0.0.1"
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    made = {}
+
+    def inside():
+        fd = os.open("/run/netns/" + OUTSIDE_NETNS, os.O_RDONLY)
+        try:
+            if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+                raise OSError(ctypes.get_errno(), "setns")
+            made["server"] = make_server("0.0.0.0")
+        except BaseException as e:  # reported on the caller's thread
+            made["error"] = e
+        finally:
+            os.close(fd)
+
+    t = threading.Thread(target=inside)
+    t.start()
+    t.join()
+    if "error" in made:
+        raise made["error"]
+    return made["server"], addr
+
+
 class Witness:
-    """A loopback HTTP server functions report to: which request ids ran (`GET /enter/<id>`,
+    """An HTTP server functions report to: which request ids ran (`GET /enter/<id>`,
     `GET /exit/<id>`), how many at once, and records they were given (`POST /events` with a JSON
-    list of lists)."""
+    list of lists). It listens in the outside namespace (`outside_network`), where functions in
+    isolated instances can reach it; `url` is its address."""
 
     def __init__(self):
         self.seen = collections.Counter()
@@ -269,8 +332,9 @@ class Witness:
             request_queue_size = 512  # many instances report at once
             daemon_threads = True
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server, self.host = bind_outside(lambda address: Server((address, 0), Handler))
         self.port = self.server.server_address[1]
+        self.url = "http://%s:%d" % (self.host, self.port)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def source(self, sleep=0.0):
@@ -279,11 +343,11 @@ class Witness:
 import time, urllib.request
 def handler(event, context):
     rid = context.getRequestID()
-    urllib.request.urlopen("http://127.0.0.1:%d/enter/" + rid).read()
+    urllib.request.urlopen("%s/enter/" + rid).read()
     time.sleep(%f)
-    urllib.request.urlopen("http://127.0.0.1:%d/exit/" + rid).read()
+    urllib.request.urlopen("%s/exit/" + rid).read()
     return {"rid": rid}
-""" % (self.port, sleep, self.port)
+""" % (self.url, sleep, self.url)
 
     def unique(self):
         """How many distinct records were reported."""

@@ -23,7 +23,7 @@ def stream_sink(witness, sleep=0.0, fail=0.0):
     again, as a duplicate)."""
     return """
 import json, random, time, urllib.request
-URL = "http://127.0.0.1:%d"
+URL = "%s"
 def handler(event, context):
     events = event if isinstance(event, list) else [event]
     rid = context.getRequestID()
@@ -37,7 +37,7 @@ def handler(event, context):
     finally:
         urllib.request.urlopen(URL + "/exit/" + rid).read()
     return "ok"
-""" % (witness.port, fail, sleep)
+""" % (witness.url, fail, sleep)
 
 
 def first_delivery_order(events):

@@ -6,10 +6,12 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import threading
 import time
 import zipfile
 
-from conftest import PROJECT, ROOT, b64, node_fn, python_fn, unique
+from conftest import PROJECT, ROOT, b64, free_port, node_fn, python_fn, unique
 from test_code_packages import create_zip
 from test_functions_api import HELLO, error
 from test_wasm import WASM_DIR
@@ -258,3 +260,195 @@ def test_broker_passwords_are_sealed_and_masked(fresh_fgs):
     assert stored.startswith("fgs-sealed:v1:")
     again = fresh_fgs(data_dir=host.data_dir)
     assert eg(again, "GET", "/" + sid).json()["source"]["source_kafka"]["password"] == "******"
+
+
+# --- network isolation -----------------------------------------------------------------------
+
+PROBE = """
+import socket, urllib.request
+
+def can_connect(host, port, timeout=0.3):
+    s = socket.socket()
+    s.settimeout(timeout)
+    try:
+        s.connect((host, port))
+        # A connect to a free port can meet itself (TCP simultaneous open): not a listener.
+        return s.getsockname() != s.getpeername()
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+def listening_ports():
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return sorted(ports)
+
+def handler(event, context):
+    out = {"listening": listening_ports()}
+    out["loopback_open"] = [p for p in range(1, 65536) if can_connect("127.0.0.1", p, 0.05)]
+    out["host_reached"] = [[h, p] for h in event["hosts"] for p in event["ports"] if can_connect(h, p)]
+    try:
+        out["outside"] = urllib.request.urlopen(event["outside"], timeout=3).status
+    except Exception as e:
+        out["outside"] = repr(e)
+    return out
+"""
+
+
+def host_addresses():
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, check=True).stdout
+    addresses = [line.split()[3].split("/")[0] for line in out.splitlines()]
+    return [a for a in addresses if not a.startswith("127.")]
+
+
+def test_a_function_reaches_nothing_of_the_host_or_other_instances(fresh_fgs, witness):
+    """The probe scans its loopback and every host address (fgs listening on all of them)
+    while another tenant's function is invoked in a loop; it finds only its own runtime API and
+    still reaches an outside address."""
+    port = free_port()
+    host = fresh_fgs("--listen", "0.0.0.0:%d" % port, "--auth", "none")
+    victim = host.api("POST", "/functions", project=OTHER, json=python_fn(unique("victim"), HELLO)).json()
+    stop = threading.Event()
+
+    def invoke_forever():
+        while not stop.is_set():
+            host.invoke(victim["func_urn"], {"secret": "victim-event"}, project=OTHER)
+
+    loops = [threading.Thread(target=invoke_forever) for _ in range(2)]
+    for t in loops:
+        t.start()
+    try:
+        probe = host.create(**python_fn(unique("probe"), PROBE, timeout=120, memory_size=256))
+        hosts = host_addresses() + ["100.64.0.1"]
+        event = {"hosts": hosts, "ports": [port, 9000], "outside": witness.url + "/enter/probe"}
+        r = host.invoke(probe["func_urn"], event)
+    finally:
+        stop.set()
+        for t in loops:
+            t.join()
+    assert r.headers["X-Func-Err-Code"] == "0", r.text
+    out = json.loads(r.json()["result"])
+    assert out["listening"] == [9000], out
+    assert out["loopback_open"] == [9000], out
+    assert out["host_reached"] == [], out
+    assert out["outside"] == 200, out
+    assert witness.seen["probe"] == 1
+
+
+def test_network_none_has_no_way_out(fresh_fgs, witness):
+    host = fresh_fgs("--network", "none")
+    assert "network: none" in host.http.get(host.url + "/healthz").json()["sandbox"]["enforced"]
+    probe = host.create(**python_fn(unique("probe"), PROBE, timeout=120, memory_size=256))
+    out = json.loads(host.invoke(probe["func_urn"], {"hosts": host_addresses(), "ports": [host.port],
+                                                      "outside": witness.url + "/enter/none"}).json()["result"])
+    assert out["loopback_open"] == [9000] and out["host_reached"] == []
+    assert out["outside"] != 200 and witness.seen["none"] == 0
+
+
+# --- bounds ----------------------------------------------------------------------------------
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
+
+
+def test_the_async_queue_is_bounded_and_nothing_accepted_is_lost(fresh_fgs):
+    from test_async import all_records, invoke_async, wait_status
+
+    host = fresh_fgs("--async-queue-per-function", "20")
+    fn = host.create(**python_fn(unique("slowq"), "import time\ndef handler(e, c):\n    time.sleep(0.1)\n    return 1\n",
+                                 timeout=10))
+    assert host.api("PUT", "/functions/%s/config-max-instance" % fn["func_urn"],
+                    json={"max_instance_num": 1}).status_code == 200
+    accepted, refused = [], 0
+    for _ in range(40):
+        r = invoke_async(host, fn["func_urn"], {"n": 1})
+        if r.status_code == 202:
+            accepted.append(r.json()["request_id"])
+        else:
+            error(r, 429, "FSS.0429")
+            assert "async requests of this function are waiting" in r.json()["error_msg"]
+            refused += 1
+    assert 20 <= len(accepted) <= 22 and refused >= 18, (len(accepted), refused)
+    # Refused requests are not buffered: many more leave the host's memory where it was.
+    before = rss_kb(host.proc.pid)
+    event = {"pad": "x" * 200_000}
+    for _ in range(300):
+        r = invoke_async(host, fn["func_urn"], event)
+        if r.status_code == 202:
+            accepted.append(r.json()["request_id"])
+    assert rss_kb(host.proc.pid) - before < 30_000
+    for rid in accepted:
+        assert wait_status(host, fn["func_urn"], rid, within=60)["status"] == "SUCCESS"
+    assert len(all_records(host, fn["func_urn"])) == len(accepted)
+
+
+def test_a_function_that_is_its_own_destination_stops(fresh_fgs):
+    from test_async import accept, all_records
+
+    host = fresh_fgs()
+    fn = host.create(**python_fn(unique("loop"), HELLO))
+    dest = {"destination": "FunctionGraph", "param": json.dumps({"func_urn": fn["func_urn"]})}
+    r = host.api("PUT", "/functions/%s/async-invoke-config" % fn["func_urn"],
+                 json={"destination_config": {"on_success": dest}})
+    assert r.status_code == 200, r.text
+    accept(host, fn["func_urn"])
+    deadline = time.time() + 20
+    while time.time() < deadline and len(all_records(host, fn["func_urn"])) < 5:
+        time.sleep(0.1)
+    time.sleep(2)
+    found = all_records(host, fn["func_urn"])
+    assert len(found) == 5 and all(r["status"] == "SUCCESS" for r in found), found
+
+
+def test_admission_comes_before_the_body_and_the_host_cap_holds(fresh_fgs):
+    host = fresh_fgs("--tenant-concurrency", "5", "--host-concurrency", "2")
+    slow = "import time\ndef handler(e, c):\n    time.sleep(8)\n    return 1\n"
+    projects = [PROJECT, OTHER, "0123456789abcdef0123456789abcdef"]
+    fns = []
+    for p, source in zip(projects, [slow, slow, HELLO]):
+        r = host.api("POST", "/functions", project=p, json=python_fn(unique("slow"), source, timeout=10))
+        assert r.status_code == 200, r.text
+        fns.append(r.json())
+    running = [threading.Thread(target=host.invoke, args=(fn["func_urn"],), kwargs={"project": p})
+               for fn, p in zip(fns[:2], projects[:2])]
+    for t in running:
+        t.start()
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline and host.http.get(host.url + "/healthz").json()["instances"] < 2:
+            time.sleep(0.05)
+        r = host.invoke(fns[2]["func_urn"], project=projects[2])
+        body = error(r, 429, "FSS.0429")
+        assert "2 concurrent executions are running on this host" in body["error_msg"]
+        # A 7 MB event is refused for want of capacity, not read (it would be 413 FSS.1201).
+        r = host.invoke(fns[2]["func_urn"], data=b"x" * (7 * 1024 * 1024), project=projects[2])
+        error(r, 429, "FSS.0429")
+    finally:
+        for t in running:
+            t.join()
+
+
+def test_finished_async_records_are_pruned_after_their_retention(fresh_fgs):
+    from test_async import accept, records, wait_status
+    import sqlite3
+
+    host = fresh_fgs("--async-record-retention", "1s")
+    fn = host.create(**python_fn(unique("pruned"), HELLO))
+    rid = accept(host, fn["func_urn"])
+    assert wait_status(host, fn["func_urn"], rid)["status"] == "SUCCESS"
+    deadline = time.time() + 10
+    while time.time() < deadline and records(host, fn["func_urn"], request_id=rid)["invocations"]:
+        time.sleep(0.2)
+    assert records(host, fn["func_urn"], request_id=rid)["invocations"] == []
+    db = sqlite3.connect(os.path.join(host.data_dir, "fgs.sqlite3"))
+    assert db.execute("SELECT COUNT(*) FROM async_requests WHERE request_id = ?", (rid,)).fetchone() == (0,)

@@ -57,6 +57,11 @@ struct ServeArgs {
     /// otherwise process, with a warning).
     #[arg(long, value_enum, default_value_t = SandboxMode::Auto)]
     sandbox: SandboxMode,
+    /// The instances' network with the namespace sandbox: `isolated` (own namespace, outbound
+    /// traffic forwarded and masqueraded, the host and other instances unreachable), `none`
+    /// (own namespace, loopback only) or `host` (the host's network, as without root).
+    #[arg(long, value_enum, default_value_t = NetworkArg::Isolated)]
+    network: NetworkArg,
     /// The `fgs-sandbox-exec` helper (default: next to the fgs binary).
     #[arg(long)]
     sandbox_helper: Option<PathBuf>,
@@ -64,6 +69,19 @@ struct ServeArgs {
     /// async requests wait.
     #[arg(long, default_value_t = 100)]
     tenant_concurrency: usize,
+    /// Concurrent executions on the whole host, whatever the projects (without authentication
+    /// any project id is a tenant: this keeps invented ids from multiplying the tenant limit).
+    #[arg(long, default_value_t = 1000)]
+    host_concurrency: usize,
+    /// Async requests waiting per function, and per project; beyond them an async invocation
+    /// answers 429 FSS.0429.
+    #[arg(long, default_value_t = 10_000)]
+    async_queue_per_function: usize,
+    #[arg(long, default_value_t = 50_000)]
+    async_queue_per_project: usize,
+    /// How long the records of finished async requests are kept.
+    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+    async_record_retention: Duration,
     /// Delay before the first retry of a failed async request; doubles with every retry.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     async_retry_delay: Duration,
@@ -85,6 +103,23 @@ struct ServeArgs {
     /// How long a token from `POST /v3/auth/tokens` stays valid.
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
     token_ttl: Duration,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum NetworkArg {
+    Isolated,
+    None,
+    Host,
+}
+
+impl From<NetworkArg> for fgs_sandbox::network::NetworkMode {
+    fn from(arg: NetworkArg) -> Self {
+        match arg {
+            NetworkArg::Isolated => Self::Isolated,
+            NetworkArg::None => Self::None,
+            NetworkArg::Host => Self::Host,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -161,10 +196,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         limits: FunctionLimits::default(),
         payload,
         async_limits: fgs_limits::AsyncLimits::default(),
-        admission: fgs_limits::Admission::new(args.tenant_concurrency),
+        admission: fgs_limits::Admission::new(args.tenant_concurrency, args.host_concurrency),
         journal: asynchronous::Journal::open(&data_dir.join("fgs.sqlite3"))
             .context("cannot open the async journal")?,
-        queue: asynchronous::Queue::default(),
+        queue: asynchronous::Queue::new(asynchronous::QueueLimits {
+            per_function: args.async_queue_per_function,
+            per_project: args.async_queue_per_project,
+        }),
         async_settings: asynchronous::AsyncSettings {
             retry_delay: args.async_retry_delay,
         },
@@ -206,6 +244,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     tokio::spawn(asynchronous::dispatch::run(app.clone()));
+    tokio::spawn(asynchronous::prune_records(
+        app.journal.clone(),
+        args.async_record_retention,
+    ));
     for project in app.registry.projects() {
         for entry in app.registry.list(&project) {
             let reserved = entry.record.reserved_instances as usize;
@@ -277,6 +319,7 @@ fn choose_sandbox(
             helper,
             root_mountpoint: data_dir.join("sandbox").join("root"),
             host_key: host_key(data_dir),
+            network: args.network.into(),
         })
     };
     let fallback = |reason: String| -> (Arc<dyn Sandbox>, Enforcement) {

@@ -25,7 +25,7 @@ impl FunctionSink for InvokerSink {
             let func = FunctionRef::parse(urn, project_id).map_err(|e| e.msg)?;
             let entry = app.registry.get(project_id, &func).map_err(|e| e.msg)?;
             if !sync {
-                return crate::asynchronous::submit(app, &entry, payload)
+                return crate::asynchronous::submit(app, &entry, payload, 0)
                     .await
                     .map(drop)
                     .map_err(|e| e.to_string());

@@ -1,5 +1,8 @@
-//! Admission control: how many invocations may run at once, per tenant (project) and per
-//! function.
+//! Admission control: how many invocations may run at once, on the host, per tenant
+//! (project) and per function.
+//!
+//! The host-wide cap keeps tenant limits from multiplying: without authentication any project
+//! id is a tenant, so a caller inventing ids would otherwise get 100 more slots per id.
 //!
 //! FunctionGraph gives a tenant 100 concurrent executions by default, and a function at most
 //! `max_instance_num` instances (its `strategy_config.concurrency`; -1 unlimited, 0 disabled).
@@ -15,6 +18,8 @@ use tokio::sync::watch;
 /// Why an invocation was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    /// The host's concurrent executions are all in use.
+    Host { limit: usize },
     /// The tenant's concurrent executions are all in use.
     Tenant { limit: usize },
     /// The function runs `max_instance_num` invocations already.
@@ -25,21 +30,24 @@ pub enum Refusal {
 
 #[derive(Default)]
 struct Counts {
+    total: usize,
     tenants: HashMap<String, usize>,
     functions: HashMap<String, u32>,
 }
 
 /// Counts running invocations against the limits.
 pub struct Admission {
+    host_limit: usize,
     tenant_limit: usize,
     counts: Arc<Mutex<Counts>>,
     freed: Arc<watch::Sender<u64>>,
 }
 
 impl Admission {
-    /// `tenant_limit`: concurrent executions per project.
-    pub fn new(tenant_limit: usize) -> Self {
+    /// `tenant_limit`: concurrent executions per project; `host_limit`: on the whole host.
+    pub fn new(tenant_limit: usize, host_limit: usize) -> Self {
         Self {
+            host_limit,
             tenant_limit,
             counts: Arc::default(),
             freed: Arc::new(watch::channel(0).0),
@@ -62,6 +70,11 @@ impl Admission {
             return Err(Refusal::Disabled);
         }
         let mut counts = self.counts.lock().unwrap();
+        if counts.total >= self.host_limit {
+            return Err(Refusal::Host {
+                limit: self.host_limit,
+            });
+        }
         let tenant = counts.tenants.get(project_id).copied().unwrap_or(0);
         if tenant >= self.tenant_limit {
             return Err(Refusal::Tenant {
@@ -74,6 +87,7 @@ impl Admission {
                 limit: function_limit as u32,
             });
         }
+        counts.total += 1;
         increment(&mut counts.tenants, project_id);
         increment(&mut counts.functions, function_id);
         Ok(Permit {
@@ -123,6 +137,7 @@ impl Drop for Permit {
     fn drop(&mut self) {
         {
             let mut counts = self.counts.lock().unwrap();
+            counts.total -= 1;
             if let Some(n) = counts.tenants.get_mut(&self.project_id) {
                 *n -= 1;
                 if *n == 0 {
@@ -146,7 +161,7 @@ mod tests {
 
     #[test]
     fn tenant_and_function_limits() {
-        let admission = Admission::new(2);
+        let admission = Admission::new(2, 100);
         let a = admission.try_acquire("p", "f1", -1).unwrap();
         let b = admission.try_acquire("p", "f2", -1).unwrap();
         assert_eq!(
@@ -174,8 +189,23 @@ mod tests {
     }
 
     #[test]
+    fn the_host_cap_holds_whatever_the_project_ids() {
+        let admission = Admission::new(2, 3);
+        let permits: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|p| admission.try_acquire(p, p, -1).unwrap())
+            .collect();
+        assert_eq!(
+            admission.try_acquire("invented", "f", -1).err(),
+            Some(Refusal::Host { limit: 3 })
+        );
+        drop(permits);
+        assert!(admission.try_acquire("invented", "f", -1).is_ok());
+    }
+
+    #[test]
     fn freeing_a_slot_notifies() {
-        let admission = Admission::new(1);
+        let admission = Admission::new(1, 100);
         let mut rx = admission.subscribe();
         let permit = admission.try_acquire("p", "f", -1).unwrap();
         assert!(!rx.has_changed().unwrap());

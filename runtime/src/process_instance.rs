@@ -26,6 +26,8 @@ pub(crate) struct ProcessInstance {
     pub spec: Arc<FunctionSpec>,
     process: Process,
     api: RuntimeApi,
+    /// The instance's network namespace, kept until the instance is gone.
+    _network: Option<fgs_sandbox::network::Namespace>,
     logs: Arc<LogPipe>,
     /// The runtime has asked for work at least once (it is initialized).
     started: bool,
@@ -47,7 +49,8 @@ impl ProcessInstance {
         if spec.language == Language::Custom && !is_executable(&spec.code_dir.join("bootstrap")) {
             return Err(InvokeFailure::BootstrapNotFound);
         }
-        let api = RuntimeApi::start(max_response).await.map_err(system)?;
+        let (listener, network) = sandbox.network().map_err(system)?.into_parts();
+        let api = RuntimeApi::start(listener, max_response).map_err(system)?;
         let (logs, output) = LogPipe::new().map_err(system)?;
         let (code_root, runtime_root) = sandbox.instance_paths(&spec.code_dir, layout.root());
         let (program, args) = layout
@@ -69,6 +72,7 @@ impl ProcessInstance {
             ro_paths: layout.ro_paths(spec.language),
             memory_mb: spec.memory.mb(),
             output,
+            netns: network.as_ref().map(|n| n.path()),
         };
         let process = sandbox
             .launch(launch)
@@ -77,6 +81,7 @@ impl ProcessInstance {
             spec,
             process,
             api,
+            _network: network,
             logs,
             started: false,
             broken: false,

@@ -8,8 +8,9 @@
 //! reports that its initializer starts (the `initializer_timeout` runs from then) or failed
 //! (body: the error JSON); the shipped Python and Node.js bootstraps use both.
 //!
-//! Each instance gets its own listener on a loopback port (`RUNTIME_API_ADDR`), so the
-//! protocol needs no instance identifier and one instance can never see another's events.
+//! Each instance gets its own listener (`RUNTIME_API_ADDR`), so the protocol needs no instance
+//! identifier. The sandbox makes it: inside the instance's own network namespace, where no
+//! other instance can connect to it, or on a host loopback port with `--network host`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -70,9 +71,10 @@ struct ApiState {
 }
 
 impl RuntimeApi {
-    /// Binds a loopback port and serves the API on it.
-    pub async fn start(max_response: u64) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// Serves the API on `listener`.
+    pub fn start(listener: std::net::TcpListener, max_response: u64) -> std::io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
         let (dispatch, queue) = mpsc::channel(1);
         let (init_tx, init_rx) = watch::channel(None);

@@ -3,14 +3,18 @@
 //! is cgroup creation and removal, the helper's exec, the namespaces, the minimal root with
 //! its binds, `/tmp`, `/proc` and `/dev`, the privilege drop and seccomp; no interpreter.
 //!
+//! The namespace sandbox is measured with each network mode: `host` (no network namespace),
+//! `none` and `isolated` (a namespace from the pool per instance, with a veth for isolated).
+//!
 //! `cargo bench -p fgs-sandbox --bench cold_start` (as root for the namespace sandbox).
 
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use fgs_sandbox::network::NetworkMode;
 use fgs_sandbox::{LaunchSpec, NamespaceConfig, NamespaceSandbox, ProcessGroupSandbox, Sandbox};
 
-fn spec(sandbox: &dyn Sandbox, code: &tempfile::TempDir) -> LaunchSpec {
+fn spec(sandbox: &dyn Sandbox, code: &tempfile::TempDir, netns: Option<PathBuf>) -> LaunchSpec {
     let (code_root, _) = sandbox.instance_paths(code.path(), code.path());
     let (_read, write) = nix::unistd::pipe().expect("pipe");
     LaunchSpec {
@@ -23,6 +27,7 @@ fn spec(sandbox: &dyn Sandbox, code: &tempfile::TempDir) -> LaunchSpec {
         ro_paths: vec![],
         memory_mb: 128,
         output: write,
+        netns,
     }
 }
 
@@ -40,29 +45,37 @@ fn bench(c: &mut Criterion) {
     group.bench_function("process_group", |b| {
         b.iter(|| {
             let process = ProcessGroupSandbox
-                .launch(spec(&ProcessGroupSandbox, &code))
+                .launch(spec(&ProcessGroupSandbox, &code, None))
                 .expect("launch");
             runtime.block_on(process.wait());
         })
     });
 
-    let config = NamespaceConfig {
-        helper: PathBuf::from(env!("CARGO_BIN_EXE_fgs-sandbox-exec")),
-        root_mountpoint: data.path().join("root"),
-        host_key: format!("bench-{}", std::process::id()),
-    };
-    match NamespaceSandbox::new(config) {
-        Ok(sandbox) => {
-            group.bench_function("namespace", |b| {
-                b.iter(|| {
-                    let process = sandbox.launch(spec(&sandbox, &code)).expect("launch");
-                    let exit = runtime.block_on(process.wait());
-                    assert_eq!(exit, fgs_sandbox::Exit::Code(0));
-                })
-            });
-            sandbox.shutdown();
+    for mode in [NetworkMode::Host, NetworkMode::None, NetworkMode::Isolated] {
+        let config = NamespaceConfig {
+            helper: PathBuf::from(env!("CARGO_BIN_EXE_fgs-sandbox-exec")),
+            root_mountpoint: data.path().join("root"),
+            host_key: format!("bench-{}", std::process::id()),
+            network: mode,
+        };
+        match NamespaceSandbox::new(config) {
+            Ok(sandbox) => {
+                group.bench_function(format!("namespace_network_{}", mode.name()), |b| {
+                    b.iter(|| {
+                        // The network comes from the pool, as for a real cold start; the
+                        // instance holds it until it has ended.
+                        let network = sandbox.network().expect("network");
+                        let (_listener, netns) = network.into_parts();
+                        let launch = spec(&sandbox, &code, netns.as_ref().map(|n| n.path()));
+                        let process = sandbox.launch(launch).expect("launch");
+                        let exit = runtime.block_on(process.wait());
+                        assert_eq!(exit, fgs_sandbox::Exit::Code(0));
+                    })
+                });
+                sandbox.shutdown();
+            }
+            Err(reason) => eprintln!("namespace sandbox ({}) not benchmarked: {reason}", mode.name()),
         }
-        Err(reason) => eprintln!("namespace sandbox not benchmarked: {reason}"),
     }
     group.finish();
 }

@@ -15,6 +15,7 @@ mod cgroup;
 mod error;
 mod exit;
 pub mod namespace;
+pub mod network;
 mod process;
 mod process_group;
 pub mod wasm;
@@ -51,6 +52,8 @@ pub struct LaunchSpec {
     pub memory_mb: u32,
     /// Where the instance's stdout and stderr go (the write end of its log pipe).
     pub output: OwnedFd,
+    /// The network namespace to run in (from [`Sandbox::network`]); `None`: the host's.
+    pub netns: Option<PathBuf>,
 }
 
 /// Which limits the kernel enforces for instances started by a sandbox.
@@ -75,6 +78,12 @@ pub trait Sandbox: Send + Sync + 'static {
 
     /// What this sandbox enforces, for `/healthz` and the start-up log.
     fn enforcement(&self) -> Enforcement;
+
+    /// The network for a new instance: where its runtime API listens, and the namespace it
+    /// runs in. By default the host's network, with the API on a loopback port.
+    fn network(&self) -> std::io::Result<network::InstanceNetwork> {
+        network::InstanceNetwork::host()
+    }
 
     /// Where an instance sees its code directory and the shipped bootstraps.
     fn instance_paths(&self, code_dir: &Path, runtime_dir: &Path) -> (PathBuf, PathBuf);

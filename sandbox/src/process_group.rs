@@ -70,6 +70,7 @@ mod tests {
             ro_paths: vec![],
             memory_mb: 128,
             output: w,
+            netns: None,
         };
         (spec, std::fs::File::from(r))
     }

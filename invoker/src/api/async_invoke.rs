@@ -10,10 +10,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::invoke::read_event;
+use crate::api::invoke::{discard, read_event};
 use crate::api::{query_number, ApiError, App, JsonBody};
 use crate::asynchronous::journal::{self, RecordQuery};
-use crate::asynchronous::{format_ms, now_ms};
+use crate::asynchronous::{format_ms, now_ms, QueueFull, SubmitError};
 use crate::registry::{now, AsyncConfig, Destination, Entry};
 use crate::urn::{function_urn, FunctionRef};
 
@@ -27,20 +27,38 @@ pub async fn invoke_async(
     State(app): State<Arc<App>>,
     Path((project_id, urn)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Body,
+    mut body: Body,
 ) -> ApiResult {
     let func = FunctionRef::parse(&urn, &project_id)?;
     let entry = app.registry.get(&project_id, &func)?;
-    let event = read_event(body, &headers, app.payload.async_request).await?;
     if entry.record.max_instance_num == 0 {
         return Err(ApiError::function_disabled());
     }
-    let request_id = crate::asynchronous::submit(&app, &entry, event.to_vec()).await?;
+    // A full queue refuses before the event is buffered (and again on submit).
+    if let Err(full) = app.queue.has_room(&project_id, &entry.record.func_id) {
+        discard(&mut body).await;
+        return Err(queue_full(full));
+    }
+    let event = read_event(body, &headers, app.payload.async_request).await?;
+    let request_id = crate::asynchronous::submit(&app, &entry, event.to_vec(), 0)
+        .await
+        .map_err(|e| match e {
+            SubmitError::Full(full) => queue_full(full),
+            SubmitError::Store(e) => e.into(),
+        })?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "request_id": request_id })),
     )
         .into_response())
+}
+
+/// A full async queue: 429 FSS.0429, saying which bound was reached.
+fn queue_full(full: QueueFull) -> ApiError {
+    ApiError::too_many_requests(match full {
+        QueueFull::Function(n) => format!("({n} async requests of this function are waiting)"),
+        QueueFull::Project(n) => format!("({n} async requests of this project are waiting)"),
+    })
 }
 
 #[derive(Debug, Deserialize)]

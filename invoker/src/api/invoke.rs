@@ -34,20 +34,26 @@ pub async fn invoke(
     State(app): State<Arc<App>>,
     Path((project_id, urn)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Body,
+    mut body: Body,
 ) -> Result<Response, ApiError> {
     let func = FunctionRef::parse(&urn, &project_id)?;
     let entry = app.registry.get(&project_id, &func)?;
-    let event = read_event(body, &headers, app.payload.sync_request).await?;
-    let _permit = app
-        .admission
-        .try_acquire(
-            &project_id,
-            &entry.record.func_id,
-            entry.record.max_instance_num,
-        )
+    // Admitted before the body is read: a refused call never makes the host buffer its event
+    // (it is read and dropped, up to a bound, so that the caller receives the answer).
+    let admitted = app.admission.try_acquire(
+        &project_id,
+        &entry.record.func_id,
+        entry.record.max_instance_num,
+    );
+    if admitted.is_err() {
+        discard(&mut body).await;
+    }
+    let _permit = admitted
         .map_err(|refusal| match refusal {
             Refusal::Disabled => ApiError::function_disabled(),
+            Refusal::Host { limit } => ApiError::too_many_requests(format!(
+                "({limit} concurrent executions are running on this host)"
+            )),
             Refusal::Tenant { limit } => ApiError::too_many_requests(format!(
                 "({limit} concurrent executions per project are running)"
             )),
@@ -55,6 +61,7 @@ pub async fn invoke(
                 "(the function runs its max_instance_num of {limit})"
             )),
         })?;
+    let event = read_event(body, &headers, app.payload.sync_request).await?;
     let request = InvokeRequest {
         request_id: uuid::Uuid::new_v4().to_string(),
         invoke_type: InvokeType::Sync,
@@ -111,7 +118,9 @@ pub(crate) async fn read_event(
 }
 
 /// Reads and drops the rest of a body, up to [`MAX_DISCARD`]; returns the bytes read.
-async fn discard(body: &mut Body) -> u64 {
+/// Reads and drops the rest of `body` (at most `MAX_DISCARD` bytes), so that a refused caller
+/// receives the answer instead of a reset connection; answers how many bytes it saw.
+pub(crate) async fn discard(body: &mut Body) -> u64 {
     let mut seen = 0u64;
     while let Some(Ok(frame)) = body.frame().await {
         if let Ok(data) = frame.into_data() {

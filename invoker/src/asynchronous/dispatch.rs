@@ -80,6 +80,7 @@ pub(crate) fn job_of(r: Request) -> Job {
         accepted_ms: r.accepted_ms,
         attempts: r.attempts,
         not_before: None,
+        depth: r.depth,
     }
 }
 
@@ -312,7 +313,13 @@ async fn notify(
         tracing::warn!(destination = %target.func_urn, request_id = %job.request_id, "async destination function not found");
         return;
     };
-    if let Err(e) = super::submit(app, &destination, payload.to_string().into_bytes()).await {
-        tracing::error!(error = %e, "cannot journal an async destination request");
+    if job.depth >= super::MAX_DESTINATION_DEPTH {
+        tracing::warn!(destination = %target.func_urn, request_id = %job.request_id, depth = job.depth,
+            "async destination chain stopped: it is {} hops deep", super::MAX_DESTINATION_DEPTH);
+        return;
+    }
+    let payload = payload.to_string().into_bytes();
+    if let Err(e) = super::submit(app, &destination, payload, job.depth + 1).await {
+        tracing::error!(destination = %target.func_urn, error = %e, "cannot submit an async destination request");
     }
 }

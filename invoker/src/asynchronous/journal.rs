@@ -33,10 +33,12 @@ CREATE TABLE IF NOT EXISTS async_requests (
     error_code    INTEGER NOT NULL DEFAULT 0,
     error_message TEXT NOT NULL DEFAULT '',
     accepted_ms   INTEGER NOT NULL,
-    end_ms        INTEGER
+    end_ms        INTEGER,
+    depth         INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS async_requests_by_function ON async_requests (func_id, accepted_ms);
 CREATE INDEX IF NOT EXISTS async_requests_unfinished ON async_requests (status) WHERE status IN ('WAIT', 'RUNNING');
+CREATE INDEX IF NOT EXISTS async_requests_by_end ON async_requests (end_ms) WHERE end_ms IS NOT NULL;
 ";
 
 /// An accepted request, as journaled.
@@ -52,6 +54,8 @@ pub struct Request {
     /// Attempts made so far.
     pub attempts: u32,
     pub status: String,
+    /// 0 for a request from a caller; one more for each destination hop that led to it.
+    pub depth: u32,
 }
 
 /// A request's state after an attempt or a decision.
@@ -105,6 +109,15 @@ impl Journal {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let writer = crate::store::connect(path)?;
         writer.execute_batch(SCHEMA)?;
+        // Journals written before destination depths were counted.
+        let has_depth: bool = writer
+            .prepare("SELECT 1 FROM pragma_table_info('async_requests') WHERE name = 'depth'")?
+            .exists([])?;
+        if !has_depth {
+            writer.execute_batch(
+                "ALTER TABLE async_requests ADD COLUMN depth INTEGER NOT NULL DEFAULT 0",
+            )?;
+        }
         let reader = crate::store::connect(path)?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
@@ -133,11 +146,23 @@ impl Journal {
         let _ = self.writes.send(Write::Status(change));
     }
 
+    /// Deletes the records of requests that ended before `before_ms`; how many. (On the
+    /// second connection: a delete of finished rows need not join the accepts' group commit.)
+    pub async fn prune(&self, before_ms: i64) -> Result<usize, StoreError> {
+        self.read(move |conn| {
+            Ok(conn.execute(
+                "DELETE FROM async_requests WHERE end_ms IS NOT NULL AND end_ms < ?1",
+                [before_ms],
+            )?)
+        })
+        .await
+    }
+
     /// Requests that were waiting or running when the host stopped, oldest first.
     pub fn unfinished(&self) -> Result<Vec<Request>, StoreError> {
         let conn = self.reader.lock().unwrap();
         let mut stmt = conn.prepare(
-            "SELECT request_id, project_id, package, func_name, func_id, event, accepted_ms, attempts, status
+            "SELECT request_id, project_id, package, func_name, func_id, event, accepted_ms, attempts, status, depth
              FROM async_requests WHERE status IN ('WAIT', 'RUNNING') ORDER BY accepted_ms, rowid",
         )?;
         let rows = stmt.query_map([], |row| {
@@ -151,6 +176,7 @@ impl Journal {
                 accepted_ms: row.get(6)?,
                 attempts: row.get(7)?,
                 status: row.get(8)?,
+                depth: row.get(9)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -251,8 +277,8 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO async_requests (request_id, project_id, package, func_name, func_id, event, status, accepted_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'WAIT', ?7)",
+            "INSERT INTO async_requests (request_id, project_id, package, func_name, func_id, event, status, accepted_ms, depth)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'WAIT', ?7, ?8)",
         )?;
         let mut update = tx.prepare_cached(
             "UPDATE async_requests SET status = ?2, attempts = ?3, error_code = ?4, error_message = ?5, end_ms = ?6
@@ -268,7 +294,8 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
                         r.func_name,
                         r.func_id,
                         r.event,
-                        r.accepted_ms
+                        r.accepted_ms,
+                        r.depth
                     ])?;
                 }
                 Write::Status(c) => {

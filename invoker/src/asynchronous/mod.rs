@@ -17,7 +17,20 @@ pub mod queue;
 use std::time::Duration;
 
 pub use journal::Journal;
-pub use queue::{Job, Queue};
+pub use queue::{Job, Queue, QueueFull, QueueLimits};
+
+/// How many destination hops a request may be from a caller's: a function that is its own
+/// destination (or a cycle of them) stops there instead of running forever (fgs's choice).
+pub const MAX_DESTINATION_DEPTH: u32 = 4;
+
+/// Why an async request was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the async queue is full: {0:?}")]
+    Full(QueueFull),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
 
 /// Settings of async invocation.
 #[derive(Debug, Clone)]
@@ -38,13 +51,18 @@ impl AsyncSettings {
     }
 }
 
-/// Accepts an async request for the function of `entry`: journals it durably, then queues
-/// it. Returns its request id.
+/// Accepts an async request for the function of `entry`, `depth` destination hops from a
+/// caller's: checks there is room in its queues, journals it durably, then queues it. Returns
+/// its request id.
 pub async fn submit(
     app: &crate::api::App,
     entry: &crate::registry::Entry,
     event: Vec<u8>,
-) -> Result<String, crate::store::StoreError> {
+    depth: u32,
+) -> Result<String, SubmitError> {
+    app.queue
+        .has_room(&entry.record.project_id, &entry.record.func_id)
+        .map_err(SubmitError::Full)?;
     let request = journal::Request {
         request_id: uuid::Uuid::new_v4().to_string(),
         project_id: entry.record.project_id.clone(),
@@ -55,11 +73,28 @@ pub async fn submit(
         accepted_ms: now_ms(),
         attempts: 0,
         status: journal::WAIT.into(),
+        depth,
     };
     app.journal.accept(request.clone()).await?;
     let request_id = request.request_id.clone();
     app.queue.push(dispatch::job_of(request));
     Ok(request_id)
+}
+
+/// Deletes the records of requests that ended longer than `retention` ago, every minute (or
+/// every `retention`, when shorter).
+pub async fn prune_records(journal: Journal, retention: Duration) {
+    let period = retention.clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        let before = now_ms() - retention.as_millis() as i64;
+        match journal.prune(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "pruned async records past their retention"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune async records"),
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch.

@@ -1,5 +1,7 @@
 //! Requests waiting to run: a FIFO per function, taken round robin across functions, and
-//! retries that wait for their backoff.
+//! retries that wait for their backoff. New requests are bounded per function and per project
+//! ([`Queue::has_room`]); a request already accepted (a retry, one recovered at start) is never
+//! refused.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -22,18 +24,36 @@ pub struct Job {
     pub attempts: u32,
     /// Not to run before this instant (retry backoff).
     pub not_before: Option<Instant>,
+    /// Destination hops that led to this request (0: a caller's).
+    pub depth: u32,
 }
 
 #[derive(Default)]
 struct Inner {
     by_function: HashMap<String, VecDeque<Job>>,
+    /// Waiting jobs per project.
+    by_project: HashMap<String, usize>,
     /// Functions with waiting jobs, in the order they are served.
     order: VecDeque<String>,
 }
 
+/// How many new requests may wait.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    pub per_function: usize,
+    pub per_project: usize,
+}
+
+/// Why a new request may not wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueFull {
+    Function(usize),
+    Project(usize),
+}
+
 /// The waiting requests of the host, and a way to stop the running ones.
-#[derive(Default)]
 pub struct Queue {
+    limits: QueueLimits,
     inner: Mutex<Inner>,
     changed: Notify,
     /// Running requests by (function id, request id): a request can only be stopped through
@@ -42,9 +62,32 @@ pub struct Queue {
 }
 
 impl Queue {
+    pub fn new(limits: QueueLimits) -> Self {
+        Self {
+            limits,
+            inner: Mutex::default(),
+            changed: Notify::new(),
+            running: Mutex::default(),
+        }
+    }
+
+    /// Whether a new request of `func_id` in `project_id` may wait (checked before it is
+    /// accepted; concurrent accepts may overshoot by as many as are in flight).
+    pub fn has_room(&self, project_id: &str, func_id: &str) -> Result<(), QueueFull> {
+        let inner = self.inner.lock().unwrap();
+        if inner.by_function.get(func_id).map_or(0, VecDeque::len) >= self.limits.per_function {
+            return Err(QueueFull::Function(self.limits.per_function));
+        }
+        if inner.by_project.get(project_id).copied().unwrap_or(0) >= self.limits.per_project {
+            return Err(QueueFull::Project(self.limits.per_project));
+        }
+        Ok(())
+    }
+
     /// Adds a job at the end of its function's queue.
     pub fn push(&self, job: Job) {
         let mut inner = self.inner.lock().unwrap();
+        *inner.by_project.entry(job.project_id.clone()).or_default() += 1;
         let key = job.func_id.clone();
         let list = inner.by_function.entry(key.clone()).or_default();
         list.push_back(job);
@@ -92,6 +135,7 @@ impl Queue {
                     } else {
                         inner.order.push_back(key);
                     }
+                    inner.left(&job.project_id);
                     return Ok((job, permit));
                 }
                 None => inner.order.push_back(key),
@@ -105,12 +149,13 @@ impl Queue {
         let mut inner = self.inner.lock().unwrap();
         let list = inner.by_function.get_mut(func_id)?;
         let i = list.iter().position(|j| j.request_id == request_id)?;
-        let job = list.remove(i);
+        let job = list.remove(i)?;
         if list.is_empty() {
             inner.by_function.remove(func_id);
             inner.order.retain(|k| k != func_id);
         }
-        job
+        inner.left(&job.project_id);
+        Some(job)
     }
 
     /// Marks `job` as running; the receiver fires if it is canceled.
@@ -157,9 +202,26 @@ impl Queue {
     }
 }
 
+impl Inner {
+    /// Counts a job of `project_id` out of the queue.
+    fn left(&mut self, project_id: &str) {
+        if let Some(n) = self.by_project.get_mut(project_id) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_project.remove(project_id);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const UNBOUNDED: QueueLimits = QueueLimits {
+        per_function: usize::MAX,
+        per_project: usize::MAX,
+    };
 
     fn job(func: &str, id: &str) -> Job {
         Job {
@@ -172,12 +234,13 @@ mod tests {
             accepted_ms: 0,
             attempts: 0,
             not_before: None,
+            depth: 0,
         }
     }
 
     #[test]
     fn round_robin_across_functions() {
-        let q = Queue::default();
+        let q = Queue::new(UNBOUNDED);
         for id in ["a1", "a2", "a3"] {
             q.push(job("a", id));
         }
@@ -189,7 +252,7 @@ mod tests {
 
     #[test]
     fn refused_and_delayed_jobs_wait() {
-        let q = Queue::default();
+        let q = Queue::new(UNBOUNDED);
         q.push(job("a", "a1"));
         let mut later = job("b", "b1");
         later.not_before = Some(Instant::now() + std::time::Duration::from_secs(60));
@@ -202,5 +265,24 @@ mod tests {
         assert!(q.take(|_| Some(())).is_err());
         assert!(q.cancel("b", "b1").is_some());
         assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn new_requests_are_bounded_per_function_and_project() {
+        let q = Queue::new(QueueLimits {
+            per_function: 2,
+            per_project: 3,
+        });
+        q.push(job("a", "a1"));
+        q.push(job("a", "a2"));
+        assert_eq!(q.has_room("p", "a"), Err(QueueFull::Function(2)));
+        assert_eq!(q.has_room("p", "b"), Ok(()));
+        q.push(job("b", "b1"));
+        assert_eq!(q.has_room("p", "c"), Err(QueueFull::Project(3)));
+        assert_eq!(q.has_room("other", "c"), Ok(()));
+        q.take(|_| Some(())).unwrap();
+        assert_eq!(q.has_room("p", "c"), Ok(()));
+        assert!(q.cancel("b", "b1").is_some());
+        assert_eq!(q.has_room("p", "a"), Ok(()));
     }
 }

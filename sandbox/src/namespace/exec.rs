@@ -70,6 +70,12 @@ fn helper(spec: &ExecSpec) -> Result<(), String> {
     // The runtime is the one the OOM killer should pick, never the sandbox's own processes.
     let _ = fs::write("/proc/self/oom_score_adj", "-1000");
     let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
+    if let Some(netns) = &spec.netns {
+        let ns = fs::File::open(netns)
+            .map_err(|e| format!("cannot open network namespace {}: {e}", netns.display()))?;
+        nix::sched::setns(ns, CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("cannot join the instance's network namespace: {e}"))?;
+    }
     unshare(
         CloneFlags::CLONE_NEWNS
             | CloneFlags::CLONE_NEWPID

@@ -17,8 +17,8 @@
 //!
 //! Everything else of the host (its `/root`, `/home`, `/var`, the fgs data dir, other
 //! instances) is absent. The function runs as uid/gid 1003 (`snuser`) without capabilities,
-//! in its own mount, PID, IPC and UTS namespaces; it shares the host's network (so it can
-//! reach the runtime API on loopback and the internet). The root itself is read-only.
+//! in its own mount, PID, IPC and UTS namespaces, and (unless `--network host`) its own network
+//! namespace, where its runtime API listens ([`crate::network`]). The root itself is read-only.
 
 mod exec;
 mod seccomp;
@@ -34,6 +34,7 @@ pub use spec::ExecSpec;
 use fgs_limits::instance::{MAX_OPEN_FILES, MAX_TASKS, TMP_BYTES};
 
 use crate::cgroup::{Cgroups, GroupLimits};
+use crate::network::{InstanceNetwork, NetworkMode, Networks};
 use crate::process::instance_command;
 use crate::{Enforcement, LaunchSpec, Process, Sandbox, SandboxError};
 
@@ -54,12 +55,15 @@ pub struct NamespaceConfig {
     /// Names this host's cgroups (`fgs/<host_key>/…`); a restarted host with the same key
     /// removes what its predecessor left.
     pub host_key: String,
+    /// The instances' network.
+    pub network: NetworkMode,
 }
 
 /// Instances in cgroups and namespaces, with a minimal root. See the module docs.
 pub struct NamespaceSandbox {
     config: NamespaceConfig,
     cgroups: Cgroups,
+    networks: Arc<Networks>,
     symlinks: Vec<(PathBuf, PathBuf)>,
     ro_binds: Vec<PathBuf>,
     next_id: AtomicU64,
@@ -80,6 +84,7 @@ impl NamespaceSandbox {
         std::fs::create_dir_all(&config.root_mountpoint)
             .map_err(|e| format!("cannot create {}: {e}", config.root_mountpoint.display()))?;
         let cgroups = Cgroups::open(&config.host_key)?;
+        let networks = Networks::new(config.network, &config.host_key)?;
         // Merged-/usr systems have /bin -> usr/bin and the like: recreate the links, bind /usr.
         let mut symlinks = Vec::new();
         let mut ro_binds = vec![PathBuf::from("/usr")];
@@ -94,6 +99,7 @@ impl NamespaceSandbox {
         Ok(Self {
             config,
             cgroups,
+            networks,
             symlinks,
             ro_binds,
             next_id: AtomicU64::new(1),
@@ -134,6 +140,7 @@ impl NamespaceSandbox {
             runtime_dir: spec.runtime_dir.clone(),
             runtime_root: RUNTIME_ROOT.into(),
             tmp_bytes: TMP_BYTES,
+            netns: spec.netns.clone(),
             cgroup_procs,
             hostname: "fgs-instance".into(),
             uid: FUNCTION_UID,
@@ -198,8 +205,14 @@ impl Sandbox for NamespaceSandbox {
                 "512 MB tmpfs /tmp per instance".into(),
                 format!("uid/gid {FUNCTION_UID}, no capabilities, no_new_privs"),
                 "seccomp".into(),
+                format!("network: {}", self.networks.mode().name()),
             ],
-            not_enforced: vec!["network namespace (instances share the host network)".into()],
+            not_enforced: match self.networks.mode() {
+                NetworkMode::Host => {
+                    vec!["network namespace (--network host: instances share the host network)".into()]
+                }
+                NetworkMode::Isolated | NetworkMode::None => vec![],
+            },
             reason: None,
             cgroup_parent: Some(self.cgroups.parent().to_string()),
         }
@@ -209,7 +222,12 @@ impl Sandbox for NamespaceSandbox {
         (CODE_ROOT.into(), RUNTIME_ROOT.into())
     }
 
+    fn network(&self) -> std::io::Result<InstanceNetwork> {
+        self.networks.take()
+    }
+
     fn shutdown(&self) {
+        self.networks.shutdown();
         self.cgroups.remove_leftovers();
         self.cgroups.remove_parent();
     }

@@ -24,6 +24,8 @@ pub struct ExecSpec {
     pub runtime_root: PathBuf,
     /// Size of the instance's `/tmp` tmpfs, bytes.
     pub tmp_bytes: u64,
+    /// The network namespace to join (a `/proc/<pid>/fd/<n>` of the host), or the host's.
+    pub netns: Option<PathBuf>,
     /// The files the helper writes its pid to, joining the instance's cgroups.
     pub cgroup_procs: Vec<PathBuf>,
     pub hostname: String,

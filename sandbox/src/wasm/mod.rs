@@ -10,8 +10,8 @@
 //!   linked `InstancePre`, prepared once per function version.
 //! - [`WasmComponent::instantiate`] makes a [`WasmInstance`]: its own store, WASI context
 //!   (environment = user data, stdout/stderr = the invocation log, `/tmp` = the instance's own
-//!   directory, a 512 MB tmpfs when fgs runs as root), and a [`ResourceLimiter`] that caps
-//!   linear memory at the function's memory size.
+//!   directory, a 512 MB tmpfs when fgs runs as root, no network), and a [`ResourceLimiter`]
+//!   that caps linear memory at the function's memory size.
 //!
 //! [`ResourceLimiter`]: wasmtime::ResourceLimiter
 
@@ -195,8 +195,8 @@ impl WasmComponent {
             .envs(env)
             .stdout(log.clone())
             .stderr(log.clone())
-            .inherit_network()
-            .allow_ip_name_lookup(true)
+            // No sockets: a component runs inside fgs's own process, where the host's
+            // loopback (fgs's APIs, other instances) would be one connect away.
             .preopened_dir(tmp.path(), "/tmp", wasmtime_wasi::FsPerms::ReadWrite)
             .map_err(|e| WasmError::Instantiate(e.to_string()))?
             .build();

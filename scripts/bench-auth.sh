@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The authentication benchmark of BENCHMARKS.md: warm synchronous invocation of the WASM echo
+# function on two hosts side by side, one with `--auth none`, one with `--auth required`
+# verifying every request's SDK-HMAC-SHA256 signature (headers made by the official SDK's
+# signer; the same signed request is replayed, which the 15-minute date window allows), each
+# measured with `wrk -t1 -c64 -d10s --latency` on loopback. Prints requests/s, p50/p99 and the
+# ratio (goal: >= 0.9).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+PY=.cache/venv/bin/python
+command -v wrk >/dev/null || { echo "wrk is required (Debian package wrk)" >&2; exit 1; }
+[ -x "$PY" ] || { echo "run scripts/test.sh once first (it makes .cache/venv with the SDK)" >&2; exit 1; }
+
+cargo build --release --locked
+(cd examples/wasm && cargo build --release --locked --target wasm32-wasip2)
+WASM=examples/wasm/target/wasm32-wasip2/release
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+
+AK=bench-ak SK=bench-sk-0123456789
+printf '{"credentials": [{"access_key": "%s", "secret_key": "%s", "projects": ["bench"]}]}' "$AK" "$SK" > "$work/creds.json"
+chmod 600 "$work/creds.json"
+./target/release/fgs serve --listen 127.0.0.1:18090 --data-dir "$work/open" --auth none 2>"$work/open.log" &
+pids+=($!)
+./target/release/fgs serve --listen 127.0.0.1:18091 --data-dir "$work/auth" --auth required \
+  --credentials "$work/creds.json" 2>"$work/auth.log" &
+pids+=($!)
+wait_http http://127.0.0.1:18090/healthz
+wait_http http://127.0.0.1:18091/healthz
+
+path=/v2/bench/fgs/functions/urn:fss:cn-north-4:bench:function:default:echo:latest/invocations
+$PY scripts/create-wasm-function.py http://127.0.0.1:18090 bench echo "$WASM/echo.wasm"
+FGS_AK=$AK FGS_SK=$SK $PY scripts/create-wasm-function.py http://127.0.0.1:18091 bench echo "$WASM/echo.wasm"
+
+# One wrk script per host: the plain request, and the same request with the SDK's headers.
+$PY - "$work" "$AK" "$SK" "$path" <<'PYEOF'
+import json, sys
+sys.path.insert(0, "scripts")
+from sdk_sign import sign
+work, ak, sk, path = sys.argv[1:5]
+def lua(name, headers):
+    lines = ['wrk.method = "POST"', "wrk.body = '\"hello\"'"]
+    lines += ['wrk.headers[%s] = %s' % (json.dumps(k), json.dumps(v)) for k, v in headers.items()]
+    open("%s/%s.lua" % (work, name), "w").write("\n".join(lines) + "\n")
+lua("open", {"Content-Type": "application/json"})
+lua("auth", sign("POST", "http://127.0.0.1:18091" + path, b'"hello"', ak, sk))
+PYEOF
+test "$(curl -s -X POST -H 'Content-Type: application/json' -d '"hello"' "http://127.0.0.1:18090$path")" = '"hello"'
+test "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '"hello"' "http://127.0.0.1:18091$path")" = 401
+
+run() { # name url script
+  wrk -t1 -c64 -d1s -s "$3" "$2" >/dev/null   # warm-up
+  wrk -t1 -c64 -d"$DURATION" --latency -s "$3" "$2" > "$work/$1.txt"
+  grep -q "Non-2xx" "$work/$1.txt" && { echo "$1: refused requests" >&2; cat "$work/$1.txt" >&2; exit 1; }
+  echo "$1 $(awk '/Requests\/sec/ {print $2}' "$work/$1.txt") $(awk '$1 == "50%" {print $2}' "$work/$1.txt") $(awk '$1 == "99%" {print $2}' "$work/$1.txt")"
+}
+{
+  run auth-none "http://127.0.0.1:18090$path" "$work/open.lua"
+  run auth-aksk "http://127.0.0.1:18091$path" "$work/auth.lua"
+} | tee "$work/results"
+awk '{ rps[$1] = $2 } END { printf "\nAK/SK verified / no auth = %.2fx\n", rps["auth-aksk"] / rps["auth-none"] }' "$work/results"
