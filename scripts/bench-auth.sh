@@ -16,11 +16,7 @@ cargo build --release --locked
 (cd examples/wasm && cargo build --release --locked --target wasm32-wasip2)
 WASM=examples/wasm/target/wasm32-wasip2/release
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+. scripts/bench-lib.sh
 
 AK=bench-ak SK=bench-sk-0123456789
 printf '{"credentials": [{"access_key": "%s", "secret_key": "%s", "projects": ["bench"]}]}' "$AK" "$SK" > "$work/creds.json"

@@ -8,11 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-40}
 cargo build --release --locked
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+. scripts/bench-lib.sh
 
 ./target/release/fgs serve --listen 127.0.0.1:18095 --data-dir "$work/host" --network host 2>"$work/host.log" &
 pids+=($!)

@@ -11,8 +11,11 @@ import threading
 import time
 import zipfile
 
+import pytest
+
 from conftest import PROJECT, ROOT, b64, free_port, node_fn, python_fn, unique
 from test_code_packages import create_zip
+from test_eventstream import kafka  # noqa: F401 (a fixture)
 from test_functions_api import HELLO, error
 from test_wasm import WASM_DIR
 
@@ -100,22 +103,23 @@ def test_symlink_chains_that_leave_the_package_are_refused(fgs):
     assert create_zip(fgs, ok).status_code == 200
 
 
-def two_component_package():
+def two_component_functions(host):
+    """Two WASM functions of one package holding two components: `echo.wasm` and
+    `counter.wasm` (init-counter)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.write(os.path.join(WASM_DIR, "echo.wasm"), "echo.wasm")
         z.write(os.path.join(WASM_DIR, "init-counter.wasm"), "counter.wasm")
-    return b64(buf.getvalue())
+    common = dict(runtime="WASM", memory_size=128, timeout=3, code_type="zip", code_filename="c.zip",
+                  func_code={"file": b64(buf.getvalue())})
+    return (host.create(func_name=unique("echo"), handler="echo.wasm", **common),
+            host.create(func_name=unique("counter"), handler="counter.wasm", **common))
 
 
 def test_each_component_of_a_package_runs_its_own_code(fresh_fgs):
     """Two `.wasm` files in one package: the compile cache must not hand one's code to the other."""
     host = fresh_fgs()
-    package = two_component_package()
-    common = dict(runtime="WASM", memory_size=128, timeout=3, code_type="zip", code_filename="c.zip",
-                  func_code={"file": package})
-    echo = host.create(func_name=unique("echo"), handler="echo.wasm", **common)
-    counter = host.create(func_name=unique("counter"), handler="counter.wasm", **common)
+    echo, counter = two_component_functions(host)
     assert echo["digest"] == counter["digest"]
     assert json.loads(host.invoke(echo["func_urn"], {"e": 1}).json()["result"]) == {"e": 1}
     out = json.loads(host.invoke(counter["func_urn"], {"e": 1}).json()["result"])
@@ -130,11 +134,7 @@ def test_a_forged_compile_cache_entry_is_never_loaded(fresh_fgs):
     """A file in the cache that this host did not write under that name (here: another
     component's valid artifact copied over it) is recompiled, not run."""
     host = fresh_fgs()
-    package = two_component_package()
-    common = dict(runtime="WASM", memory_size=128, timeout=3, code_type="zip", code_filename="c.zip",
-                  func_code={"file": package})
-    echo = host.create(func_name=unique("echo"), handler="echo.wasm", **common)
-    counter = host.create(func_name=unique("counter"), handler="counter.wasm", **common)
+    echo, counter = two_component_functions(host)
     cache = os.path.join(host.data_dir, "wasm-cache")
     host.invoke(echo["func_urn"], {})
     echo_art = set(os.listdir(cache))
@@ -310,6 +310,10 @@ def host_addresses():
     return [a for a in addresses if not a.startswith("127.")]
 
 
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (CI runs as root)")
+
+
+@needs_root
 def test_a_function_reaches_nothing_of_the_host_or_other_instances(fresh_fgs, witness):
     """The probe scans its loopback and every host address (fgs listening on all of them)
     while another tenant's function is invoked in a loop; it finds only its own runtime API and
@@ -344,6 +348,7 @@ def test_a_function_reaches_nothing_of_the_host_or_other_instances(fresh_fgs, wi
     assert witness.seen["probe"] == 1
 
 
+@needs_root
 def test_network_none_has_no_way_out(fresh_fgs, witness):
     host = fresh_fgs("--network", "none")
     assert "network: none" in host.http.get(host.url + "/healthz").json()["sandbox"]["enforced"]
@@ -452,3 +457,20 @@ def test_finished_async_records_are_pruned_after_their_retention(fresh_fgs):
     assert records(host, fn["func_urn"], request_id=rid)["invocations"] == []
     db = sqlite3.connect(os.path.join(host.data_dir, "fgs.sqlite3"))
     assert db.execute("SELECT COUNT(*) FROM async_requests WHERE request_id = ?", (rid,)).fetchone() == (0,)
+
+
+def test_deleting_another_projects_stream_leaves_it_running(fgs, kafka):
+    from test_eventstream import collector, create_stream, operate, produce, received, status, topic, values, wait_for
+    from test_eventstream_api import eg
+
+    name = topic(kafka)
+    fn = collector(fgs)
+    sid = create_stream(fgs, kafka, name, fn)
+    operate(fgs, sid, "START")
+    produce(kafka, name, [{"n": 1}])
+    wait_for(lambda: values(received(fgs, fn)) == [{"n": 1}], what="the first record")
+    r = eg(fgs, "DELETE", "/" + sid, project=OTHER)
+    assert r.status_code == 404 and r.json()["error_code"] == "EG.00014040", r.text
+    assert status(fgs, sid) == "RUNNING"
+    produce(kafka, name, [{"n": 2}])
+    wait_for(lambda: values(received(fgs, fn)) == [{"n": 1}, {"n": 2}], what="the record after the foreign DELETE")
