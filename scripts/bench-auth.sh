@@ -4,7 +4,8 @@
 # verifying every request's SDK-HMAC-SHA256 signature (headers made by the official SDK's
 # signer; the same signed request is replayed, which the 15-minute date window allows), each
 # measured with `wrk -t1 -c64 -d10s --latency` on loopback. Prints requests/s, p50/p99 and the
-# ratio (goal: >= 0.9).
+# ratio (goal: >= 0.9). With BASE_FGS=<an older fgs binary> that binary is measured too, in
+# the same run (the figure before authentication existed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -28,6 +29,12 @@ pids+=($!)
 pids+=($!)
 wait_http http://127.0.0.1:18090/healthz
 wait_http http://127.0.0.1:18091/healthz
+if [ -n "${BASE_FGS:-}" ]; then
+  "$BASE_FGS" serve --listen 127.0.0.1:18092 --data-dir "$work/base" 2>"$work/base.log" &
+  pids+=($!)
+  wait_http http://127.0.0.1:18092/healthz
+  $PY scripts/create-wasm-function.py http://127.0.0.1:18092 bench echo "$WASM/echo.wasm"
+fi
 
 path=/v2/bench/fgs/functions/urn:fss:cn-north-4:bench:function:default:echo:latest/invocations
 $PY scripts/create-wasm-function.py http://127.0.0.1:18090 bench echo "$WASM/echo.wasm"
@@ -56,6 +63,7 @@ run() { # name url script
   echo "$1 $(awk '/Requests\/sec/ {print $2}' "$work/$1.txt") $(awk '$1 == "50%" {print $2}' "$work/$1.txt") $(awk '$1 == "99%" {print $2}' "$work/$1.txt")"
 }
 {
+  [ -z "${BASE_FGS:-}" ] || run base "http://127.0.0.1:18092$path" "$work/open.lua"
   run auth-none "http://127.0.0.1:18090$path" "$work/open.lua"
   run auth-aksk "http://127.0.0.1:18091$path" "$work/auth.lua"
 } | tee "$work/results"

@@ -28,7 +28,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::{NaiveDateTime, TimeZone, Utc};
+use chrono::Utc;
 use fgs_secrets::HostKey;
 use serde_json::{json, Value};
 
@@ -108,9 +108,10 @@ impl IntoResponse for AuthError {
     }
 }
 
-/// The middleware: lets a request through only when it is authenticated and allowed.
+/// The middleware (installed with `--auth required`): lets a request through only when it is
+/// authenticated and allowed.
 pub async fn authenticate(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
-    if auth.mode == AuthMode::None || is_open(req.uri().path()) {
+    if is_open(req.uri().path()) {
         return next.run(req).await;
     }
     match auth.check(req).await {
@@ -183,9 +184,8 @@ impl Auth {
         let date = header(req.headers(), "x-sdk-date")
             .ok_or_else(|| AuthError::iam("x-sdk-date not found"))?
             .to_string();
-        let signed_at = NaiveDateTime::parse_from_str(&date, "%Y%m%dT%H%M%SZ")
-            .map_err(|_| AuthError::iam(format!("invalid x-sdk-date {date:?}")))?;
-        let signed_at = Utc.from_utc_datetime(&signed_at).timestamp();
+        let signed_at = parse_sdk_date(&date)
+            .ok_or_else(|| AuthError::iam(format!("invalid x-sdk-date {date:?}")))?;
         if (now - signed_at).abs() > MAX_CLOCK_SKEW_SECS {
             return Err(AuthError::iam(format!(
                 "signature expired, signature time:{date},server time:{}",
@@ -311,6 +311,23 @@ pub fn router(auth: Arc<Auth>) -> Router {
     )
 }
 
+/// `X-Sdk-Date` (`YYYYMMDDTHHMMSSZ`, UTC) as seconds since the epoch. By hand: chrono's
+/// `parse_from_str` re-reads its format string on every call, and this runs on every request.
+fn parse_sdk_date(date: &str) -> Option<i64> {
+    let b = date.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let day = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(4..6)?, num(6..8)?)?;
+    let time = day.and_hms_opt(num(9..11)?, num(11..13)?, num(13..15)?)?;
+    Some(time.and_utc().timestamp())
+}
+
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -326,5 +343,14 @@ mod tests {
         assert_eq!(project_of("/v2//fgs"), None);
         assert_eq!(project_of("/metrics"), None);
         assert_eq!(project_of("/v3/auth/tokens"), None);
+    }
+
+    #[test]
+    fn sdk_dates() {
+        assert_eq!(parse_sdk_date("20261201T120000Z"), Some(1_796_126_400));
+        assert_eq!(parse_sdk_date("19700101T000000Z"), Some(0));
+        for bad in ["", "20261201T120000", "2026120lT120000Z", "20261301T120000Z", "20261201T250000Z", "20261201 120000Z"] {
+            assert_eq!(parse_sdk_date(bad), None, "{bad}");
+        }
     }
 }

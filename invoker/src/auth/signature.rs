@@ -91,23 +91,32 @@ impl Payload<'_> {
 
 impl SignedRequest<'_> {
     pub fn canonical_request(&self) -> String {
-        let mut headers = self.headers.clone();
+        // Built into one buffer: this runs for every authenticated request.
+        let mut out = String::with_capacity(512);
+        out.push_str(&self.method.to_ascii_uppercase());
+        out.push('\n');
+        canonical_uri(&mut out, self.raw_path);
+        out.push('\n');
+        canonical_query(&mut out, self.raw_query);
+        out.push('\n');
+        let mut headers: Vec<&(String, String)> = self.headers.iter().collect();
         headers.sort();
-        let canonical_headers: String = headers
-            .iter()
-            .map(|(name, value)| format!("{name}:{}\n", value.trim()))
-            .collect();
-        let signed: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
-        let payload = self.payload.hash();
-        format!(
-            "{}\n{}\n{}\n{}\n{}\n{}",
-            self.method.to_ascii_uppercase(),
-            canonical_uri(self.raw_path),
-            canonical_query(self.raw_query),
-            canonical_headers,
-            signed.join(";"),
-            payload
-        )
+        for (name, value) in &headers {
+            out.push_str(name);
+            out.push(':');
+            out.push_str(value.trim());
+            out.push('\n');
+        }
+        out.push('\n');
+        for (i, (name, _)) in headers.iter().enumerate() {
+            if i > 0 {
+                out.push(';');
+            }
+            out.push_str(name);
+        }
+        out.push('\n');
+        out.push_str(&self.payload.hash());
+        out
     }
 
     /// The signature of this request under `secret_key`.
@@ -136,20 +145,19 @@ impl SignedRequest<'_> {
     }
 }
 
-fn canonical_uri(raw_path: &str) -> String {
-    let decoded = percent_decode(raw_path);
-    let mut uri = decoded
-        .split(|&b| b == b'/')
-        .map(encode)
-        .collect::<Vec<_>>()
-        .join("/");
-    if !uri.ends_with('/') {
-        uri.push('/');
+fn canonical_uri(out: &mut String, raw_path: &str) {
+    for (i, segment) in percent_decode(raw_path).split(|&b| b == b'/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        encode(out, segment);
     }
-    uri
+    if !out.ends_with('/') {
+        out.push('/');
+    }
 }
 
-fn canonical_query(raw_query: &str) -> String {
+fn canonical_query(out: &mut String, raw_query: &str) {
     let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = raw_query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -159,11 +167,14 @@ fn canonical_query(raw_query: &str) -> String {
         })
         .collect();
     pairs.sort();
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        encode(out, k);
+        out.push('=');
+        encode(out, v);
+    }
 }
 
 /// Python's `urllib.parse.unquote` on bytes: `%XX` becomes the byte, anything else (`+` too)
@@ -190,17 +201,19 @@ fn hex_val(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
-/// Python's `urllib.parse.quote(s, safe='~')`: everything but `A-Za-z0-9-_.~` as `%XX`.
-fn encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
+/// Python's `urllib.parse.quote(s, safe='~')`, appended to `out`: everything but
+/// `A-Za-z0-9-_.~` as `%XX`.
+fn encode(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in bytes {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
         }
     }
-    out
 }
 
 #[cfg(test)]
