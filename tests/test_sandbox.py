@@ -262,6 +262,10 @@ def test_nothing_leaks_after_a_burst_and_shutdown(fresh_fgs):
     host = fresh_fgs("--idle-timeout", "5s")
     fgs_pid = host.proc.pid
     mounts_before = host_mounts()
+    # At start the network pool makes its namespaces (short `ip` runs): wait until it is full.
+    deadline = time.time() + 10
+    while descendants(fgs_pid) and time.time() < deadline:
+        time.sleep(0.05)
     assert cgroup_dirs(host) == [] and descendants(fgs_pid) == set()
     src = "import time\ndef handler(e, c):\n    time.sleep(1)\n    return 'ok'\n"
     fn = host.create(**python_fn("burst", src))

@@ -19,7 +19,9 @@ use clap::{Parser, Subcommand};
 use fgs_limits::{FunctionLimits, PayloadLimits};
 use fgs_runtime::{CodeStore, InstancePool, PoolConfig, RuntimeLayout};
 use fgs_sandbox::wasm::{WasmConfig, WasmEngine};
-use fgs_sandbox::{Enforcement, NamespaceConfig, NamespaceSandbox, ProcessGroupSandbox, Sandbox};
+use fgs_sandbox::{
+    Enforcement, NamespaceConfig, NamespaceError, NamespaceSandbox, ProcessGroupSandbox, Sandbox,
+};
 
 #[derive(Parser)]
 #[command(
@@ -311,11 +313,11 @@ fn choose_sandbox(
     args: &ServeArgs,
     data_dir: &Path,
 ) -> anyhow::Result<(Arc<dyn Sandbox>, Enforcement)> {
-    let namespace = || -> Result<NamespaceSandbox, String> {
+    let namespace = || -> Result<NamespaceSandbox, NamespaceError> {
         let helper = match &args.sandbox_helper {
             Some(path) => path.clone(),
             None => std::env::current_exe()
-                .map_err(|e| e.to_string())?
+                .map_err(|e| NamespaceError::Unavailable(e.to_string()))?
                 .with_file_name("fgs-sandbox-exec"),
         };
         NamespaceSandbox::new(NamespaceConfig {
@@ -344,7 +346,8 @@ fn choose_sandbox(
                 let enforcement = sandbox.enforcement();
                 (Arc::new(sandbox) as Arc<dyn Sandbox>, enforcement)
             }
-            Err(reason) => fallback(reason),
+            Err(NamespaceError::Unavailable(reason)) => fallback(reason),
+            Err(network) => anyhow::bail!("namespace sandbox: {network}"),
         },
     };
     match &enforcement.reason {

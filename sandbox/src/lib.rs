@@ -23,7 +23,7 @@ pub mod wasm;
 pub use cgroup::ControlGroup;
 pub use error::SandboxError;
 pub use exit::Exit;
-pub use namespace::{NamespaceConfig, NamespaceSandbox};
+pub use namespace::{NamespaceConfig, NamespaceError, NamespaceSandbox};
 pub use process::Process;
 pub use process_group::ProcessGroupSandbox;
 

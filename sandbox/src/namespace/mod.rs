@@ -69,22 +69,42 @@ pub struct NamespaceSandbox {
     next_id: AtomicU64,
 }
 
+/// Why the namespace sandbox could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum NamespaceError {
+    /// This host cannot sandbox at all (no root, no writable cgroups, no helper): a caller may
+    /// fall back to a weaker sandbox.
+    #[error("{0}")]
+    Unavailable(String),
+    /// It could, but not with the network asked for: falling back would silently drop every
+    /// other wall too, so this is for the operator to fix (install `nft`, or pick a network).
+    #[error("--network {mode}: {reason}")]
+    Network { mode: &'static str, reason: String },
+}
+
 impl NamespaceSandbox {
     /// Checks that this host can sandbox (root, writable cgroups, the helper) and prepares it.
-    pub fn new(config: NamespaceConfig) -> Result<Self, String> {
+    pub fn new(config: NamespaceConfig) -> Result<Self, NamespaceError> {
+        let unavailable = NamespaceError::Unavailable;
         if !nix::unistd::geteuid().is_root() {
-            return Err("not running as root".into());
+            return Err(unavailable("not running as root".into()));
         }
         if !config.helper.is_file() {
-            return Err(format!(
+            return Err(unavailable(format!(
                 "sandbox helper {} not found",
                 config.helper.display()
-            ));
+            )));
         }
-        std::fs::create_dir_all(&config.root_mountpoint)
-            .map_err(|e| format!("cannot create {}: {e}", config.root_mountpoint.display()))?;
-        let cgroups = Cgroups::open(&config.host_key)?;
-        let networks = Networks::new(config.network, &config.host_key)?;
+        std::fs::create_dir_all(&config.root_mountpoint).map_err(|e| {
+            unavailable(format!("cannot create {}: {e}", config.root_mountpoint.display()))
+        })?;
+        let cgroups = Cgroups::open(&config.host_key).map_err(unavailable)?;
+        let networks = Networks::new(config.network, &config.host_key).map_err(|reason| {
+            NamespaceError::Network {
+                mode: config.network.name(),
+                reason,
+            }
+        })?;
         // Merged-/usr systems have /bin -> usr/bin and the like: recreate the links, bind /usr.
         let mut symlinks = Vec::new();
         let mut ro_binds = vec![PathBuf::from("/usr")];
