@@ -158,7 +158,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| data_dir.join("secret.key"));
     let secret_key = Arc::new(
-        fgs_secrets::HostKey::load_or_create(&secret_key_file).context("cannot load the host key")?,
+        fgs_secrets::HostKey::load_or_create(&secret_key_file)
+            .context("cannot load the host key")?,
     );
     let payload = PayloadLimits::default();
     let store = store::Store::open(&data_dir.join("fgs.sqlite3"), secret_key.clone())
@@ -213,12 +214,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auth_mode: auth.mode.name(),
     });
 
-    let stream_store =
-        fgs_eventstream::store::StreamStore::new(
-            store::connect(&data_dir.join("fgs.sqlite3"))?,
-            secret_key.clone(),
-        )
-            .context("cannot open the event stream store")?;
+    let stream_store = fgs_eventstream::store::StreamStore::new(
+        store::connect(&data_dir.join("fgs.sqlite3"))?,
+        secret_key.clone(),
+    )
+    .context("cannot open the event stream store")?;
     let engine = fgs_eventstream::engine::Engine::new(
         stream_store.clone(),
         Arc::new(stream_sink::InvokerSink(app.clone())),
@@ -274,8 +274,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ));
     }
     axum::serve(listener, routes)
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     pool.shutdown().await;
     tracing::info!("fgs stopped");
     Ok(())
@@ -283,10 +283,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// The authentication mode and credentials: `required` by default off loopback, and never
 /// `required` without credentials to check against.
-fn auth_settings(
-    args: &ServeArgs,
-    key: Arc<fgs_secrets::HostKey>,
-) -> anyhow::Result<auth::Auth> {
+fn auth_settings(args: &ServeArgs, key: Arc<fgs_secrets::HostKey>) -> anyhow::Result<auth::Auth> {
     let mode = args.auth.unwrap_or(if args.listen.ip().is_loopback() {
         auth::AuthMode::None
     } else {

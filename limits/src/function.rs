@@ -151,7 +151,9 @@ fn check_entry_point(handler: &str, limits: &FunctionLimits) -> Result<(), Strin
         return Err("must not contain whitespace".into());
     }
     if handler.contains(['/', '\\']) || handler.contains("..") || handler.starts_with('.') {
-        return Err("must name a file of the code package: no '/', '\\', '..' or leading '.'".into());
+        return Err(
+            "must name a file of the code package: no '/', '\\', '..' or leading '.'".into(),
+        );
     }
     Ok(())
 }

@@ -74,7 +74,10 @@ fn bench(c: &mut Criterion) {
                 });
                 sandbox.shutdown();
             }
-            Err(reason) => eprintln!("namespace sandbox ({}) not benchmarked: {reason}", mode.name()),
+            Err(reason) => eprintln!(
+                "namespace sandbox ({}) not benchmarked: {reason}",
+                mode.name()
+            ),
         }
     }
     group.finish();

@@ -147,7 +147,9 @@ impl Networks {
         });
         if mode != NetworkMode::Host {
             // Fail now, not at the first cold start, when namespaces cannot be made here.
-            let first = networks.create().map_err(|e| format!("network namespace: {e}"))?;
+            let first = networks
+                .create()
+                .map_err(|e| format!("network namespace: {e}"))?;
             networks.ready.lock().unwrap().push(first);
             let filler = Arc::downgrade(&networks);
             std::thread::Builder::new()
@@ -231,10 +233,7 @@ impl Networks {
         }
         Ok(InstanceNetwork {
             listener,
-            namespace: Some(Namespace {
-                fd,
-                _subnet: lease,
-            }),
+            namespace: Some(Namespace { fd, _subnet: lease }),
         })
     }
 }

@@ -93,7 +93,8 @@ impl HostKey {
                     fs::create_dir_all(dir).map_err(io)?;
                 }
                 let mut key = [0u8; 32];
-                getrandom::getrandom(&mut key).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+                getrandom::getrandom(&mut key)
+                    .map_err(|e| io(std::io::Error::other(e.to_string())))?;
                 let mut file = fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
@@ -173,8 +174,7 @@ impl HostKey {
     }
 
     fn file_mac(&self, context: &[u8], data: &[u8]) -> Hmac<Sha256> {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key).expect("any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key).expect("any key length");
         mac.update(&(context.len() as u64).to_be_bytes());
         mac.update(context);
         mac.update(data);

@@ -369,7 +369,9 @@ pub async fn cancel(
             });
             Ok(Json(Value::Null).into_response())
         }
-        None if app.queue.cancel_running(&entry.record.func_id, &request_id) => Ok(Json(Value::Null).into_response()),
+        None if app.queue.cancel_running(&entry.record.func_id, &request_id) => {
+            Ok(Json(Value::Null).into_response())
+        }
         None => {
             let status = app
                 .journal

@@ -48,19 +48,18 @@ pub async fn invoke(
     if admitted.is_err() {
         discard(&mut body).await;
     }
-    let _permit = admitted
-        .map_err(|refusal| match refusal {
-            Refusal::Disabled => ApiError::function_disabled(),
-            Refusal::Host { limit } => ApiError::too_many_requests(format!(
-                "({limit} concurrent executions are running on this host)"
-            )),
-            Refusal::Tenant { limit } => ApiError::too_many_requests(format!(
-                "({limit} concurrent executions per project are running)"
-            )),
-            Refusal::Function { limit } => ApiError::too_many_requests(format!(
-                "(the function runs its max_instance_num of {limit})"
-            )),
-        })?;
+    let _permit = admitted.map_err(|refusal| match refusal {
+        Refusal::Disabled => ApiError::function_disabled(),
+        Refusal::Host { limit } => ApiError::too_many_requests(format!(
+            "({limit} concurrent executions are running on this host)"
+        )),
+        Refusal::Tenant { limit } => ApiError::too_many_requests(format!(
+            "({limit} concurrent executions per project are running)"
+        )),
+        Refusal::Function { limit } => ApiError::too_many_requests(format!(
+            "(the function runs its max_instance_num of {limit})"
+        )),
+    })?;
     let event = read_event(body, &headers, app.payload.sync_request).await?;
     let request = InvokeRequest {
         request_id: uuid::Uuid::new_v4().to_string(),

@@ -142,20 +142,21 @@ impl Auth {
     async fn check(&self, req: Request) -> Result<Request, AuthError> {
         let now = Utc::now().timestamp();
         let path = req.uri().path().to_string();
-        let (credential, req, token_project) = if let Some(token) = header(req.headers(), "x-auth-token") {
-            let claims = token::verify(&self.key, token, now).map_err(|e| match e {
-                token::TokenError::Malformed => AuthError::iam("decrypt token fail"),
-                token::TokenError::Expired { .. } => AuthError::token_expired(),
-            })?;
-            let credential = self
-                .credentials
-                .get(&claims.access_key)
-                .ok_or_else(|| AuthError::iam("decrypt token fail"))?;
-            (credential, req, Some(claims.project_id))
-        } else {
-            let (credential, req) = self.check_signature(req, now).await?;
-            (credential, req, None)
-        };
+        let (credential, req, token_project) =
+            if let Some(token) = header(req.headers(), "x-auth-token") {
+                let claims = token::verify(&self.key, token, now).map_err(|e| match e {
+                    token::TokenError::Malformed => AuthError::iam("decrypt token fail"),
+                    token::TokenError::Expired { .. } => AuthError::token_expired(),
+                })?;
+                let credential = self
+                    .credentials
+                    .get(&claims.access_key)
+                    .ok_or_else(|| AuthError::iam("decrypt token fail"))?;
+                (credential, req, Some(claims.project_id))
+            } else {
+                let (credential, req) = self.check_signature(req, now).await?;
+                (credential, req, None)
+            };
         let allowed = match project_of(&path) {
             Some(project) => {
                 credential.allows(project) && token_project.as_deref().is_none_or(|p| p == project)
@@ -179,8 +180,9 @@ impl Auth {
     ) -> Result<(&Credential, Request), AuthError> {
         let authorization = header(req.headers(), "authorization")
             .ok_or_else(|| AuthError::iam("x-auth-token not found"))?;
-        let authorization = Authorization::parse(authorization)
-            .ok_or_else(|| AuthError::iam("unsupported authorization, use SDK-HMAC-SHA256 or X-Auth-Token"))?;
+        let authorization = Authorization::parse(authorization).ok_or_else(|| {
+            AuthError::iam("unsupported authorization, use SDK-HMAC-SHA256 or X-Auth-Token")
+        })?;
         let date = header(req.headers(), "x-sdk-date")
             .ok_or_else(|| AuthError::iam("x-sdk-date not found"))?
             .to_string();
@@ -204,9 +206,11 @@ impl Auth {
         let (bytes, body) = match &content_sha256 {
             Some(_) if !known_empty => (None, body),
             _ => {
-                let bytes = axum::body::to_bytes(body, MAX_SIGNED_BODY).await.map_err(|_| {
-                    AuthError::iam("the request body could not be read within the limit")
-                })?;
+                let bytes = axum::body::to_bytes(body, MAX_SIGNED_BODY)
+                    .await
+                    .map_err(|_| {
+                        AuthError::iam("the request body could not be read within the limit")
+                    })?;
                 (Some(bytes.clone()), Body::from(bytes))
             }
         };
@@ -252,7 +256,9 @@ impl Auth {
             let title = status.canonical_reason().unwrap_or("");
             (
                 status,
-                Json(json!({"error": {"code": status.as_u16(), "message": message, "title": title}})),
+                Json(
+                    json!({"error": {"code": status.as_u16(), "message": message, "title": title}}),
+                ),
             )
                 .into_response()
         };
@@ -260,20 +266,36 @@ impl Auth {
         let user = &auth["identity"]["password"]["user"];
         let methods = auth["identity"]["methods"].as_array();
         if !methods.is_some_and(|m| m.iter().any(|m| m == "password")) {
-            return Err(refuse(StatusCode::BAD_REQUEST, "The request you have made requires the password method."));
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "The request you have made requires the password method.",
+            ));
         }
-        let (Some(name), Some(password)) = (user["name"].as_str(), user["password"].as_str()) else {
-            return Err(refuse(StatusCode::BAD_REQUEST, "The user name and password are required."));
+        let (Some(name), Some(password)) = (user["name"].as_str(), user["password"].as_str())
+        else {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "The user name and password are required.",
+            ));
         };
         let Some(credential) = self.credentials.by_password(name, password) else {
-            return Err(refuse(StatusCode::UNAUTHORIZED, "The username or password is wrong."));
+            return Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "The username or password is wrong.",
+            ));
         };
         let scope = &auth["scope"]["project"];
         let Some(project) = scope["id"].as_str().or(scope["name"].as_str()) else {
-            return Err(refuse(StatusCode::BAD_REQUEST, "A project scope (auth.scope.project.id) is required."));
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "A project scope (auth.scope.project.id) is required.",
+            ));
         };
         if !credential.allows(project) {
-            return Err(refuse(StatusCode::FORBIDDEN, "The user has no access to the project."));
+            return Err(refuse(
+                StatusCode::FORBIDDEN,
+                "The user has no access to the project.",
+            ));
         }
         let issued = Utc::now();
         let expires = issued + chrono::Duration::from_std(self.token_ttl).unwrap_or_default();
@@ -295,7 +317,12 @@ impl Auth {
             "roles": [],
             "catalog": [],
         }});
-        Ok((StatusCode::CREATED, [("X-Subject-Token", token)], Json(body)).into_response())
+        Ok((
+            StatusCode::CREATED,
+            [("X-Subject-Token", token)],
+            Json(body),
+        )
+            .into_response())
     }
 }
 
@@ -303,10 +330,12 @@ impl Auth {
 pub fn router(auth: Arc<Auth>) -> Router {
     Router::new().route(
         "/v3/auth/tokens",
-        post(|State(auth): State<Arc<Auth>>, body: bytes::Bytes| async move {
-            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            auth.issue_token(&body).unwrap_or_else(|refusal| refusal)
-        })
+        post(
+            |State(auth): State<Arc<Auth>>, body: bytes::Bytes| async move {
+                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                auth.issue_token(&body).unwrap_or_else(|refusal| refusal)
+            },
+        )
         .with_state(auth),
     )
 }
@@ -349,7 +378,14 @@ mod tests {
     fn sdk_dates() {
         assert_eq!(parse_sdk_date("20261201T120000Z"), Some(1_796_126_400));
         assert_eq!(parse_sdk_date("19700101T000000Z"), Some(0));
-        for bad in ["", "20261201T120000", "2026120lT120000Z", "20261301T120000Z", "20261201T250000Z", "20261201 120000Z"] {
+        for bad in [
+            "",
+            "20261201T120000",
+            "2026120lT120000Z",
+            "20261301T120000Z",
+            "20261201T250000Z",
+            "20261201 120000Z",
+        ] {
             assert_eq!(parse_sdk_date(bad), None, "{bad}");
         }
     }

@@ -283,8 +283,12 @@ mod tests {
         let req = SignedRequest {
             method: "GET",
             raw_path: "/v2/p/a%20b/c%2Fd/%C3%BC~x",
-            raw_query: "z=1&a=b%20c%2Bd%2F%C3%A9&a=A&e=&flag=true&lst=y&lst=x&k~%2A=%21%27%28%29%2A",
-            headers: headers(&[("host", "127.0.0.1:8000"), ("x-sdk-date", "20261201T120000Z")]),
+            raw_query:
+                "z=1&a=b%20c%2Bd%2F%C3%A9&a=A&e=&flag=true&lst=y&lst=x&k~%2A=%21%27%28%29%2A",
+            headers: headers(&[
+                ("host", "127.0.0.1:8000"),
+                ("x-sdk-date", "20261201T120000Z"),
+            ]),
             date: "20261201T120000Z",
             payload: Payload::Body(b""),
         };

@@ -87,7 +87,12 @@ mod tests {
                 ..claims
             },
         );
-        let other_payload = other.strip_prefix(PREFIX).unwrap().split_once('.').unwrap().0;
+        let other_payload = other
+            .strip_prefix(PREFIX)
+            .unwrap()
+            .split_once('.')
+            .unwrap()
+            .0;
         let spliced = format!("{PREFIX}{other_payload}.{tag}");
         assert_eq!(verify(&key, &spliced, 0), Err(TokenError::Malformed));
         assert!(head.starts_with(PREFIX));

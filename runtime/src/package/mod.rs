@@ -208,7 +208,10 @@ mod tests {
         let store = CodeStore::open(dir.path(), PayloadLimits::default()).unwrap();
         for bad in ["../../runtimes/bootstrap.py", "a/b.py", "..", "/etc/x.py"] {
             assert!(
-                matches!(store.put_inline(bad, b"x"), Err(RuntimeError::InvalidPackage(_))),
+                matches!(
+                    store.put_inline(bad, b"x"),
+                    Err(RuntimeError::InvalidPackage(_))
+                ),
                 "{bad}"
             );
         }

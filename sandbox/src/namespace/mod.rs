@@ -96,7 +96,10 @@ impl NamespaceSandbox {
             )));
         }
         std::fs::create_dir_all(&config.root_mountpoint).map_err(|e| {
-            unavailable(format!("cannot create {}: {e}", config.root_mountpoint.display()))
+            unavailable(format!(
+                "cannot create {}: {e}",
+                config.root_mountpoint.display()
+            ))
         })?;
         let cgroups = Cgroups::open(&config.host_key).map_err(unavailable)?;
         let networks = Networks::new(config.network, &config.host_key).map_err(|reason| {
@@ -229,7 +232,10 @@ impl Sandbox for NamespaceSandbox {
             ],
             not_enforced: match self.networks.mode() {
                 NetworkMode::Host => {
-                    vec!["network namespace (--network host: instances share the host network)".into()]
+                    vec![
+                        "network namespace (--network host: instances share the host network)"
+                            .into(),
+                    ]
                 }
                 NetworkMode::Isolated | NetworkMode::None => vec![],
             },
