@@ -474,3 +474,121 @@ def test_deleting_another_projects_stream_leaves_it_running(fgs, kafka):
     assert status(fgs, sid) == "RUNNING"
     produce(kafka, name, [{"n": 2}])
     wait_for(lambda: values(received(fgs, fn)) == [{"n": 1}, {"n": 2}], what="the record after the foreign DELETE")
+
+
+def test_data_of_an_older_fgs_is_sealed_and_migrated_at_start(fresh_fgs):
+    """Rows as an fgs before issue 12 wrote them (secrets in clear, a journal without the
+    destination depth) are sealed and migrated when the host starts, and still work."""
+    import sqlite3
+    from test_async import wait_status
+    from test_eventstream_api import eg, stream
+
+    host = fresh_fgs()
+    secret, kafka_secret = unique("old-secret"), unique("old-kafka")
+    fn = host.create(**python_fn(unique("old"), SECRET_READER, encrypted_user_data=json.dumps({"PASSWORD": "x"})))
+    body = stream()
+    body["source"]["source_kafka"].update({"enable_sasl_ssl": True, "sasl_mechanism": "PLAIN", "user_name": "u",
+                                           "password": "x"})
+    sid = eg(host, "POST", json=body).json()["eventStreamingID"]
+    host.stop()
+    path = os.path.join(host.data_dir, "fgs.sqlite3")
+    db = sqlite3.connect(path)
+    (record,) = db.execute("SELECT record FROM functions WHERE func_name = ?", (fn["func_name"],)).fetchone()
+    record = json.loads(record)
+    record["encrypted_user_data"] = json.dumps({"PASSWORD": secret})
+    db.execute("UPDATE functions SET record = ? WHERE func_name = ?", (json.dumps(record), fn["func_name"]))
+    (definition,) = db.execute("SELECT definition FROM event_streams WHERE id = ?", (sid,)).fetchone()
+    definition = json.loads(definition)
+    definition["source"]["source_kafka"]["password"] = kafka_secret
+    db.execute("UPDATE event_streams SET definition = ? WHERE id = ?", (json.dumps(definition), sid))
+    db.execute("ALTER TABLE async_requests DROP COLUMN depth")
+    db.execute("INSERT INTO async_requests (request_id, project_id, package, func_name, func_id, event, status,"
+               " accepted_ms) VALUES ('old-request', ?, 'default', ?, ?, x'7b7d', 'WAIT', ?)",
+               (PROJECT, fn["func_name"], record["func_id"], int(time.time() * 1000)))
+    db.commit()
+    db.close()
+
+    again = fresh_fgs(data_dir=host.data_dir)
+    assert json.loads(again.invoke(fn["func_urn"], {}).json()["result"])["password"] == secret
+    assert wait_status(again, fn["func_urn"], "old-request")["status"] == "SUCCESS"
+    assert eg(again, "GET", "/" + sid).json()["source"]["source_kafka"]["password"] == "******"
+    again.stop()
+    assert_nowhere(host.data_dir, secret)
+    assert_nowhere(host.data_dir, kafka_secret)
+
+
+# --- identity ---------------------------------------------------------------------------------
+
+WHO_AM_I = """
+import os, time
+
+def handler(event, context):
+    outside = open("/proc/self/uid_map").read().split()
+    time.sleep(event.get("hold", 0))
+    return {"uid": os.getuid(), "gid": os.getgid(), "uid_map": outside}
+"""
+
+
+@needs_root
+def test_no_two_instances_share_a_host_identity(fgs):
+    """Every instance sees FunctionGraph's uid 1003, but is a host uid of its own: a user
+    namespace maps 1003 to an id no other live instance holds, so two tenants' processes can
+    never signal, trace or read each other as the same user."""
+    fns = [fgs.api("POST", "/functions", project=project, json=python_fn(unique("who"), WHO_AM_I)).json()
+           for project in (PROJECT, OTHER)]
+    results, seen_on_host = [], []
+
+    def invoke(fn, project):
+        results.append(json.loads(fgs.invoke(fn["func_urn"], {"hold": 2}, project=project).json()["result"]))
+
+    calls = [threading.Thread(target=invoke, args=(fn, p)) for fn, p in zip(fns, (PROJECT, OTHER)) for _ in range(2)]
+    for t in calls:
+        t.start()
+    time.sleep(1.2)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            status = open("/proc/%s/status" % pid).read()
+        except OSError:
+            continue
+        uid = int(next(l for l in status.splitlines() if l.startswith("Uid:")).split()[1])
+        if uid >= 1_000_000_000:
+            seen_on_host.append(uid)
+    for t in calls:
+        t.join()
+    assert len(results) == 4
+    host_ids = set()
+    for out in results:
+        assert (out["uid"], out["gid"]) == (1003, 1003)
+        inside, outside, count = (int(x) for x in out["uid_map"])
+        assert (inside, count) == (1003, 1) and outside >= 1_000_000_000
+        host_ids.add(outside)
+    assert len(host_ids) == 4, "four live instances, four host identities: %s" % results
+    assert host_ids <= set(seen_on_host), (host_ids, seen_on_host)
+
+
+def test_a_wasm_function_has_no_network(fgs):
+    """A component runs inside fgs's own process: it gets no sockets at all, so neither fgs's
+    API (listening, as the test shows) nor anything else is one connect away."""
+    import socket
+    from test_wasm import wasm_fn
+
+    target = "127.0.0.1:%d" % fgs.port
+    socket.create_connection(("127.0.0.1", fgs.port)).close()
+    fn = wasm_fn(fgs, "net-probe", timeout=10)
+    out = json.loads(fgs.invoke(fn["func_urn"], data=target.encode()).json()["result"])
+    assert all(v.startswith("error") for v in out.values()), out
+
+
+@needs_root
+def test_isolated_network_without_nft_stops_the_host_at_start(tmp_path):
+    """Without nftables the firewall of `--network isolated` cannot be installed: fgs refuses
+    to start rather than run instances that could reach the host."""
+    from conftest import FGS
+
+    nft = shutil.which("nft") or "/usr/sbin/nft"
+    script = 'mount --bind /dev/null "$1" && shift && exec "$@"'
+    out = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", nft,
+                          FGS, "serve", "--data-dir", str(tmp_path / "d"), "--listen", "127.0.0.1:%d" % free_port(),
+                          "--sandbox", "auto", "--network", "isolated"], capture_output=True, timeout=30)
+    assert out.returncode != 0, out
+    assert b"`nft` (nftables) is needed for --network isolated" in out.stderr, out.stderr[-2000:]

@@ -49,7 +49,11 @@ impl ProcessInstance {
         if spec.language == Language::Custom && !is_executable(&spec.code_dir.join("bootstrap")) {
             return Err(InvokeFailure::BootstrapNotFound);
         }
-        let (listener, network) = sandbox.network().map_err(system)?.into_parts();
+        // From the sandbox's pool; when it has run dry, making one runs `ip`: off the async
+        // workers, so a burst of cold starts does not stall the API.
+        let (listener, network) = tokio::task::block_in_place(|| sandbox.network())
+            .map_err(system)?
+            .into_parts();
         let api = RuntimeApi::start(listener, max_response).map_err(system)?;
         let (logs, output) = LogPipe::new().map_err(system)?;
         let (code_root, runtime_root) = sandbox.instance_paths(&spec.code_dir, layout.root());

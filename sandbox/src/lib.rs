@@ -14,6 +14,7 @@
 mod cgroup;
 mod error;
 mod exit;
+mod lease;
 pub mod namespace;
 pub mod network;
 mod process;

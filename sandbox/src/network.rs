@@ -9,7 +9,7 @@
 //!
 //! - `none`: the namespace has only its loopback: no way out at all.
 //! - `isolated` (the default with the namespace sandbox): also a veth pair to the host, a /30
-//!   of its own from a per-host block of `100.64.0.0/10`, and a default route; the host
+//!   of its own from a per-host /16 of `100.64.0.0/10`, and a default route; the host
 //!   forwards and masquerades its traffic to the outside, and an nftables table drops
 //!   everything an instance sends to the host itself (any of its addresses, so no fgs listener)
 //!   or to another instance.
@@ -19,8 +19,6 @@
 //! Making a namespace with its veth takes milliseconds (two `ip` runs), so a pool keeps a few
 //! ready and a background thread refills it: a cold start only takes one.
 
-use std::collections::VecDeque;
-use std::fs::File;
 use std::io::Write;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -29,15 +27,20 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
+use crate::lease::{Block, Lease};
+
 /// Where the runtime API listens inside an instance's own namespace.
 pub const RUNTIME_API_IN_NAMESPACE: &str = "127.0.0.1:9000";
 /// Instances' veth interfaces on the host are named `fgsv<block><n>`.
 const VETH_PREFIX: &str = "fgsv";
 /// Networks kept ready.
 const POOL_SIZE: usize = 8;
-/// A host's block: `100.64.0.0/10` in /20s, each holding 1024 instance /30s.
-const BLOCKS: u32 = 1024;
-const SUBNETS_PER_BLOCK: u32 = 1024;
+/// A host's block: `100.64.0.0/10` in /16s, each holding 16384 instance /30s (more than the
+/// instances a host can hold: `--host-concurrency` running plus the warm ones).
+const BLOCKS: u32 = 64;
+const SUBNETS_PER_BLOCK: u32 = 16384;
+/// The prefix length of a block.
+const BLOCK_PREFIX: u32 = 32 - (SUBNETS_PER_BLOCK * 4).trailing_zeros();
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetworkMode {
@@ -66,7 +69,7 @@ pub struct InstanceNetwork {
 /// What keeps an instance's namespace (and its subnet) reserved; dropped with the instance.
 pub struct Namespace {
     fd: OwnedFd,
-    _subnet: Option<SubnetLease>,
+    _subnet: Option<Lease>,
 }
 
 impl Namespace {
@@ -95,30 +98,14 @@ impl InstanceNetwork {
     }
 }
 
-/// A subnet index reserved for one instance; returned (to the back of the queue, so reused
-/// last) when dropped.
-struct SubnetLease {
-    index: u32,
-    free: Arc<Mutex<VecDeque<u32>>>,
-}
-
-impl Drop for SubnetLease {
-    fn drop(&mut self) {
-        self.free.lock().unwrap().push_back(self.index);
-    }
-}
-
 /// How `isolated` reaches the outside: the host's block of addresses and the tools.
 struct Uplink {
     ip: PathBuf,
-    /// The /20 this host took (its number, and its first address: `100.64.0.0` + block × 4096).
-    block: u32,
+    /// The block of subnets this host took, and its first address.
+    block: Block,
     base: u32,
-    free: Arc<Mutex<VecDeque<u32>>>,
     table: String,
     nft: PathBuf,
-    /// Held for the life of the process: no other host takes this block.
-    _block_lock: File,
 }
 
 /// Makes instance networks for one mode, keeping a few ready.
@@ -190,25 +177,19 @@ impl Networks {
 
     fn create(&self) -> std::io::Result<InstanceNetwork> {
         let lease = match &self.uplink {
-            Some(uplink) => {
-                let index = uplink.free.lock().unwrap().pop_front().ok_or_else(|| {
-                    std::io::Error::other("every instance subnet of this host is in use")
-                })?;
-                Some(SubnetLease {
-                    index,
-                    free: uplink.free.clone(),
-                })
-            }
+            Some(uplink) => Some(uplink.block.lease().ok_or_else(|| {
+                std::io::Error::other("every instance subnet of this host is in use")
+            })?),
             None => None,
         };
         // Unique on the machine: the host's block (3 hex digits), then a counter.
         let veth = format!(
             "{VETH_PREFIX}{:03x}{:x}",
-            self.uplink.as_ref().map_or(0, |u| u.block),
+            self.uplink.as_ref().map_or(0, |u| u.block.number()),
             self.next_veth.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff
         );
         let inside = match (&self.uplink, &lease) {
-            (Some(uplink), Some(lease)) => Some((uplink, uplink.addresses(lease.index))),
+            (Some(uplink), Some(lease)) => Some((uplink, uplink.addresses(lease.index()))),
             _ => None,
         };
         let host_pid = std::process::id();
@@ -273,7 +254,7 @@ fn in_new_namespace(plan: Option<(PathBuf, String)>) -> std::io::Result<(OwnedFd
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
     loopback_up()?;
     let listener = TcpListener::bind(RUNTIME_API_IN_NAMESPACE)?;
-    let fd = OwnedFd::from(File::open("/proc/thread-self/ns/net")?);
+    let fd = OwnedFd::from(std::fs::File::open("/proc/thread-self/ns/net")?);
     if let Some((ip, commands)) = plan {
         ip_batch(&ip, &commands)?;
     }
@@ -337,8 +318,8 @@ impl Uplink {
         let nft = find_tool("nft").ok_or(
             "`nft` (nftables) is needed for --network isolated; install it, or use --network none|host",
         )?;
-        let (block, lock) = take_block()?;
-        let base = (100u32 << 24 | 64 << 16) + block * SUBNETS_PER_BLOCK * 4;
+        let block = Block::take("net", BLOCKS, SUBNETS_PER_BLOCK)?;
+        let base = (100u32 << 24 | 64 << 16) + block.number() * SUBNETS_PER_BLOCK * 4;
         let table = format!("fgs_{host_key}");
         let net = |a: u32| std::net::Ipv4Addr::from(a).to_string();
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
@@ -355,7 +336,7 @@ impl Uplink {
                  iifname \"{VETH_PREFIX}*\" oifname \"{VETH_PREFIX}*\" drop\n\
                  iifname \"{VETH_PREFIX}*\" ip daddr {{ 127.0.0.0/8, 169.254.0.0/16 }} drop\n }}\n\
                chain postrouting {{ type nat hook postrouting priority 100; policy accept;\n\
-                 ip saddr {}/20 oifname != \"{VETH_PREFIX}*\" masquerade\n }}\n\
+                 ip saddr {}/{BLOCK_PREFIX} oifname != \"{VETH_PREFIX}*\" masquerade\n }}\n\
              }}\n",
             net(base)
         );
@@ -365,10 +346,8 @@ impl Uplink {
             ip,
             block,
             base,
-            free: Arc::new(Mutex::new((0..SUBNETS_PER_BLOCK).collect())),
             table,
             nft,
-            _block_lock: lock,
         })
     }
 
@@ -380,22 +359,6 @@ impl Uplink {
             std::net::Ipv4Addr::from(first + 2).to_string(),
         )
     }
-}
-
-/// Takes the first block of addresses no other fgs on this machine holds (an `flock` on
-/// `/run/fgs/net-block-<n>`, released by the kernel when the holder exits).
-fn take_block() -> Result<(u32, File), String> {
-    let dir = PathBuf::from("/run/fgs");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    for block in 0..BLOCKS {
-        let file = File::create(dir.join(format!("net-block-{block}")))
-            .map_err(|e| format!("cannot create a block lock: {e}"))?;
-        // SAFETY: flock on a descriptor this function owns.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok((block, file));
-        }
-    }
-    Err("every instance address block is taken by other fgs hosts".into())
 }
 
 fn find_tool(name: &str) -> Option<PathBuf> {

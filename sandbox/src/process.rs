@@ -11,6 +11,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::sync::watch;
 
+use crate::lease::Lease;
 use crate::{ControlGroup, Exit, SandboxError};
 
 /// A command for an instance: an empty environment, stdin from `/dev/null`, stdout and
@@ -81,10 +82,12 @@ impl std::fmt::Debug for dyn ControlGroup {
 impl Process {
     /// Takes ownership of a spawned child whose process group id equals its pid.
     /// `private_tmp`: the instance has its own `/tmp`, reachable through `/proc/<pid>/root`.
+    /// `identity`: the host id the instance runs as, released once nothing of it is left.
     pub(crate) fn monitor(
         mut child: tokio::process::Child,
         group: Option<Arc<dyn ControlGroup>>,
         private_tmp: bool,
+        identity: Option<Lease>,
     ) -> Self {
         let pid = child.id().expect("a just-spawned child has a pid");
         let exited = Arc::new(AtomicBool::new(false));
@@ -112,6 +115,7 @@ impl Process {
                 .await
                 .unwrap_or(exit);
             }
+            drop(identity);
             let _ = tx.send(Some(exit));
         });
         Process {

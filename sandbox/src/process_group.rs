@@ -26,7 +26,7 @@ impl Sandbox for ProcessGroupSandbox {
                 program: spec.program.clone(),
                 source,
             })?;
-        Ok(Process::monitor(child, None, false))
+        Ok(Process::monitor(child, None, false, None))
     }
 
     fn enforcement(&self) -> Enforcement {

@@ -6,8 +6,9 @@
 //! 2. its child is **PID 1** of the new PID namespace: it builds the instance's root (a tmpfs
 //!    with read-only binds, `/tmp`, `/proc`, `/dev`), `pivot_root`s into it, forks the runtime
 //!    and reaps every process of the namespace until the runtime ends;
-//! 3. the **runtime** drops to an unprivileged uid/gid, sets its rlimits, `no_new_privs` and a
-//!    seccomp filter, and execs the language runtime or `bootstrap`.
+//! 3. the **runtime** drops to the instance's own host uid/gid, enters a user namespace of its
+//!    own where that id is uid/gid 1003, sets its rlimits, `no_new_privs` and a seccomp filter,
+//!    and execs the language runtime or `bootstrap`.
 //!
 //! PID 1 reports the runtime's end to the helper over a pipe, and the helper ends the same way
 //! (same exit code, or killed by the same signal), so the host sees how the runtime ended. When
@@ -203,11 +204,7 @@ fn exec_runtime(spec: &ExecSpec) -> ! {
     let confine = || -> Result<(), String> {
         setrlimit(Resource::RLIMIT_NOFILE, spec.nofile, spec.nofile)
             .map_err(|e| format!("RLIMIT_NOFILE: {e}"))?;
-        setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
-        let gid = Gid::from_raw(spec.gid);
-        setresgid(gid, gid, gid).map_err(|e| format!("setresgid: {e}"))?;
-        let uid = Uid::from_raw(spec.uid);
-        setresuid(uid, uid, uid).map_err(|e| format!("setresuid: {e}"))?;
+        become_function_user(spec)?;
         chdir(&spec.cwd).map_err(|e| format!("chdir {}: {e}", spec.cwd.display()))?;
         // SAFETY: prctl with constant arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
@@ -232,6 +229,32 @@ fn exec_runtime(spec: &ExecSpec) -> ! {
         EXEC_FAILED,
         &format!("cannot execute {}: {err}", spec.program.display()),
     )
+}
+
+/// Drops root for the instance's own host id, then enters a user namespace where that id is
+/// the function's uid/gid: two instances never share an identity on the host, while each sees
+/// FunctionGraph's uid 1003. The namespace owns nothing (every other namespace of the instance
+/// belongs to the host's), so the capabilities it grants until `execve` clears them are void.
+fn become_function_user(spec: &ExecSpec) -> Result<(), String> {
+    setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
+    let gid = Gid::from_raw(spec.host_id);
+    setresgid(gid, gid, gid).map_err(|e| format!("setresgid: {e}"))?;
+    let uid = Uid::from_raw(spec.host_id);
+    setresuid(uid, uid, uid).map_err(|e| format!("setresuid: {e}"))?;
+    // Changing uid made the process undumpable, which makes its /proc files root's: the maps
+    // below could not be written by the process itself.
+    // SAFETY: prctl with constant arguments.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) } != 0 {
+        return Err("PR_SET_DUMPABLE failed".into());
+    }
+    unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| format!("unshare user namespace: {e}"))?;
+    let write = |file: &str, content: String| {
+        fs::write(format!("/proc/self/{file}"), content)
+            .map_err(|e| format!("write /proc/self/{file}: {e}"))
+    };
+    write("uid_map", format!("{} {} 1\n", spec.uid, spec.host_id))?;
+    write("setgroups", "deny".into())?;
+    write("gid_map", format!("{} {} 1\n", spec.gid, spec.host_id))
 }
 
 /// Builds the instance's root file system and moves into it.

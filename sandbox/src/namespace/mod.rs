@@ -16,8 +16,9 @@
 //! | `/dev` | `null`, `zero`, `full`, `random`, `urandom`, `tty`, `shm` (64 MB), fd links |
 //!
 //! Everything else of the host (its `/root`, `/home`, `/var`, the fgs data dir, other
-//! instances) is absent. The function runs as uid/gid 1003 (`snuser`) without capabilities,
-//! in its own mount, PID, IPC and UTS namespaces, and (unless `--network host`) its own network
+//! instances) is absent. The function runs as uid/gid 1003 (`snuser`) without capabilities, in
+//! a user namespace of its own that maps 1003 to a host id no other live instance holds (from
+//! [`HOST_IDS`]), in its own mount, PID, IPC and UTS namespaces, and (unless `--network host`) its own network
 //! namespace, where its runtime API listens ([`crate::network`]). The root itself is read-only.
 
 mod exec;
@@ -34,6 +35,7 @@ pub use spec::ExecSpec;
 use fgs_limits::instance::{MAX_OPEN_FILES, MAX_TASKS, TMP_BYTES};
 
 use crate::cgroup::{Cgroups, GroupLimits};
+use crate::lease::Block;
 use crate::network::{InstanceNetwork, NetworkMode, Networks};
 use crate::process::instance_command;
 use crate::{Enforcement, LaunchSpec, Process, Sandbox, SandboxError};
@@ -44,6 +46,12 @@ pub const CODE_ROOT: &str = "/opt/function/code";
 pub const RUNTIME_ROOT: &str = "/home/snuser/runtime";
 /// FunctionGraph's function user (the documented default uid/gid of function processes).
 pub const FUNCTION_UID: u32 = 1003;
+/// Host uids/gids of instances: each host takes one of `ID_BLOCKS` blocks of `IDS_PER_BLOCK`
+/// from here, far above the accounts a distribution or a user creates. A block holds more than
+/// the instances a host can hold (`--host-concurrency` running plus the warm ones).
+pub const HOST_IDS: u32 = 1_000_000_000;
+const ID_BLOCKS: u32 = 64;
+const IDS_PER_BLOCK: u32 = 65_536;
 
 /// Settings of a [`NamespaceSandbox`].
 #[derive(Debug, Clone)]
@@ -64,6 +72,8 @@ pub struct NamespaceSandbox {
     config: NamespaceConfig,
     cgroups: Cgroups,
     networks: Arc<Networks>,
+    /// The host ids this host's instances run as.
+    ids: Block,
     symlinks: Vec<(PathBuf, PathBuf)>,
     ro_binds: Vec<PathBuf>,
     next_id: AtomicU64,
@@ -102,6 +112,7 @@ impl NamespaceSandbox {
             ))
         })?;
         let cgroups = Cgroups::open(&config.host_key).map_err(unavailable)?;
+        let ids = Block::take("uid", ID_BLOCKS, IDS_PER_BLOCK).map_err(unavailable)?;
         let networks = Networks::new(config.network, &config.host_key).map_err(|reason| {
             NamespaceError::Network {
                 mode: config.network.name(),
@@ -123,13 +134,14 @@ impl NamespaceSandbox {
             config,
             cgroups,
             networks,
+            ids,
             symlinks,
             ro_binds,
             next_id: AtomicU64::new(1),
         })
     }
 
-    fn exec_spec(&self, spec: &LaunchSpec, cgroup_procs: Vec<PathBuf>) -> ExecSpec {
+    fn exec_spec(&self, spec: &LaunchSpec, cgroup_procs: Vec<PathBuf>, host_id: u32) -> ExecSpec {
         let mut ro_binds = self.ro_binds.clone();
         for path in &spec.ro_paths {
             if !ro_binds.iter().any(|b| path.starts_with(b)) {
@@ -168,6 +180,7 @@ impl NamespaceSandbox {
             hostname: "fgs-instance".into(),
             uid: FUNCTION_UID,
             gid: FUNCTION_UID,
+            host_id,
             nofile: MAX_OPEN_FILES,
             program: spec.program.clone(),
             args: spec.args.clone(),
@@ -180,6 +193,11 @@ impl NamespaceSandbox {
 impl Sandbox for NamespaceSandbox {
     fn launch(&self, spec: LaunchSpec) -> Result<Process, SandboxError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let identity = self.ids.lease().ok_or_else(|| SandboxError::Spawn {
+            program: spec.program.clone(),
+            source: std::io::Error::other("every host id of this host is in use"),
+        })?;
+        let host_id = HOST_IDS + self.ids.number() * IDS_PER_BLOCK + identity.index();
         let limits = GroupLimits {
             memory_bytes: i64::from(spec.memory_mb) * 1024 * 1024,
             pids_max: MAX_TASKS,
@@ -193,7 +211,7 @@ impl Sandbox for NamespaceSandbox {
                 source,
             })?;
         let group: Arc<dyn crate::cgroup::ControlGroup> = Arc::from(group);
-        let exec = self.exec_spec(&spec, group.join_files());
+        let exec = self.exec_spec(&spec, group.join_files(), host_id);
         let json = serde_json::to_string(&exec).expect("spec serializes");
         let mut cmd = instance_command(&self.config.helper, spec.output, None)?;
         cmd.env(exec::SPEC_ENV, json);
@@ -207,7 +225,7 @@ impl Sandbox for NamespaceSandbox {
                 });
             }
         };
-        Ok(Process::monitor(child, Some(group), true))
+        Ok(Process::monitor(child, Some(group), true, Some(identity)))
     }
 
     fn enforcement(&self) -> Enforcement {
@@ -227,6 +245,7 @@ impl Sandbox for NamespaceSandbox {
                 "read-only minimal root (pivot_root)".into(),
                 "512 MB tmpfs /tmp per instance".into(),
                 format!("uid/gid {FUNCTION_UID}, no capabilities, no_new_privs"),
+                "user namespace: a host uid of its own per instance".into(),
                 "seccomp".into(),
                 format!("network: {}", self.networks.mode().name()),
             ],

@@ -29,8 +29,12 @@ pub struct ExecSpec {
     /// The files the helper writes its pid to, joining the instance's cgroups.
     pub cgroup_procs: Vec<PathBuf>,
     pub hostname: String,
+    /// The function's uid and gid as it sees them (FunctionGraph's 1003)...
     pub uid: u32,
     pub gid: u32,
+    /// ...and who it is on the host: an id of its own, which no other instance holds while it
+    /// lives (mapped to `uid`/`gid` by a user namespace of its own).
+    pub host_id: u32,
     pub nofile: u64,
     pub program: PathBuf,
     pub args: Vec<String>,
