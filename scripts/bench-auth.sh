@@ -3,8 +3,9 @@
 # function on two hosts side by side, one with `--auth none`, one with `--auth required`
 # verifying every request's SDK-HMAC-SHA256 signature (headers made by the official SDK's
 # signer; the same signed request is replayed, which the 15-minute date window allows), each
-# measured with `wrk -t1 -c64 -d10s --latency` on loopback. Prints requests/s, p50/p99 and the
-# ratio (goal: >= 0.9). With BASE_FGS=<an older fgs binary> that binary is measured too, in
+# measured with `wrk -t1 -c64 -d10s --latency` on loopback, ROUNDS times (default 3) taking
+# turns, so that drift of the machine falls on both alike. Prints every round's requests/s,
+# p50/p99, then each host's median and the ratio of the medians (goal: >= 0.9). With BASE_FGS=<an older fgs binary> that binary is measured too, in
 # the same run (the figure before authentication existed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,9 +63,14 @@ run() { # name url script
   grep -q "Non-2xx" "$work/$1.txt" && { echo "$1: refused requests" >&2; cat "$work/$1.txt" >&2; exit 1; }
   echo "$1 $(awk '/Requests\/sec/ {print $2}' "$work/$1.txt") $(awk '$1 == "50%" {print $2}' "$work/$1.txt") $(awk '$1 == "99%" {print $2}' "$work/$1.txt")"
 }
-{
+for round in $(seq "${ROUNDS:-3}"); do
   [ -z "${BASE_FGS:-}" ] || run base "http://127.0.0.1:18092$path" "$work/open.lua"
   run auth-none "http://127.0.0.1:18090$path" "$work/open.lua"
   run auth-aksk "http://127.0.0.1:18091$path" "$work/auth.lua"
-} | tee "$work/results"
-awk '{ rps[$1] = $2 } END { printf "\nAK/SK verified / no auth = %.2fx\n", rps["auth-aksk"] / rps["auth-none"] }' "$work/results"
+done | tee "$work/results"
+echo
+for name in base auth-none auth-aksk; do
+  awk -v n="$name" '$1 == n { print $2 }' "$work/results" | sort -n | awk -v n="$name" \
+    '{ v[NR] = $1 } END { if (NR) printf "%s median %.0f\n", n, v[int((NR + 1) / 2)] }'
+done | tee "$work/medians"
+awk '{ rps[$1] = $3 } END { printf "AK/SK verified / no auth = %.2fx (medians)\n", rps["auth-aksk"] / rps["auth-none"] }' "$work/medians"

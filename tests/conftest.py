@@ -398,17 +398,16 @@ def auth_fgs():
 
 def signed(host, method, path, ak=AK, sk=SK, body=b"", query=None, headers=None, date=None):
     """A request to `host` signed with the official SDK's own signer (SDK-HMAC-SHA256)."""
-    from huaweicloudsdkcore.auth.credentials import BasicCredentials
-    from huaweicloudsdkcore.sdk_request import SdkRequest
-    from huaweicloudsdkcore.signer.signer import Signer
+    import sys
+    import urllib.parse
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from sdk_sign import sign
 
     if isinstance(body, (dict, list)):
         body = json.dumps(body).encode()
-    h = {"Content-Type": "application/json"}
-    h.update(headers or {})
+    h = dict(headers or {})
     if date:
         h["X-Sdk-Date"] = date
-    request = SdkRequest(method=method, schema="http", host="127.0.0.1:%d" % host.port, resource_path=path,
-                         query_params=list((query or {}).items()), header_params=h, body=body)
-    Signer(BasicCredentials(ak, sk)).sign(request)
-    return requests.request(method, host.url + request.uri, headers=request.header_params, data=body)
+    url = host.url + path + ("?" + urllib.parse.urlencode(query) if query else "")
+    signed_headers = sign(method, url, body, ak, sk, h)
+    return requests.request(method, url, headers=signed_headers, data=body)

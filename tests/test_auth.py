@@ -152,3 +152,69 @@ def test_auth_is_required_off_loopback_and_credentials_must_be_private(tmp_path)
 def test_loopback_default_is_no_auth(fgs):
     assert requests.get(fgs.url + "/healthz").json()["auth"] == "none"
     assert requests.get(fgs.url + FUNCTIONS).status_code == 200
+
+
+def test_an_access_key_and_a_user_are_locked_after_five_failures_in_a_row(fresh_fgs):
+    """As the API gateway locks an AK/SK pair that fails more than five times in a row: the
+    sixth call is refused even when right, other keys are untouched, and the lock lifts."""
+    creds = write_credentials(tempfile.mkdtemp(dir=fresh_fgs.tmp))
+    host = fresh_fgs("--auth", "required", "--credentials", creds, "--auth-lockout", "3s")
+    locked = "AK access failed to reach the limit,forbidden"
+    # A success starts the count again.
+    for _ in range(4):
+        refused(signed(host, "GET", FUNCTIONS, sk="wrong"), 401, "APIGW.0301", "verify aksk signature fail")
+    assert signed(host, "GET", FUNCTIONS).status_code == 200
+    for _ in range(5):
+        refused(signed(host, "GET", FUNCTIONS, sk="wrong"), 401, "APIGW.0301", "verify aksk signature fail")
+    refused(signed(host, "GET", FUNCTIONS), 401, "APIGW.0301", locked)
+    assert signed(host, "GET", FUNCTIONS, ak="reader-ak", sk="reader-sk").status_code == 200
+    # Unknown keys are refused as unknown, never tracked.
+    for _ in range(6):
+        refused(signed(host, "GET", FUNCTIONS, ak="guess"), 401, "APIGW.0301", "ak guess not exist")
+
+    tokens = host.url + "/v3/auth/tokens"
+    for _ in range(5):
+        r = requests.post(tokens, json=token_request(password="wrong"))
+        assert r.status_code == 401 and r.json()["error"]["message"] == "The username or password is wrong."
+    r = requests.post(tokens, json=token_request())
+    assert r.status_code == 401 and "locked" in r.json()["error"]["message"]
+    assert "X-Subject-Token" not in r.headers
+
+    time.sleep(3.2)
+    assert signed(host, "GET", FUNCTIONS).status_code == 200
+    assert requests.post(tokens, json=token_request()).status_code == 201
+
+
+def test_bodies_held_for_their_signature_share_one_budget(fresh_fgs):
+    """fgs reads a signed body to hash it before it knows the signature is right: the bytes
+    held at once, over all requests, have a bound, and a request beyond it is refused at once
+    with the gateway's throttling answer, before its body is read."""
+    import socket
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
+    from sdk_sign import sign
+
+    creds = write_credentials(tempfile.mkdtemp(dir=fresh_fgs.tmp))
+    host = fresh_fgs("--auth", "required", "--credentials", creds, "--signed-body-budget", str(4 << 20))
+    big = b"[" + b"0," * (3 << 19) + b"0]"  # 3 MB of JSON
+    url = host.url + FUNCTIONS
+    headers = sign("POST", url, big, AK, SK, {"Content-Type": "application/json"})
+    slow = socket.create_connection(("127.0.0.1", host.port))
+    head = "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %d\r\n%s\r\n" % (
+        FUNCTIONS, host.port, len(big), "".join("%s: %s\r\n" % kv for kv in headers.items() if kv[0] != "Host"))
+    slow.sendall(head.encode() + big[:1024])
+    time.sleep(0.5)
+    try:
+        # 3 MB held by the slow upload; another 3 MB does not fit in 4 MB.
+        refused(signed(host, "POST", FUNCTIONS, body=big), 429, "APIGW.0308", "throttling threshold")
+        # Calls without a body pass.
+        assert signed(host, "GET", FUNCTIONS).status_code == 200
+        slow.sendall(big[1024:])
+        answer = slow.recv(65536).decode()
+        # Verified, then refused by the function API (the body is not a function): not 401/429.
+        assert answer.startswith("HTTP/1.1 406") and '"FSS.0406"' in answer, answer[:300]
+    finally:
+        slow.close()
+    # The slow upload's share came back.
+    r = signed(host, "POST", FUNCTIONS, body=big)
+    assert r.status_code == 406 and r.json()["error_code"] == "FSS.0406", r.text

@@ -153,29 +153,39 @@ impl StreamStore {
         Ok(c)
     }
 
-    /// Seals the secrets of rows that hold them in clear (written by an older fgs).
+    /// Seals the secrets of rows that hold them in clear (written by an older fgs); SQLite
+    /// picks those rows, so a start reads nothing else.
     fn seal_clear_rows(&self) -> rusqlite::Result<()> {
         let conn = self.conn.lock().unwrap();
+        let mut sealed_now = 0;
         for (table, column, pointers) in [
             ("event_streams", "definition", STREAM_SECRETS),
             ("eg_connections", "detail", CONNECTION_SECRETS),
         ] {
-            let rows: Vec<(String, String)> = conn
-                .prepare(&format!("SELECT id, {column} FROM {table}"))?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            for (id, text) in rows {
-                let Ok(value) = serde_json::from_str::<Value>(&text) else {
-                    continue;
-                };
-                let sealed = self.sealed(&value, pointers);
-                if sealed != value.to_string() {
+            for pointer in pointers {
+                let path = format!("${}", pointer.replace('/', "."));
+                let rows: Vec<(String, String)> = conn
+                    .prepare(&format!(
+                        "SELECT id, {column} FROM {table} WHERE json_extract({column}, ?1) <> ''
+                         AND json_extract({column}, ?1) NOT LIKE 'fgs-sealed:%'"
+                    ))?
+                    .query_map([&path], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for (id, text) in rows {
+                    let Ok(value) = serde_json::from_str::<Value>(&text) else {
+                        continue;
+                    };
                     conn.execute(
                         &format!("UPDATE {table} SET {column} = ?2 WHERE id = ?1"),
-                        params![id, sealed],
+                        params![id, self.sealed(&value, pointers)],
                     )?;
+                    sealed_now += 1;
                 }
             }
+        }
+        if sealed_now > 0 {
+            // The clear pages stay in the main file until the WAL is written back: do it now.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         }
         Ok(())
     }

@@ -105,6 +105,14 @@ struct ServeArgs {
     /// How long a token from `POST /v3/auth/tokens` stays valid.
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
     token_ttl: Duration,
+    /// How long an access key (or a token user) stays locked after 5 failed attempts in a row,
+    /// as the API gateway locks an AK/SK pair.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    auth_lockout: Duration,
+    /// Bytes of request bodies held at once to verify their signatures, over all requests;
+    /// beyond it a signed request answers 429 APIGW.0308.
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    signed_body_budget: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -219,6 +227,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         secret_key.clone(),
     )
     .context("cannot open the event stream store")?;
+    auth.register(app.metrics.registry())
+        .context("auth metrics")?;
     let engine = fgs_eventstream::engine::Engine::new(
         stream_store.clone(),
         Arc::new(stream_sink::InvokerSink(app.clone())),
@@ -268,10 +278,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .merge(auth::router(auth.clone()));
     // Without authentication the layer is not there at all: local emulation pays nothing.
     if auth.mode == auth::AuthMode::Required {
-        routes = routes.layer(axum::middleware::from_fn_with_state(
-            auth,
-            auth::authenticate,
-        ));
+        routes = routes.layer(auth::AuthLayer(auth));
     }
     axum::serve(listener, routes)
         .with_graceful_shutdown(shutdown_signal())
@@ -297,12 +304,16 @@ fn auth_settings(args: &ServeArgs, key: Arc<fgs_secrets::HostKey>) -> anyhow::Re
         ),
         None => Default::default(),
     };
-    Ok(auth::Auth {
+    Ok(auth::Auth::new(
         mode,
         credentials,
         key,
-        token_ttl: args.token_ttl,
-    })
+        auth::Policy {
+            token_ttl: args.token_ttl,
+            lockout: args.auth_lockout,
+            body_budget: args.signed_body_budget,
+        },
+    ))
 }
 
 /// Picks the instance sandbox; in `auto` mode falls back to process groups, loudly.

@@ -49,9 +49,12 @@ CREATE TABLE IF NOT EXISTS functions (
 ";
 
 /// A connection to the host's SQLite file, set up the same way for every user of it:
-/// WAL, synchronous (durable) commits, and waiting for other writers instead of failing.
+/// WAL, synchronous (durable) commits, waiting for other writers instead of failing, and
+/// `secure_delete`, so that what a row held before it was rewritten (a secret an older fgs kept
+/// in clear, before it was sealed) does not linger in free pages of the file.
 pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -94,6 +97,7 @@ impl Store {
             Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
         })?;
         let mut records = Vec::new();
+        let mut sealed_now = 0;
         for row in rows {
             let (seq, json) = row?;
             let mut record: FunctionRecord = serde_json::from_str(&json)?;
@@ -105,8 +109,14 @@ impl Store {
                     "UPDATE functions SET record = ?2 WHERE seq = ?1",
                     params![seq, self.row(&record)?],
                 )?;
+                sealed_now += 1;
             }
             records.push((seq, record));
+        }
+        drop(stmt);
+        if sealed_now > 0 {
+            // The clear pages stay in the main file until the WAL is written back: do it now.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         }
         Ok(records)
     }

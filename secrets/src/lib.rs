@@ -182,6 +182,12 @@ impl HostKey {
     }
 }
 
+/// Whether `a` and `b` are equal, in time that does not depend on where they differ (for
+/// comparing secrets and signatures).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +209,13 @@ mod tests {
         let other = HostKey::from_bytes(&[8; 32]);
         assert!(matches!(other.open(&sealed), Err(SecretError::Tampered)));
         assert!(matches!(key.open("clear"), Err(SecretError::NotSealed)));
+    }
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 
     #[test]

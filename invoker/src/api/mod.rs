@@ -3,7 +3,7 @@
 mod async_invoke;
 mod error;
 pub(crate) mod functions;
-mod invoke;
+pub(crate) mod invoke;
 pub(crate) mod model;
 
 use std::sync::Arc;

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use fgs_secrets::constant_time_eq;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,6 +91,16 @@ impl Credentials {
         Ok(Self { by_access_key })
     }
 
+    pub fn access_keys(&self) -> impl Iterator<Item = &str> {
+        self.by_access_key.keys().map(String::as_str)
+    }
+
+    pub fn user_names(&self) -> impl Iterator<Item = &str> {
+        self.by_access_key
+            .values()
+            .filter_map(|c| c.user_name.as_deref())
+    }
+
     pub fn get(&self, access_key: &str) -> Option<&Credential> {
         self.by_access_key.get(access_key)
     }
@@ -103,8 +114,4 @@ impl Credentials {
                     .is_some_and(|p| constant_time_eq(p.as_bytes(), password.as_bytes()))
         })
     }
-}
-
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

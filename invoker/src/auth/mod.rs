@@ -10,21 +10,28 @@
 //! (and, when read-only, only reads). Failures answer as the gateway does: 401 `APIGW.0301`
 //! (`Incorrect IAM authentication information: …`) or `APIGW.0307` (token expired), 403
 //! `APIGW.0302` (not allowed), with `error_code`, `error_msg`, `request_id` and `X-Request-Id`.
+//! A name that fails [`lockout::MAX_FAILURES`] times in a row is locked ([`lockout`]), and
+//! the bodies held to hash them share one byte budget (429 `APIGW.0308` beyond it).
 //! `/healthz` stays open; `/metrics`, which spans projects, needs a credential allowing `"*"`.
 //! With `--auth none` (the default on a loopback listener, for local emulation) nothing is
 //! checked.
 
 pub mod credentials;
+pub mod lockout;
 pub mod signature;
 pub mod token;
 
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -33,7 +40,9 @@ use fgs_secrets::HostKey;
 use serde_json::{json, Value};
 
 use credentials::{Credential, Credentials};
+use lockout::Lockout;
 use signature::{Authorization, Payload, SignedRequest};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Largest request body whose signature is checked (the largest management request).
 const MAX_SIGNED_BODY: usize = 72 * 1024 * 1024;
@@ -58,10 +67,25 @@ impl AuthMode {
 /// What the host checks requests against.
 pub struct Auth {
     pub mode: AuthMode,
-    pub credentials: Credentials,
-    pub key: Arc<HostKey>,
+    credentials: Credentials,
+    key: Arc<HostKey>,
+    token_ttl: Duration,
+    /// Failures by access key, and by token user name.
+    access_keys: Lockout,
+    users: Lockout,
+    /// Bytes of bodies that may be held at once to hash them.
+    body_budget: Arc<Semaphore>,
+    refusals: prometheus::IntCounterVec,
+}
+
+/// The tunable part of [`Auth`].
+pub struct Policy {
     /// How long an issued token is valid (IAM's is 24 hours).
     pub token_ttl: Duration,
+    /// How long a name stays locked after too many failures.
+    pub lockout: Duration,
+    /// Bytes of bodies held at once to verify signatures.
+    pub body_budget: u32,
 }
 
 /// An authentication or authorization failure, in the API gateway's words.
@@ -87,6 +111,16 @@ impl AuthError {
             message: "The token must be updated.".into(),
         }
     }
+    fn locked() -> Self {
+        Self::iam("AK access failed to reach the limit,forbidden")
+    }
+    fn busy() -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "APIGW.0308",
+            message: "The throttling threshold has been reached".into(),
+        }
+    }
     fn forbidden() -> Self {
         Self {
             status: StatusCode::FORBIDDEN,
@@ -108,18 +142,59 @@ impl IntoResponse for AuthError {
     }
 }
 
-/// The middleware (installed with `--auth required`): lets a request through only when it is
-/// authenticated and allowed.
-pub async fn authenticate(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
-    if is_open(req.uri().path()) {
-        return next.run(req).await;
-    }
-    match auth.check(req).await {
-        Ok(req) => next.run(req).await,
-        Err(e) => {
-            tracing::info!(code = e.code, reason = %e.message, "request refused");
-            e.into_response()
+/// The layer installed with `--auth required`: lets a request through only when it is
+/// authenticated and allowed. A plain tower service rather than `from_fn`, which would clone
+/// a boxed inner service and run an extractor for every request.
+#[derive(Clone)]
+pub struct AuthLayer(pub Arc<Auth>);
+
+impl<S> tower_layer::Layer<S> for AuthLayer {
+    type Service = Authenticated<S>;
+
+    fn layer(&self, inner: S) -> Authenticated<S> {
+        Authenticated {
+            auth: self.0.clone(),
+            inner,
         }
+    }
+}
+
+#[derive(Clone)]
+pub struct Authenticated<S> {
+    auth: Arc<Auth>,
+    inner: S,
+}
+
+impl<S> tower_service::Service<Request> for Authenticated<S>
+where
+    S: tower_service::Service<Request, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // The service that was made ready goes with this call; a clone stays for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let auth = self.auth.clone();
+        Box::pin(async move {
+            if is_open(req.uri().path()) {
+                return inner.call(req).await;
+            }
+            match auth.check(req).await {
+                Ok(req) => inner.call(req).await,
+                Err(e) => Ok(auth.refuse(e)),
+            }
+        })
     }
 }
 
@@ -139,9 +214,48 @@ fn project_of(path: &str) -> Option<&str> {
 }
 
 impl Auth {
+    /// Counts a refusal and answers it. Logged at debug level only: refusals come from
+    /// outside, and at info level a flood of bad requests would be a flood of log lines.
+    fn refuse(&self, e: AuthError) -> Response {
+        tracing::debug!(code = e.code, reason = %e.message, "request refused");
+        self.refusals.with_label_values(&[e.code]).inc();
+        e.into_response()
+    }
+
+    /// Registers the refusal counter with the host's metrics.
+    pub fn register(&self, registry: &prometheus::Registry) -> prometheus::Result<()> {
+        registry.register(Box::new(self.refusals.clone()))
+    }
+
+    pub fn new(
+        mode: AuthMode,
+        credentials: Credentials,
+        key: Arc<HostKey>,
+        policy: Policy,
+    ) -> Self {
+        let access_keys = Lockout::new(credentials.access_keys(), policy.lockout);
+        let users = Lockout::new(credentials.user_names(), policy.lockout);
+        Self {
+            mode,
+            credentials,
+            key,
+            token_ttl: policy.token_ttl,
+            access_keys,
+            users,
+            body_budget: Arc::new(Semaphore::new(policy.body_budget as usize)),
+            refusals: prometheus::IntCounterVec::new(
+                prometheus::Opts::new(
+                    "fgs_auth_refusals_total",
+                    "API requests refused by authentication or authorization, by gateway code.",
+                ),
+                &["code"],
+            )
+            .expect("valid metric"),
+        }
+    }
+
     async fn check(&self, req: Request) -> Result<Request, AuthError> {
         let now = Utc::now().timestamp();
-        let path = req.uri().path().to_string();
         let (credential, req, token_project) =
             if let Some(token) = header(req.headers(), "x-auth-token") {
                 let claims = token::verify(&self.key, token, now).map_err(|e| match e {
@@ -157,7 +271,8 @@ impl Auth {
                 let (credential, req) = self.check_signature(req, now).await?;
                 (credential, req, None)
             };
-        let allowed = match project_of(&path) {
+        let path = req.uri().path();
+        let allowed = match project_of(path) {
             Some(project) => {
                 credential.allows(project) && token_project.as_deref().is_none_or(|p| p == project)
             }
@@ -178,15 +293,15 @@ impl Auth {
         req: Request,
         now: i64,
     ) -> Result<(&Credential, Request), AuthError> {
-        let authorization = header(req.headers(), "authorization")
+        let (parts, body) = req.into_parts();
+        let authorization = header(&parts.headers, "authorization")
             .ok_or_else(|| AuthError::iam("x-auth-token not found"))?;
         let authorization = Authorization::parse(authorization).ok_or_else(|| {
             AuthError::iam("unsupported authorization, use SDK-HMAC-SHA256 or X-Auth-Token")
         })?;
-        let date = header(req.headers(), "x-sdk-date")
-            .ok_or_else(|| AuthError::iam("x-sdk-date not found"))?
-            .to_string();
-        let signed_at = parse_sdk_date(&date)
+        let date = header(&parts.headers, "x-sdk-date")
+            .ok_or_else(|| AuthError::iam("x-sdk-date not found"))?;
+        let signed_at = parse_sdk_date(date)
             .ok_or_else(|| AuthError::iam(format!("invalid x-sdk-date {date:?}")))?;
         if (now - signed_at).abs() > MAX_CLOCK_SKEW_SECS {
             return Err(AuthError::iam(format!(
@@ -194,59 +309,84 @@ impl Auth {
                 Utc::now().format("%Y%m%dT%H%M%SZ")
             )));
         }
+        let access_key = authorization.access_key;
         let credential = self
             .credentials
-            .get(&authorization.access_key)
-            .ok_or_else(|| AuthError::iam(format!("ak {} not exist", authorization.access_key)))?;
+            .get(access_key)
+            .ok_or_else(|| AuthError::iam(format!("ak {access_key} not exist")))?;
+        let now_ms = now * 1000;
+        if self.access_keys.is_locked(access_key, now_ms) {
+            return Err(AuthError::locked());
+        }
 
-        let (parts, body) = req.into_parts();
-        let content_sha256 = header(&parts.headers, "x-sdk-content-sha256").map(str::to_string);
-        let known_empty = axum::body::HttpBody::size_hint(&body).exact() == Some(0);
+        let content_sha256 = header(&parts.headers, "x-sdk-content-sha256");
+        let size = axum::body::HttpBody::size_hint(&body);
         // The body is read only when its hash is signed; an unsigned payload streams on.
-        let (bytes, body) = match &content_sha256 {
-            Some(_) if !known_empty => (None, body),
+        let (bytes, body) = match content_sha256 {
+            Some(_) if size.exact() != Some(0) => (None, body),
             _ => {
-                let bytes = axum::body::to_bytes(body, MAX_SIGNED_BODY)
-                    .await
-                    .map_err(|_| {
-                        AuthError::iam("the request body could not be read within the limit")
-                    })?;
-                (Some(bytes.clone()), Body::from(bytes))
+                let (bytes, held) = self.hold_body(body, size.upper()).await?;
+                (Some(bytes), held)
             }
         };
-        let payload = match (&bytes, &content_sha256) {
+        let payload = match (&bytes, content_sha256) {
             (Some(bytes), _) => Payload::Body(bytes),
-            (None, declared) => Payload::Declared(declared.as_deref().unwrap_or_default()),
+            (None, declared) => Payload::Declared(declared.unwrap_or_default()),
         };
         let headers = authorization
             .signed_headers
             .iter()
-            .map(|name| {
-                let value = parts
-                    .headers
-                    .get_all(name.as_str())
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                (name.clone(), value)
-            })
+            .map(|name| (name.clone(), header_value(&parts.headers, name)))
             .collect();
         let signed = SignedRequest {
             method: parts.method.as_str(),
             raw_path: parts.uri.path(),
             raw_query: parts.uri.query().unwrap_or(""),
             headers,
-            date: &date,
+            date,
             payload,
         };
-        if !signed.verify(&credential.secret_key, &authorization.signature) {
+        if !signed.verify(&credential.secret_key, authorization.signature) {
+            self.access_keys.failed(access_key, now_ms);
             return Err(AuthError::iam(format!(
                 "verify aksk signature fail, canonicalRequest:{}",
                 signed.canonical_request().replace('\n', "|")
             )));
         }
+        self.access_keys.succeeded(access_key);
+        drop(signed);
         Ok((credential, Request::from_parts(parts, body)))
+    }
+
+    /// Reads a body whose hash is signed, within the shared budget: the bytes it announces (or
+    /// the most a signed body may be, when it announces nothing) are reserved before it is read
+    /// and stay reserved while the body handed on lives.
+    async fn hold_body(
+        &self,
+        body: Body,
+        announced: Option<u64>,
+    ) -> Result<(bytes::Bytes, Body), AuthError> {
+        let reserve = announced.map_or(MAX_SIGNED_BODY, |n| n.min(MAX_SIGNED_BODY as u64) as usize);
+        let mut body = body;
+        let Ok(permit) = self
+            .body_budget
+            .clone()
+            .try_acquire_many_owned(reserve as u32)
+        else {
+            // Read and dropped, not held, so the caller gets the answer, not a reset.
+            crate::api::invoke::discard(&mut body).await;
+            return Err(AuthError::busy());
+        };
+        let bytes = axum::body::to_bytes(body, MAX_SIGNED_BODY)
+            .await
+            .map_err(|_| AuthError::iam("the request body could not be read within the limit"))?;
+        Ok((
+            bytes.clone(),
+            Body::new(HeldBody {
+                bytes: Some(bytes),
+                _permit: permit,
+            }),
+        ))
     }
 
     /// `POST /v3/auth/tokens` with a password identity and a project scope: 201 with the
@@ -278,12 +418,21 @@ impl Auth {
                 "The user name and password are required.",
             ));
         };
+        let now_ms = Utc::now().timestamp_millis();
+        if self.users.is_locked(name, now_ms) {
+            return Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "The account is locked after too many failed attempts; try again later.",
+            ));
+        }
         let Some(credential) = self.credentials.by_password(name, password) else {
+            self.users.failed(name, now_ms);
             return Err(refuse(
                 StatusCode::UNAUTHORIZED,
                 "The username or password is wrong.",
             ));
         };
+        self.users.succeeded(name);
         let scope = &auth["scope"]["project"];
         let Some(project) = scope["id"].as_str().or(scope["name"].as_str()) else {
             return Err(refuse(
@@ -326,6 +475,37 @@ impl Auth {
     }
 }
 
+/// A buffered body that keeps its share of the budget until it is consumed or dropped.
+struct HeldBody {
+    bytes: Option<bytes::Bytes>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl axum::body::HttpBody for HeldBody {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(
+            self.bytes
+                .take()
+                .filter(|b| !b.is_empty())
+                .map(|b| Ok(http_body::Frame::data(b))),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.bytes.as_ref().is_none_or(|b| b.is_empty())
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.bytes.as_ref().map_or(0, |b| b.len() as u64))
+    }
+}
+
 /// The token API.
 pub fn router(auth: Arc<Auth>) -> Router {
     Router::new().route(
@@ -359,6 +539,24 @@ fn parse_sdk_date(date: &str) -> Option<i64> {
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// All values of header `name`, joined with `,` as the SDK's signer sees a repeated header;
+/// borrowed in the usual case of one value.
+fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Cow<'a, str> {
+    let mut values = headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
+    let first = values.next().unwrap_or_default();
+    match values.next() {
+        None => Cow::Borrowed(first),
+        Some(second) => {
+            let mut joined = format!("{first},{second}");
+            for v in values {
+                joined.push(',');
+                joined.push_str(v);
+            }
+            Cow::Owned(joined)
+        }
+    }
 }
 
 #[cfg(test)]

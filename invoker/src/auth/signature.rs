@@ -18,33 +18,36 @@
 //!   `X-Sdk-Content-Sha256` header when present (`UNSIGNED-PAYLOAD`), else SHA-256 of the body
 //!   ([`Payload`]).
 
+use std::borrow::Cow;
+
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-/// The parts of an `Authorization: SDK-HMAC-SHA256 Access=…, SignedHeaders=…, Signature=…`.
+/// The parts of an `Authorization: SDK-HMAC-SHA256 Access=…, SignedHeaders=…, Signature=…`,
+/// borrowed from the header: this runs for every authenticated request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authorization {
-    pub access_key: String,
-    pub signed_headers: Vec<String>,
-    pub signature: String,
+pub struct Authorization<'a> {
+    pub access_key: &'a str,
+    /// Lower-case header names (the SDK sends them so; others are lowered).
+    pub signed_headers: Vec<Cow<'a, str>>,
+    /// The signature as sent (hex, either case).
+    pub signature: &'a str,
 }
 
-impl Authorization {
+impl<'a> Authorization<'a> {
     /// Parses the header; `None` when it is not an `SDK-HMAC-SHA256` authorization.
-    pub fn parse(header: &str) -> Option<Self> {
+    pub fn parse(header: &'a str) -> Option<Self> {
         let rest = header.strip_prefix(ALGORITHM)?.strip_prefix(' ')?;
         let (mut access, mut signed, mut signature) = (None, None, None);
         for part in rest.split(',') {
             let (name, value) = part.trim().split_once('=')?;
             match name {
-                "Access" => access = Some(value.to_string()),
-                "SignedHeaders" => {
-                    signed = Some(value.split(';').map(str::to_ascii_lowercase).collect())
-                }
-                "Signature" => signature = Some(value.to_ascii_lowercase()),
+                "Access" => access = Some(value),
+                "SignedHeaders" => signed = Some(value.split(';').map(lower).collect()),
+                "Signature" => signature = Some(value),
                 _ => return None,
             }
         }
@@ -56,6 +59,14 @@ impl Authorization {
     }
 }
 
+fn lower(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
 /// What of a request the signature covers.
 pub struct SignedRequest<'a> {
     pub method: &'a str,
@@ -64,7 +75,7 @@ pub struct SignedRequest<'a> {
     /// The query string as received, without `?`.
     pub raw_query: &'a str,
     /// `(lower-case name, value)` for each header the signature lists.
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     /// The `X-Sdk-Date` header.
     pub date: &'a str,
     pub payload: Payload<'a>,
@@ -80,11 +91,11 @@ pub enum Payload<'a> {
 }
 
 impl Payload<'_> {
-    fn hash(self) -> String {
+    fn push_hash(self, out: &mut String) {
         match self {
-            Payload::Body(b"") => EMPTY_SHA256.to_string(),
-            Payload::Body(body) => hex::encode(Sha256::digest(body)),
-            Payload::Declared(value) => value.trim().to_string(),
+            Payload::Body(b"") => out.push_str(EMPTY_SHA256),
+            Payload::Body(body) => push_hex(out, &Sha256::digest(body)),
+            Payload::Declared(value) => out.push_str(value.trim()),
         }
     }
 }
@@ -99,7 +110,7 @@ impl SignedRequest<'_> {
         out.push('\n');
         canonical_query(&mut out, self.raw_query);
         out.push('\n');
-        let mut headers: Vec<&(String, String)> = self.headers.iter().collect();
+        let mut headers: Vec<&(Cow<str>, Cow<str>)> = self.headers.iter().collect();
         headers.sort();
         for (name, value) in &headers {
             out.push_str(name);
@@ -115,34 +126,57 @@ impl SignedRequest<'_> {
             out.push_str(name);
         }
         out.push('\n');
-        out.push_str(&self.payload.hash());
+        self.payload.push_hash(&mut out);
         out
     }
 
     /// The signature of this request under `secret_key`.
-    pub fn sign(&self, secret_key: &str) -> String {
+    fn signature(&self, secret_key: &str) -> [u8; 32] {
         let canonical = self.canonical_request();
-        let string_to_sign = format!(
-            "{ALGORITHM}\n{}\n{}",
-            self.date,
-            hex::encode(Sha256::digest(canonical.as_bytes()))
-        );
+        let mut string_to_sign = String::with_capacity(ALGORITHM.len() + self.date.len() + 66);
+        string_to_sign.push_str(ALGORITHM);
+        string_to_sign.push('\n');
+        string_to_sign.push_str(self.date);
+        string_to_sign.push('\n');
+        push_hex(&mut string_to_sign, &Sha256::digest(canonical.as_bytes()));
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret_key.as_bytes())
             .expect("HMAC takes any key length");
         mac.update(string_to_sign.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        mac.finalize().into_bytes().into()
     }
 
-    /// Whether `signature` is this request's signature under `secret_key` (constant time).
+    /// Whether `signature` (hex, either case) is this request's signature under `secret_key`
+    /// (compared in constant time).
     pub fn verify(&self, secret_key: &str, signature: &str) -> bool {
-        let want = self.sign(secret_key);
-        want.len() == signature.len()
-            && want
-                .bytes()
-                .zip(signature.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        let mut sent = [0u8; 32];
+        decode_hex(signature, &mut sent)
+            && fgs_secrets::constant_time_eq(&self.signature(secret_key), &sent)
     }
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `bytes` as lower-case hex.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    for &b in bytes {
+        out.push(HEX_DIGITS[usize::from(b >> 4)] as char);
+        out.push(HEX_DIGITS[usize::from(b & 15)] as char);
+    }
+}
+
+/// Decodes exactly `out.len()` bytes of hex; false when `hex` is anything else.
+fn decode_hex(hex: &str, out: &mut [u8]) -> bool {
+    let hex = hex.as_bytes();
+    if hex.len() != out.len() * 2 {
+        return false;
+    }
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        match (hex_val(pair[0]), hex_val(pair[1])) {
+            (Some(h), Some(l)) => *byte = h << 4 | l,
+            _ => return false,
+        }
+    }
+    true
 }
 
 fn canonical_uri(out: &mut String, raw_path: &str) {
@@ -222,10 +256,20 @@ mod tests {
     //! with AK `AKTEST`, SK `SKTEST` and `X-Sdk-Date` 20261201T120000Z.
     use super::*;
 
-    fn headers(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    fn headers(
+        list: &[(&'static str, &'static str)],
+    ) -> Vec<(Cow<'static, str>, Cow<'static, str>)> {
         list.iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .map(|&(n, v)| (Cow::Borrowed(n), Cow::Borrowed(v)))
             .collect()
+    }
+
+    impl SignedRequest<'_> {
+        fn sign(&self, secret_key: &str) -> String {
+            let mut hex = String::new();
+            push_hex(&mut hex, &self.signature(secret_key));
+            hex
+        }
     }
 
     const SDK_HEADERS: &[(&str, &str)] = &[
@@ -250,7 +294,10 @@ mod tests {
         let sig = "8f8f014c61bf4717a58d81378af1286ed95c9705128a3f00161fcf361c34479f";
         assert_eq!(req.sign("SKTEST"), sig);
         assert!(req.verify("SKTEST", sig));
+        assert!(req.verify("SKTEST", &sig.to_ascii_uppercase()));
         assert!(!req.verify("SKTESU", sig));
+        assert!(!req.verify("SKTEST", &sig[1..]));
+        assert!(!req.verify("SKTEST", &format!("{}g", &sig[1..])));
     }
 
     #[test]
@@ -357,7 +404,12 @@ mod tests {
         let a = Authorization::parse("SDK-HMAC-SHA256 Access=AKTEST, SignedHeaders=content-type;host;x-sdk-date, Signature=ABCdef").unwrap();
         assert_eq!(a.access_key, "AKTEST");
         assert_eq!(a.signed_headers, ["content-type", "host", "x-sdk-date"]);
-        assert_eq!(a.signature, "abcdef");
+        assert_eq!(a.signature, "ABCdef");
+        let upper = Authorization::parse(
+            "SDK-HMAC-SHA256 Access=A, SignedHeaders=Host;X-Sdk-Date, Signature=x",
+        )
+        .unwrap();
+        assert_eq!(upper.signed_headers, ["host", "x-sdk-date"]);
         for bad in [
             "",
             "Bearer x",
