@@ -240,6 +240,11 @@ def test_cancel(fresh_fgs):
     assert r.status_code == 200 and r.json() is None
     rec = wait_status(host, fn["func_urn"], rid)
     assert (rec["status"], rec["error_code"], rec["error_message"]) == ("FAIL", 4208, "function invocation canceled")
+    # Without `status`, the active list holds every status, as the SDK documents; with one, only it.
+    listed = host.api("GET", "/functions/cancelme/active-async-invocations").json()
+    assert [(i["request_id"], i["status"]) for i in listed["invocations"]] == [(rid, "FAIL")]
+    waiting = host.api("GET", "/functions/cancelme/active-async-invocations", params={"status": "WAIT"}).json()
+    assert waiting["count"] == 0
     error(host.api("POST", "/functions/cancelme/cancel", json={"request_id": rid}), 400, "FSS.0400")
     error(host.api("POST", "/functions/cancelme/cancel", json={"request_id": "nope"}), 400, "FSS.0400")
     busy.result()

@@ -349,3 +349,18 @@ def test_unknown_function_and_project_isolation(fgs):
     urn_name = unique("iso")
     fgs.create(**python_fn(urn_name, ECHO))
     error(fgs.invoke(urn_name, project="someone-else"), 404, "FSS.1051")
+
+
+def test_instance_memory_header_is_honoured_or_refused(fgs):
+    from test_functions_api import HELLO
+    """`X-Cff-Instance-Memory` needs FunctionGraph's dynamic memory, which fgs lacks: the
+    function's own size runs, any other is refused (sync and async), never ignored."""
+    from test_functions_api import error
+    fn = fgs.create(**python_fn(unique("mem"), HELLO, memory_size=256))
+    r = fgs.invoke(fn["func_urn"], {}, headers={"X-Cff-Instance-Memory": "256"})
+    assert r.status_code == 200 and r.headers["X-Func-Err-Code"] == "0", r.text
+    for value in ["512", "lots"]:
+        body = error(fgs.invoke(fn["func_urn"], {}, headers={"X-Cff-Instance-Memory": value}), 400, "FSS.1007")
+        assert "X-Cff-Instance-Memory" in body["error_msg"]
+        error(fgs.api("POST", "/functions/%s/invocations-async" % fn["func_urn"], json={},
+                      headers={"X-Cff-Instance-Memory": value}), 400, "FSS.1007")

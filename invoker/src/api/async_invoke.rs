@@ -10,7 +10,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::invoke::{discard, read_event};
+use crate::api::invoke::{check_instance_memory, discard, read_event};
 use crate::api::{query_number, ApiError, App, JsonBody};
 use crate::asynchronous::journal::{self, RecordQuery};
 use crate::asynchronous::{format_ms, now_ms, QueueFull, SubmitError};
@@ -33,6 +33,10 @@ pub async fn invoke_async(
     let entry = app.registry.get(&project_id, &func)?;
     if entry.record.max_instance_num == 0 {
         return Err(ApiError::function_disabled());
+    }
+    if let Err(e) = check_instance_memory(&headers, entry.record.memory_size) {
+        discard(&mut body).await;
+        return Err(e);
     }
     // A full queue refuses before the event is buffered (and again on submit).
     if let Err(full) = app.queue.has_room(&project_id, &entry.record.func_id) {
@@ -272,7 +276,8 @@ async fn records(
                 "status={s:?} is not one of {STATUSES:?}"
             )))
         }
-        None if active => vec![journal::WAIT.into(), journal::RUNNING.into()],
+        // Without `status` both lists hold every status (the SDK: "如果不指定，则查询所有状态
+        // 的调用记录"), the active one included.
         None => vec![],
     };
     let request_ids: Vec<String> = if active {

@@ -38,6 +38,10 @@ pub async fn invoke(
 ) -> Result<Response, ApiError> {
     let func = FunctionRef::parse(&urn, &project_id)?;
     let entry = app.registry.get(&project_id, &func)?;
+    if let Err(e) = check_instance_memory(&headers, entry.record.memory_size) {
+        discard(&mut body).await;
+        return Err(e);
+    }
     // Admitted before the body is read: a refused call never makes the host buffer its event
     // (it is read and dropped, up to a bound, so that the caller receives the answer).
     let admitted = app.admission.try_acquire(
@@ -74,6 +78,27 @@ pub async fn invoke(
     let v1 = header_is(&headers, "x-cff-request-version", "v1");
     let tail = header_is(&headers, "x-cff-log-type", "tail");
     Ok(respond(outcome, v1, tail))
+}
+
+/// `X-Cff-Instance-Memory` asks for an instance of another size for one call, which needs
+/// FunctionGraph's dynamic memory; fgs does not offer it, so a size other than the function's
+/// own is refused rather than ignored.
+pub(crate) fn check_instance_memory(headers: &HeaderMap, memory_mb: u32) -> Result<(), ApiError> {
+    let Some(value) = headers.get("x-cff-instance-memory") else {
+        return Ok(());
+    };
+    let asked = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok());
+    if asked == Some(memory_mb) {
+        return Ok(());
+    }
+    Err(fgs_limits::LimitError::Memory(format!(
+        "X-Cff-Instance-Memory {:?}: dynamic memory is not supported; the function's memory_size is {memory_mb} MB",
+        String::from_utf8_lossy(value.as_bytes())
+    ))
+    .into())
 }
 
 fn header_is(headers: &HeaderMap, name: &str, value: &str) -> bool {

@@ -74,11 +74,22 @@ impl ConfigFields {
         let runtime = self
             .runtime
             .ok_or_else(|| LimitError::Runtime("runtime is required".into()))?;
-        Language::from_runtime(&runtime)?;
+        let language = Language::from_runtime(&runtime)?;
+        if !record.runtime.is_empty() && record.runtime != runtime {
+            return Err(LimitError::Runtime(format!(
+                "the runtime of a function cannot be changed ({} → {runtime}); create a new function",
+                record.runtime
+            ))
+            .into());
+        }
         let handler = self
             .handler
             .ok_or_else(|| LimitError::Handler("handler is required".into()))?;
-        validate_handler(&handler, limits)?;
+        // A custom runtime runs its `bootstrap`; the API reference's own example names the
+        // handler just that (a fixed name: no path is built from it).
+        if !(language == Language::Custom && handler == "bootstrap") {
+            validate_handler(&handler, limits)?;
+        }
         let memory = self
             .memory_size
             .ok_or_else(|| LimitError::Memory("memory_size is required".into()))?;
