@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 
-from conftest import PROJECT, ROOT, b64, free_port, node_fn, python_fn, unique
+from conftest import PROJECT, ROOT, b64, free_port, make_zip, node_fn, python_fn, unique
 from test_code_packages import create_zip
 from test_eventstream import kafka  # noqa: F401 (a fixture)
 from test_functions_api import HELLO, error
@@ -592,3 +592,67 @@ def test_isolated_network_without_nft_stops_the_host_at_start(tmp_path):
                           "--sandbox", "auto", "--network", "isolated"], capture_output=True, timeout=30)
     assert out.returncode != 0, out
     assert b"`nft` (nftables) is needed for --network isolated" in out.stderr, out.stderr[-2000:]
+
+
+# --- seccomp and uploads ----------------------------------------------------------------------
+
+SYSCALLS = """
+import ctypes, os
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+
+def attempt(number, *args):
+    ret = libc.syscall(ctypes.c_long(number), *[ctypes.c_long(a) for a in args])
+    return [ret, ctypes.get_errno()]
+
+def handler(event, context):
+    CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWNET = 0x10000000, 0x00020000, 0x40000000
+    params = (ctypes.c_uint32 * 30)()
+    clone_args = (ctypes.c_uint64 * 11)()
+    clone_args[0] = CLONE_NEWUSER
+    return {
+        "unshare_user": attempt(272, CLONE_NEWUSER),
+        "unshare_mount": attempt(272, CLONE_NEWNS),
+        "unshare_net": attempt(272, CLONE_NEWNET),
+        "io_uring_setup": attempt(425, 8, ctypes.addressof(params)),
+        "clone3_newuser": attempt(435, ctypes.addressof(clone_args), 88),
+        "bpf": attempt(321, 0, 0, 0),
+        "perf_event_open": attempt(298, 0, 0, -1, -1, 0),
+        "keyctl": attempt(250, 0, 0, 0, 0, 0),
+        "getpid_works": attempt(39),
+    }
+"""
+
+
+@needs_root
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the probe uses x86_64 syscall numbers")
+def test_the_seccomp_allowlist_denies_namespaces_io_uring_and_kernel_interfaces(fgs):
+    """The calls a function has no use for fail inside a real instance (the unit test proves
+    the filter in a child; this proves it is the one instances get)."""
+    fn = fgs.create(**python_fn(unique("sys"), SYSCALLS))
+    out = json.loads(fgs.invoke(fn["func_urn"]).json()["result"])
+    assert out.pop("getpid_works")[0] == 2, out  # PID 2 in its own namespace: the probe is sound
+    for call, (ret, errno) in out.items():
+        assert ret == -1 and errno in (1, 38), (call, ret, errno)  # EPERM or ENOSYS
+
+
+def test_concurrent_identical_uploads_each_publish_a_whole_tree(fgs):
+    """Eight functions created at once from the same zip share one content-addressed tree: each
+    upload unpacks on its own and renames into place, so none can see a partial tree."""
+    import concurrent.futures
+    files = {"index.py": "from lib import value\n\ndef handler(event, context):\n    return value()\n"}
+    files.update({"lib/__init__.py": "from .deep import value\n", "lib/deep.py": "def value():\n    return 'whole'\n"})
+    files.update({"pad/%03d.txt" % i: "x" * 4096 for i in range(200)})
+    package = b64(make_zip(files))
+
+    def create(_):
+        return fgs.create(**python_fn(unique("same"), "", code_type="zip", code_filename="code.zip",
+                                      func_code={"file": package}))
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        fns = list(pool.map(create, range(8)))
+    assert len({f["digest"] for f in fns}) == 1
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda f: fgs.invoke(f["func_urn"]).json()["result"], fns))
+    assert results == ["whole"] * 8, results
