@@ -58,6 +58,49 @@ pub(crate) fn instance_command(
     Ok(cmd)
 }
 
+/// Spawns an instance command (from [`instance_command`]) on the launcher thread.
+///
+/// `PR_SET_PDEATHSIG` fires when the *thread* that forked the child ends, not the host process,
+/// and tokio's threads come and go (blocking threads end after idling, `block_in_place` hands
+/// a worker's place to a new thread): a child forked on one of them would be SIGKILLed in the
+/// middle of an invocation once that thread ended. So every instance is forked on one thread
+/// that lives as long as the host, inside the caller's runtime (which reaps the child).
+pub(crate) fn spawn(cmd: std::process::Command) -> std::io::Result<tokio::process::Child> {
+    type Job = (
+        std::process::Command,
+        tokio::runtime::Handle,
+        std::sync::mpsc::SyncSender<std::io::Result<tokio::process::Child>>,
+    );
+    static LAUNCHER: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    let launcher = LAUNCHER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("fgs-launcher".into())
+            .spawn(move || {
+                for (cmd, runtime, reply) in rx {
+                    let _entered = runtime.enter();
+                    let child = tokio::process::Command::from(cmd)
+                        .kill_on_drop(false)
+                        .spawn();
+                    let _ = reply.send(child);
+                }
+            })
+            .expect("the launcher thread starts");
+        std::sync::Mutex::new(tx)
+    });
+    let (reply, answer) = std::sync::mpsc::sync_channel(1);
+    let job = (cmd, tokio::runtime::Handle::current(), reply);
+    launcher
+        .lock()
+        .unwrap()
+        .send(job)
+        .map_err(|_| std::io::Error::other("the launcher thread has ended"))?;
+    answer
+        .recv()
+        .map_err(|_| std::io::Error::other("the launcher thread has ended"))?
+}
+
 /// A started instance: the leader of its own process group, optionally in its own cgroup.
 ///
 /// A monitor task reaps the process and publishes its [`Exit`]. When the leader ends, the rest

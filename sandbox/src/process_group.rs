@@ -19,13 +19,10 @@ impl Sandbox for ProcessGroupSandbox {
         cmd.args(&spec.args)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&spec.cwd);
-        let child = tokio::process::Command::from(cmd)
-            .kill_on_drop(false)
-            .spawn()
-            .map_err(|source| SandboxError::Spawn {
-                program: spec.program.clone(),
-                source,
-            })?;
+        let child = crate::process::spawn(cmd).map_err(|source| SandboxError::Spawn {
+            program: spec.program.clone(),
+            source,
+        })?;
         Ok(Process::monitor(child, None, false, None))
     }
 
@@ -100,6 +97,21 @@ mod tests {
         let p = ProcessGroupSandbox.launch(spec).unwrap();
         p.kill();
         assert_eq!(p.wait().await, Exit::Signal(libc::SIGKILL));
+    }
+
+    /// `PR_SET_PDEATHSIG` follows the forking thread: an instance launched from a thread that
+    /// then ends (as tokio's blocking threads do) must live on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn outlives_the_thread_that_launched_it() {
+        let runtime = tokio::runtime::Handle::current();
+        let p = std::thread::spawn(move || {
+            let _entered = runtime.enter();
+            let (spec, _out) = spec("/bin/sh", &["-c", "sleep 1"]);
+            ProcessGroupSandbox.launch(spec).unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(p.wait().await, Exit::Code(0));
     }
 
     #[tokio::test]

@@ -215,7 +215,7 @@ impl Sandbox for NamespaceSandbox {
         let json = serde_json::to_string(&exec).expect("spec serializes");
         let mut cmd = instance_command(&self.config.helper, spec.output, None)?;
         cmd.env(exec::SPEC_ENV, json);
-        let child = match tokio::process::Command::from(cmd).spawn() {
+        let child = match crate::process::spawn(cmd) {
             Ok(child) => child,
             Err(source) => {
                 group.destroy();
