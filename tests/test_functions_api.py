@@ -237,3 +237,15 @@ def test_zip_code_type(fgs):
     error(fgs.api("POST", "/functions", json=body), 400, "FSS.0400")
     body["code_filename"] = "code.tar"
     error(fgs.api("POST", "/functions", json=body), 400, "FSS.1013")
+
+
+def test_unknown_paths_and_methods_answer_in_json(fgs):
+    """Never an empty 404/405: a path fgs lacks is FSS.0404, a known path with another method
+    FSS.0405 (fgs's code; FunctionGraph documents none), both with a message."""
+    import requests
+    error(fgs.api("GET", "/no-such-api"), 404, "FSS.0404")
+    for method, path in [("PATCH", "/v2/%s/fgs/functions" % PROJECT), ("PUT", "/healthz"),
+                         ("DELETE", "/v1/%s/eventstreamings" % PROJECT)]:
+        r = requests.request(method, fgs.url + path)
+        assert r.headers["Content-Type"] == "application/json"
+        error(r, 405, "FSS.0405")

@@ -275,7 +275,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(listen = %listener.local_addr()?, data_dir = %data_dir.display(), "fgs ready");
     let mut routes = api::router(app.clone())
         .merge(fgs_eventstream::api::router(streams))
-        .merge(auth::router(auth.clone()));
+        .merge(auth::router(auth.clone()))
+        // A known path with another method answers in FunctionGraph's JSON, never an empty 405.
+        .method_not_allowed_fallback(|| async { api::ApiError::method_not_allowed() });
     // Without authentication the layer is not there at all: local emulation pays nothing.
     if auth.mode == auth::AuthMode::Required {
         routes = routes.layer(auth::AuthLayer(auth));

@@ -56,6 +56,15 @@ impl ApiError {
             detail,
         )
     }
+    /// A path that exists with another method (no documented code: fgs's `FSS.0405`).
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            405,
+            "FSS.0405",
+            "Method not allowed.",
+            "This API path does not take this method.",
+        )
+    }
     pub fn body_too_large(detail: impl std::fmt::Display) -> Self {
         Self::new(413, "FSS.0413", "The request body is too large.", detail)
     }
