@@ -183,6 +183,14 @@ def test_an_access_key_and_a_user_are_locked_after_five_failures_in_a_row(fresh_
     time.sleep(3.2)
     assert signed(host, "GET", FUNCTIONS).status_code == 200
     assert requests.post(tokens, json=token_request()).status_code == 201
+    # Refusals are counted by code, and not logged at info level (a flood of bad requests must
+    # not become a flood of log lines).
+    metrics = signed(host, "GET", "/metrics", ak="ops-ak", sk="ops-sk").text
+    counts = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
+              if line.startswith("fgs_auth_refusals_total{")}
+    assert counts['fgs_auth_refusals_total{code="APIGW.0301"}'] >= 4 + 5 + 1 + 6, counts
+    host.log.flush()
+    assert b"request refused" not in open(host.log.name, "rb").read()
 
 
 def test_bodies_held_for_their_signature_share_one_budget(fresh_fgs):

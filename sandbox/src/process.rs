@@ -71,8 +71,7 @@ pub(crate) fn spawn(cmd: std::process::Command) -> std::io::Result<tokio::proces
         tokio::runtime::Handle,
         std::sync::mpsc::SyncSender<std::io::Result<tokio::process::Child>>,
     );
-    static LAUNCHER: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
-        std::sync::OnceLock::new();
+    static LAUNCHER: std::sync::OnceLock<std::sync::mpsc::Sender<Job>> = std::sync::OnceLock::new();
     let launcher = LAUNCHER.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
@@ -87,13 +86,11 @@ pub(crate) fn spawn(cmd: std::process::Command) -> std::io::Result<tokio::proces
                 }
             })
             .expect("the launcher thread starts");
-        std::sync::Mutex::new(tx)
+        tx
     });
     let (reply, answer) = std::sync::mpsc::sync_channel(1);
     let job = (cmd, tokio::runtime::Handle::current(), reply);
     launcher
-        .lock()
-        .unwrap()
         .send(job)
         .map_err(|_| std::io::Error::other("the launcher thread has ended"))?;
     answer

@@ -323,8 +323,9 @@ impl Auth {
         let size = axum::body::HttpBody::size_hint(&body);
         // The body is read only when its hash is signed; an unsigned payload streams on.
         let (bytes, body) = match content_sha256 {
-            Some(_) if size.exact() != Some(0) => (None, body),
-            _ => {
+            _ if size.exact() == Some(0) => (Some(bytes::Bytes::new()), body),
+            Some(_) => (None, body),
+            None => {
                 let (bytes, held) = self.hold_body(body, size.upper()).await?;
                 (Some(bytes), held)
             }
@@ -354,7 +355,6 @@ impl Auth {
             )));
         }
         self.access_keys.succeeded(access_key);
-        drop(signed);
         Ok((credential, Request::from_parts(parts, body)))
     }
 
@@ -483,13 +483,13 @@ struct HeldBody {
 
 impl axum::body::HttpBody for HeldBody {
     type Data = bytes::Bytes;
-    type Error = std::convert::Infallible;
+    type Error = Infallible;
 
     fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
-        std::task::Poll::Ready(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        Poll::Ready(
             self.bytes
                 .take()
                 .filter(|b| !b.is_empty())
