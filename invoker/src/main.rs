@@ -87,6 +87,13 @@ struct ServeArgs {
     /// Delay before the first retry of a failed async request; doubles with every retry.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     async_retry_delay: Duration,
+    /// Versions per function, latest included (FunctionGraph's quota: 20); beyond it publishing
+    /// answers 400 FSS.1015.
+    #[arg(long, default_value_t = 20)]
+    max_versions: usize,
+    /// Aliases per function (FunctionGraph's quota: 10); beyond it 403 FSS.1043.
+    #[arg(long, default_value_t = 10)]
+    max_aliases: usize,
     /// Most WebAssembly instances alive at once (slots of wasmtime's pooling allocator).
     #[arg(long, default_value_t = 256)]
     wasm_instances: u32,
@@ -176,7 +183,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot open the code store")?;
     let layout =
         RuntimeLayout::install(&data_dir.join("runtimes")).context("cannot install runtimes")?;
-    let registry = registry::Registry::load(store, code, args.region.clone())
+    let quotas = registry::Quotas {
+        versions: args.max_versions,
+        aliases: args.max_aliases,
+    };
+    let registry = registry::Registry::load(store, code, args.region.clone(), quotas)
         .context("cannot load functions")?;
 
     let auth = Arc::new(auth_settings(&args, secret_key.clone())?);
@@ -261,7 +272,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.async_record_retention,
     ));
     for project in app.registry.projects() {
-        for entry in app.registry.list(&project) {
+        for entry in app.registry.list(&project).iter().flat_map(|f| f.entries()) {
             let reserved = entry.record.reserved_instances as usize;
             if reserved > 0 {
                 app.pool.reserve(entry.spec.clone(), reserved);

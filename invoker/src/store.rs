@@ -12,7 +12,7 @@ use fgs_secrets::HostKey;
 use rusqlite::{params, Connection, ErrorCode};
 use thiserror::Error;
 
-use crate::registry::FunctionRecord;
+use crate::registry::{Alias, FunctionRecord};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -46,7 +46,28 @@ CREATE TABLE IF NOT EXISTS functions (
     record     TEXT NOT NULL,
     UNIQUE (project_id, package, func_name)
 );
+CREATE TABLE IF NOT EXISTS function_versions (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id TEXT NOT NULL,
+    package    TEXT NOT NULL,
+    func_name  TEXT NOT NULL,
+    version    TEXT NOT NULL,
+    record     TEXT NOT NULL,
+    UNIQUE (project_id, package, func_name, version)
+);
+CREATE TABLE IF NOT EXISTS function_aliases (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id TEXT NOT NULL,
+    package    TEXT NOT NULL,
+    func_name  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    alias      TEXT NOT NULL,
+    UNIQUE (project_id, package, func_name, name)
+);
 ";
+
+/// A function's identity in the store: project, package, name.
+pub type FunctionKey = (String, String, String);
 
 /// A connection to the host's SQLite file, set up the same way for every user of it:
 /// WAL, synchronous (durable) commits, waiting for other writers instead of failing, and
@@ -121,6 +142,116 @@ impl Store {
         Ok(records)
     }
 
+    /// A record read back: its secret opened.
+    fn open_record(&self, json: &str) -> Result<FunctionRecord, StoreError> {
+        let mut record: FunctionRecord = serde_json::from_str(json)?;
+        if HostKey::is_sealed(&record.encrypted_user_data) {
+            record.encrypted_user_data = self.key.open(&record.encrypted_user_data)?;
+        }
+        Ok(record)
+    }
+
+    /// Every published version, oldest first (always written sealed).
+    pub fn load_versions(&self) -> Result<Vec<FunctionRecord>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare("SELECT record FROM function_versions ORDER BY seq")?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        rows.map(|json| self.open_record(&json?)).collect()
+    }
+
+    /// Every alias with its function, oldest first.
+    pub fn load_aliases(&self) -> Result<Vec<(FunctionKey, Alias)>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare(
+            "SELECT project_id, package, func_name, alias FROM function_aliases ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                (row.get(0)?, row.get(1)?, row.get(2)?),
+                row.get::<_, String>(3)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (key, json) = row?;
+            Ok((key, serde_json::from_str(&json)?))
+        })
+        .collect()
+    }
+
+    /// Stores a published version; `Conflict` if the name is taken.
+    pub async fn insert_version(&self, record: FunctionRecord) -> Result<(), StoreError> {
+        let json = self.row(&record)?;
+        self.with(move |conn| {
+            let inserted = conn.execute(
+                "INSERT INTO function_versions (project_id, package, func_name, version, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![record.project_id, record.package, record.func_name, record.version, json],
+            );
+            match inserted {
+                Ok(_) => Ok(()),
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
+                    Err(StoreError::Conflict)
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    /// Rewrites a published version's record (its settings; code and config never change).
+    pub async fn update_version(&self, record: FunctionRecord) -> Result<(), StoreError> {
+        let json = self.row(&record)?;
+        self.with(move |conn| {
+            conn.execute(
+                "UPDATE function_versions SET record = ?5 WHERE project_id = ?1 AND package = ?2 AND func_name = ?3 AND version = ?4",
+                params![record.project_id, record.package, record.func_name, record.version, json],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_version(
+        &self,
+        project_id: String,
+        package: String,
+        name: String,
+        version: String,
+    ) -> Result<(), StoreError> {
+        self.with(move |conn| {
+            conn.execute(
+                "DELETE FROM function_versions WHERE project_id = ?1 AND package = ?2 AND func_name = ?3 AND version = ?4",
+                params![project_id, package, name, version],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Creates or replaces an alias of the function `key`.
+    pub async fn put_alias(&self, key: FunctionKey, alias: Alias) -> Result<(), StoreError> {
+        let json = serde_json::to_string(&alias)?;
+        self.with(move |conn| {
+            conn.execute(
+                "INSERT INTO function_aliases (project_id, package, func_name, name, alias) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (project_id, package, func_name, name) DO UPDATE SET alias = excluded.alias",
+                params![key.0, key.1, key.2, alias.name, json],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_alias(&self, key: FunctionKey, name: String) -> Result<(), StoreError> {
+        self.with(move |conn| {
+            conn.execute(
+                "DELETE FROM function_aliases WHERE project_id = ?1 AND package = ?2 AND func_name = ?3 AND name = ?4",
+                params![key.0, key.1, key.2, name],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Inserts a new function; returns its sequence number.
     pub async fn insert_function(&self, record: FunctionRecord) -> Result<i64, StoreError> {
         let json = self.row(&record)?;
@@ -159,10 +290,15 @@ impl Store {
         name: String,
     ) -> Result<(), StoreError> {
         self.with(move |conn| {
-            conn.execute(
-                "DELETE FROM functions WHERE project_id = ?1 AND package = ?2 AND func_name = ?3",
-                params![project_id, package, name],
-            )?;
+            // The function, its versions and its aliases go together.
+            let tx = conn.transaction()?;
+            for table in ["functions", "function_versions", "function_aliases"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE project_id = ?1 AND package = ?2 AND func_name = ?3"),
+                    params![project_id, package, name],
+                )?;
+            }
+            tx.commit()?;
             Ok(())
         })
         .await

@@ -23,7 +23,12 @@ impl FunctionSink for InvokerSink {
         Box::pin(async move {
             let app = &self.0;
             let func = FunctionRef::parse(urn, project_id).map_err(|e| e.msg)?;
-            let entry = app.registry.get(project_id, &func).map_err(|e| e.msg)?;
+            // Through an alias, its weights choose the version (a stream sends no headers).
+            let roll = (uuid::Uuid::new_v4().as_u128() % 100) as u32;
+            let entry = app
+                .registry
+                .route(project_id, &func, |_| None, roll)
+                .map_err(|e| e.to_string())?;
             if !sync {
                 return crate::asynchronous::submit(app, &entry, payload, 0)
                     .await
@@ -32,11 +37,7 @@ impl FunctionSink for InvokerSink {
             }
             let _permit = app
                 .admission
-                .try_acquire(
-                    project_id,
-                    &entry.record.func_id,
-                    entry.record.max_instance_num,
-                )
+                .try_acquire(project_id, entry.id(), entry.record.max_instance_num)
                 .map_err(|refusal| format!("function throttled: {refusal:?}"))?;
             let request = InvokeRequest {
                 request_id: uuid::Uuid::new_v4().to_string(),

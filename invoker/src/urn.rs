@@ -64,16 +64,6 @@ impl FunctionRef {
             qualifier,
         })
     }
-
-    /// Only `latest` exists until versions can be published: refuses other qualifiers.
-    pub fn require_latest(&self) -> Result<(), ApiError> {
-        match &self.qualifier {
-            Qualifier::None => Ok(()),
-            Qualifier::Version(v) if v == "latest" => Ok(()),
-            Qualifier::Version(v) => Err(ApiError::version_not_found(v)),
-            Qualifier::Alias(a) => Err(ApiError::alias_not_found(a)),
-        }
-    }
 }
 
 /// The URN of a function version.
@@ -115,10 +105,8 @@ mod tests {
         );
         let latest = parse("urn:fss:cn-north-4:p1:function:default:f:latest").unwrap();
         assert_eq!(latest.qualifier, Qualifier::Version("latest".into()));
-        assert!(latest.require_latest().is_ok());
         let alias = parse("p1:default:f:!a1").unwrap();
         assert_eq!(alias.qualifier, Qualifier::Alias("a1".into()));
-        assert!(alias.require_latest().is_err());
         assert_eq!(
             parse("p1:g:f:v1").unwrap().qualifier,
             Qualifier::Version("v1".into())

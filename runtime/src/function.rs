@@ -11,7 +11,8 @@ use crate::Language;
 /// new invocations never reach an instance started from older code.
 #[derive(Debug, Clone)]
 pub struct FunctionSpec {
-    /// Stable identity of the function (its `func_id`).
+    /// Stable identity of the function version on this host: instances are never shared
+    /// across it (the invoker uses `func_id` for `latest`, `func_id:version` otherwise).
     pub function_id: String,
     /// Increases with every change of code or configuration.
     pub revision: u64,

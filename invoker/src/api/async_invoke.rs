@@ -10,12 +10,11 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::invoke::{check_instance_memory, discard, read_event};
-use crate::api::{query_number, ApiError, App, JsonBody};
+use crate::api::invoke::{check_instance_memory, discard, read_event, route, set_version_header};
+use crate::api::{query_number, ApiError, App, FunctionPath, JsonBody};
 use crate::asynchronous::journal::{self, RecordQuery};
 use crate::asynchronous::{format_ms, now_ms, QueueFull, SubmitError};
 use crate::registry::{now, AsyncConfig, Destination, Entry};
-use crate::urn::{function_urn, FunctionRef};
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -25,12 +24,13 @@ type ApiResult = Result<Response, ApiError>;
 /// 202 `{"request_id"}` answer.
 pub async fn invoke_async(
     State(app): State<Arc<App>>,
-    Path((project_id, urn)): Path<(String, String)>,
+    path: FunctionPath,
     headers: HeaderMap,
     mut body: Body,
 ) -> ApiResult {
-    let func = FunctionRef::parse(&urn, &project_id)?;
-    let entry = app.registry.get(&project_id, &func)?;
+    // Through an alias the version is chosen when the request is accepted.
+    let entry = route(&app, &path, &headers)?;
+    let project_id = path.project_id;
     if entry.record.max_instance_num == 0 {
         return Err(ApiError::function_disabled());
     }
@@ -39,7 +39,7 @@ pub async fn invoke_async(
         return Err(e);
     }
     // A full queue refuses before the event is buffered (and again on submit).
-    if let Err(full) = app.queue.has_room(&project_id, &entry.record.func_id) {
+    if let Err(full) = app.queue.has_room(&project_id, entry.id()) {
         discard(&mut body).await;
         return Err(queue_full(full));
     }
@@ -50,11 +50,13 @@ pub async fn invoke_async(
             SubmitError::Full(full) => queue_full(full),
             SubmitError::Store(e) => e.into(),
         })?;
-    Ok((
+    let mut response = (
         StatusCode::ACCEPTED,
         Json(json!({ "request_id": request_id })),
     )
-        .into_response())
+        .into_response();
+    set_version_header(&mut response, &entry.record.version);
+    Ok(response)
 }
 
 /// A full async queue: 429 FSS.0429, saying which bound was reached.
@@ -122,14 +124,13 @@ fn destination(
     }))
 }
 
-fn config_json(entry: &Entry, region: &str, config: &AsyncConfig) -> Value {
-    let r = &entry.record;
+fn config_json(entry: &Entry, config: &AsyncConfig) -> Value {
     let dest = |d: &Option<Destination>| {
         d.as_ref()
             .map(|d| json!({"destination": d.destination, "param": d.param}))
     };
     json!({
-        "func_urn": function_urn(region, &r.project_id, &r.package, &r.func_name, Some("latest")),
+        "func_urn": entry.spec.urn,
         "max_async_event_age_in_seconds": config.max_async_event_age_in_seconds,
         "max_async_retry_attempts": config.max_async_retry_attempts,
         "destination_config": { "on_success": dest(&config.on_success), "on_failure": dest(&config.on_failure) },
@@ -142,10 +143,12 @@ fn config_json(entry: &Entry, region: &str, config: &AsyncConfig) -> Value {
 /// `PUT /v2/{project_id}/fgs/functions/{function_urn}/async-invoke-config`
 pub async fn update_config(
     State(app): State<Arc<App>>,
-    Path((project_id, urn)): Path<(String, String)>,
+    path: FunctionPath,
     JsonBody(body): JsonBody<AsyncConfigBody>,
 ) -> ApiResult {
-    let func = FunctionRef::parse(&urn, &project_id)?;
+    let FunctionPath {
+        project_id, func, ..
+    } = path;
     app.registry.get(&project_id, &func)?;
     let age = app
         .async_limits
@@ -162,7 +165,7 @@ pub async fn update_config(
     };
     let entry = app
         .registry
-        .update(&project_id, &func, false, |record| {
+        .update_settings(&project_id, &func, |record| {
             let timestamp = now();
             let created = record
                 .async_config
@@ -178,19 +181,17 @@ pub async fn update_config(
                 created_time: created,
                 last_modified: timestamp,
             });
-            Ok(())
         })
         .await?;
     let config = entry.record.async_config.as_ref().expect("just set");
-    Ok(Json(config_json(&entry, app.registry.region(), config)).into_response())
+    Ok(Json(config_json(&entry, config)).into_response())
 }
 
 /// `GET /v2/{project_id}/fgs/functions/{function_urn}/async-invoke-config`
-pub async fn show_config(
-    State(app): State<Arc<App>>,
-    Path((project_id, urn)): Path<(String, String)>,
-) -> ApiResult {
-    let func = FunctionRef::parse(&urn, &project_id)?;
+pub async fn show_config(State(app): State<Arc<App>>, path: FunctionPath) -> ApiResult {
+    let FunctionPath {
+        project_id, func, ..
+    } = path;
     let entry = app.registry.get(&project_id, &func)?;
     let config = entry.record.async_config.as_ref().ok_or_else(|| {
         ApiError::not_found(format!(
@@ -198,19 +199,17 @@ pub async fn show_config(
             entry.record.func_name
         ))
     })?;
-    Ok(Json(config_json(&entry, app.registry.region(), config)).into_response())
+    Ok(Json(config_json(&entry, config)).into_response())
 }
 
 /// `DELETE /v2/{project_id}/fgs/functions/{function_urn}/async-invoke-config`
-pub async fn delete_config(
-    State(app): State<Arc<App>>,
-    Path((project_id, urn)): Path<(String, String)>,
-) -> ApiResult {
-    let func = FunctionRef::parse(&urn, &project_id)?;
+pub async fn delete_config(State(app): State<Arc<App>>, path: FunctionPath) -> ApiResult {
+    let FunctionPath {
+        project_id, func, ..
+    } = path;
     app.registry
-        .update(&project_id, &func, false, |record| {
+        .update_settings(&project_id, &func, |record| {
             record.async_config = None;
-            Ok(())
         })
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -248,15 +247,8 @@ fn parse_time(name: &str, value: &Option<String>, default_ms: i64) -> Result<i64
     }
 }
 
-async fn records(
-    app: &App,
-    project_id: &str,
-    urn: &str,
-    q: RecordsQuery,
-    active: bool,
-) -> ApiResult {
-    let func = FunctionRef::parse(urn, project_id)?;
-    let entry = app.registry.get(project_id, &func)?;
+async fn records(app: &App, path: FunctionPath, q: RecordsQuery, active: bool) -> ApiResult {
+    let entry = app.registry.get(&path.project_id, &path.func)?;
     let offset = query_number("marker", &q.marker)?.unwrap_or(0);
     let limit = query_number("limit", &q.limit)?.unwrap_or(100);
     if offset < 0 {
@@ -297,7 +289,7 @@ async fn records(
     };
     let now = now_ms();
     let query = RecordQuery {
-        func_id: entry.record.func_id.clone(),
+        func_id: entry.id().to_string(),
         request_ids,
         statuses,
         begin_ms: parse_time("query_begin_time", &q.query_begin_time, now - 3_600_000)?,
@@ -329,20 +321,20 @@ async fn records(
 /// `GET /v2/{project_id}/fgs/functions/{function_urn}/async-invocations`
 pub async fn list_records(
     State(app): State<Arc<App>>,
-    Path((project_id, urn)): Path<(String, String)>,
+    path: FunctionPath,
     Query(q): Query<RecordsQuery>,
 ) -> ApiResult {
-    records(&app, &project_id, &urn, q, false).await
+    records(&app, path, q, false).await
 }
 
 /// `GET /v2/{project_id}/fgs/functions/{function_urn}/active-async-invocations`: by default
 /// the requests still WAIT or RUNNING; `requests` selects up to 10 request ids.
 pub async fn list_active(
     State(app): State<Arc<App>>,
-    Path((project_id, urn)): Path<(String, String)>,
+    path: FunctionPath,
     Query(q): Query<RecordsQuery>,
 ) -> ApiResult {
-    records(&app, &project_id, &urn, q, true).await
+    records(&app, path, q, true).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -356,13 +348,15 @@ pub struct CancelBody {
 /// requests are refused with 400 FSS.0400.
 pub async fn cancel(
     State(app): State<Arc<App>>,
-    Path((project_id, urn)): Path<(String, String)>,
+    path: FunctionPath,
     JsonBody(body): JsonBody<CancelBody>,
 ) -> ApiResult {
-    let func = FunctionRef::parse(&urn, &project_id)?;
+    let FunctionPath {
+        project_id, func, ..
+    } = path;
     let entry = app.registry.get(&project_id, &func)?;
     let request_id = body.request_id.unwrap_or_default();
-    match app.queue.cancel(&entry.record.func_id, &request_id) {
+    match app.queue.cancel(entry.id(), &request_id) {
         Some(job) => {
             app.journal.set_status(journal::StatusChange {
                 request_id: job.request_id,
@@ -374,13 +368,13 @@ pub async fn cancel(
             });
             Ok(Json(Value::Null).into_response())
         }
-        None if app.queue.cancel_running(&entry.record.func_id, &request_id) => {
+        None if app.queue.cancel_running(entry.id(), &request_id) => {
             Ok(Json(Value::Null).into_response())
         }
         None => {
             let status = app
                 .journal
-                .status_of(entry.record.func_id.clone(), request_id.clone())
+                .status_of(entry.id().to_string(), request_id.clone())
                 .await?;
             Err(ApiError::invalid_request_id(match status {
                 Some(s) => {
@@ -400,19 +394,20 @@ pub struct MaxInstanceBody {
 /// `PUT /v2/{project_id}/fgs/functions/{function_urn}/config-max-instance`
 pub async fn update_max_instances(
     State(app): State<Arc<App>>,
-    Path((project_id, urn)): Path<(String, String)>,
+    path: FunctionPath,
     JsonBody(body): JsonBody<MaxInstanceBody>,
 ) -> ApiResult {
-    let func = FunctionRef::parse(&urn, &project_id)?;
+    let FunctionPath {
+        project_id, func, ..
+    } = path;
     let n = body.max_instance_num.ok_or_else(|| {
         fgs_limits::LimitError::Concurrency("max_instance_num is required".into())
     })?;
     let n = fgs_limits::validate_max_instances(n)?;
     let entry = app
         .registry
-        .update(&project_id, &func, false, |record| {
+        .update_settings(&project_id, &func, |record| {
             record.max_instance_num = n;
-            Ok(())
         })
         .await?;
     Ok(Json(crate::api::model::function_json(
@@ -433,10 +428,12 @@ pub struct ReservedBody {
 /// concurrency limit (400 FSS.1076).
 pub async fn update_reserved(
     State(app): State<Arc<App>>,
-    Path((project_id, urn)): Path<(String, String)>,
+    path: FunctionPath,
     JsonBody(body): JsonBody<ReservedBody>,
 ) -> ApiResult {
-    let func = FunctionRef::parse(&urn, &project_id)?;
+    let FunctionPath {
+        project_id, func, ..
+    } = path;
     let current = app.registry.get(&project_id, &func)?;
     let count = body
         .count
@@ -450,7 +447,8 @@ pub async fn update_reserved(
         .registry
         .list(&project_id)
         .iter()
-        .filter(|e| e.record.func_id != current.record.func_id)
+        .flat_map(|f| f.entries())
+        .filter(|e| e.id() != current.id())
         .map(|e| u64::from(e.record.reserved_instances))
         .sum();
     let limit = app.admission.tenant_limit() as u64;
@@ -461,10 +459,9 @@ pub async fn update_reserved(
     }
     let entry = app
         .registry
-        .update(&project_id, &func, false, |record| {
+        .update_settings(&project_id, &func, |record| {
             record.reserved_instances = count as u32;
             record.reserved_idle_mode = body.idle_mode.unwrap_or(false);
-            Ok(())
         })
         .await?;
     app.pool.reserve(entry.spec.clone(), count as usize);
@@ -481,7 +478,7 @@ pub async fn quotas(State(app): State<Arc<App>>, Path(project_id): Path<String>)
     let functions = app.registry.list(&project_id);
     let code_mb = functions
         .iter()
-        .map(|e| e.record.code_size)
+        .map(|f| f.latest.record.code_size)
         .sum::<u64>()
         .div_ceil(1024 * 1024);
     let resource = |kind: &str, quota: u64, used: u64, unit: &str| json!({"type": kind, "quota": quota, "used": used, "unit": unit});
@@ -505,6 +502,7 @@ pub async fn quotas(State(app): State<Arc<App>>, Path(project_id): Path<String>)
             app.admission.tenant_limit() as u64,
             functions
                 .iter()
+                .flat_map(|f| f.entries())
                 .map(|e| u64::from(e.record.reserved_instances))
                 .sum(),
             "",

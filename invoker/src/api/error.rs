@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use fgs_limits::LimitError;
 use fgs_runtime::RuntimeError;
 
+use crate::registry::RegistryError;
 use crate::store::StoreError;
 
 /// An error answered to an API caller.
@@ -98,38 +99,6 @@ impl ApiError {
     pub fn invalid_urn(urn: &str) -> Self {
         Self::new(400, "FSS.1309", "Invalid function URN.", format!("({urn})"))
     }
-    pub fn function_not_found(name: &str) -> Self {
-        Self::new(
-            404,
-            "FSS.1051",
-            "The function does not exist.",
-            format!("({name})"),
-        )
-    }
-    pub fn version_not_found(version: &str) -> Self {
-        Self::new(
-            404,
-            "FSS.1052",
-            "The version does not exist.",
-            format!("({version})"),
-        )
-    }
-    pub fn alias_not_found(alias: &str) -> Self {
-        Self::new(
-            404,
-            "FSS.1053",
-            "The alias does not exist.",
-            format!("({alias})"),
-        )
-    }
-    pub fn function_exists(name: &str) -> Self {
-        Self::new(
-            409,
-            "FSS.1061",
-            "The function already exists.",
-            format!("({name})"),
-        )
-    }
     pub fn too_many_requests(detail: impl std::fmt::Display) -> Self {
         Self::new(429, "FSS.0429", "Too many requests.", detail)
     }
@@ -216,6 +185,65 @@ impl From<RuntimeError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         Self::internal(e)
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        use RegistryError as R;
+        let e = match e {
+            R::Limit(e) => return e.into(),
+            R::Runtime(e) => return e.into(),
+            R::Store(e) => return e.into(),
+            other => other,
+        };
+        let (status, code, documented) = match &e {
+            R::Limit(_) | R::Runtime(_) | R::Store(_) => unreachable!("mapped above"),
+            R::FunctionNotFound(_) => (404, "FSS.1051", "The function does not exist."),
+            R::VersionNotFound(_) => (404, "FSS.1052", "The version does not exist."),
+            R::AliasNotFound(_) => (404, "FSS.1053", "The alias does not exist."),
+            R::FunctionExists(_) => (409, "FSS.1061", "The function already exists."),
+            R::VersionExists(_) => (409, "FSS.1062", "The version already exists."),
+            R::AliasExists(_) => (409, "FSS.1063", "The alias already exists."),
+            R::InvalidAlias(_) => (400, "FSS.1014", "Invalid function alias."),
+            // No code is documented for the version quota: fgs answers FSS.1015.
+            R::InvalidVersion(_) | R::ReadOnly(_) | R::VersionQuota { .. } => {
+                (400, "FSS.1015", "Invalid function version.")
+            }
+            R::Unchanged(_) => (
+                400,
+                "FSS.1016",
+                "The function cannot be published because no changes have been made since last publication.",
+            ),
+            R::AliasQuota { .. } => (
+                403,
+                "FSS.1043",
+                "The number of aliases exceeds the maximum allowed limit.",
+            ),
+            R::VersionInUse { .. } => (
+                409,
+                "FSS.1066",
+                "The version is already in use by another alias.",
+            ),
+            R::AdditionalInUse { .. } => (
+                403,
+                "FSS.1094",
+                "The version cannot be deleted because it has been used as the additional version of an alias.",
+            ),
+            R::AdditionalVersion(_) => (400, "FSS.1091", "The additional version is invalid."),
+            R::Weight(_) => (
+                400,
+                "FSS.1092",
+                "The weight of the additional version is invalid.",
+            ),
+            R::SameAsMajor(_) => (
+                400,
+                "FSS.1093",
+                "The major version and the additional version cannot be the same.",
+            ),
+            R::Invalid(_) => (400, "FSS.0400", "Invalid parameter."),
+        };
+        Self::new(status, code, documented, format!("({e})"))
     }
 }
 

@@ -12,9 +12,9 @@ use serde_json::json;
 use crate::api::model::{
     code_json, function_json, CodeFields, CreateFunctionBody, UpdateConfigBody,
 };
-use crate::api::{query_number, ApiError, App, JsonBody};
-use crate::registry::{now, FunctionRecord};
-use crate::urn::FunctionRef;
+use crate::api::{paging, ApiError, App, FunctionPath, JsonBody};
+use crate::registry::{now, FunctionRecord, RegistryError, LATEST};
+use crate::urn::{FunctionRef, Qualifier};
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -28,10 +28,10 @@ pub async fn create(
     let func = FunctionRef {
         package: package.clone(),
         name: name.clone(),
-        qualifier: crate::urn::Qualifier::None,
+        qualifier: Qualifier::None,
     };
-    if app.registry.get(&project_id, &func).is_ok() {
-        return Err(ApiError::function_exists(&name));
+    if app.registry.function(&project_id, &func).is_ok() {
+        return Err(RegistryError::FunctionExists(name).into());
     }
     let timestamp = now();
     let mut record = FunctionRecord {
@@ -61,6 +61,8 @@ pub async fn create(
         reserved_instances: 0,
         reserved_idle_mode: false,
         async_config: None,
+        version: LATEST.into(),
+        version_description: String::new(),
     };
     body.config.apply(&mut record, &app.limits)?;
     let record = store_code(&app, record, body.code).await?;
@@ -91,33 +93,18 @@ pub struct ListQuery {
 
 /// `GET /v2/{project_id}/fgs/functions?marker=&maxitems=&package_name=&func_name=`
 ///
-/// `marker` is the index of the first function to return (as returned in `next_marker`);
-/// `maxitems` defaults to 400, and so do 0 and values above 400; a negative value is refused.
-/// `func_name` matches as a substring. `next_marker` equals `count` on the last page.
+/// Paged by `marker`/`maxitems` ([`paging`]); `func_name` matches as a substring. `next_marker` equals `count` on the last page.
 pub async fn list(
     State(app): State<Arc<App>>,
     Path(project_id): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult {
-    let marker = query_number("marker", &q.marker)?.unwrap_or(0);
-    if marker < 0 {
-        return Err(ApiError::invalid_query(format!(
-            "marker={marker} must not be negative"
-        )));
-    }
-    let maxitems = match query_number("maxitems", &q.maxitems)? {
-        Some(n) if n < 0 => {
-            return Err(ApiError::invalid_query(format!(
-                "maxitems={n} must not be negative"
-            )))
-        }
-        Some(n) if n > 0 && n <= 400 => n as usize,
-        _ => 400,
-    };
+    let (marker, maxitems) = paging(&q.marker, &q.maxitems)?;
     let matching: Vec<_> = app
         .registry
         .list(&project_id)
         .into_iter()
+        .map(|f| f.latest.clone())
         .filter(|e| {
             q.package_name
                 .as_deref()
@@ -130,7 +117,7 @@ pub async fn list(
         })
         .collect();
     let count = matching.len();
-    let start = (marker as usize).min(count);
+    let start = marker.min(count);
     let page: Vec<_> = matching[start..]
         .iter()
         .take(maxitems)
@@ -144,29 +131,24 @@ pub async fn list(
 }
 
 /// `GET /v2/{project_id}/fgs/functions/{function_urn}/config`
-pub async fn show_config(
-    State(app): State<Arc<App>>,
-    Path((project_id, urn)): Path<(String, String)>,
-) -> ApiResult {
-    let func = FunctionRef::parse(&urn, &project_id)?;
-    let entry = app.registry.get(&project_id, &func)?;
+pub async fn show_config(State(app): State<Arc<App>>, path: FunctionPath) -> ApiResult {
+    let entry = app.registry.get(&path.project_id, &path.func)?;
     Ok(Json(function_json(&entry, app.registry.region())).into_response())
 }
 
 /// `PUT /v2/{project_id}/fgs/functions/{function_urn}/config`
 pub async fn update_config(
     State(app): State<Arc<App>>,
-    Path((project_id, urn)): Path<(String, String)>,
+    path: FunctionPath,
     JsonBody(body): JsonBody<UpdateConfigBody>,
 ) -> ApiResult {
-    let func = FunctionRef::parse(&urn, &project_id)?;
     if let Some(name) = &body.func_name {
         fgs_limits::validate_func_name(name, &app.limits)?;
     }
     let limits = app.limits.clone();
     let entry = app
         .registry
-        .update(&project_id, &func, true, |record| {
+        .update(&path.project_id, &path.func, true, |record| {
             body.config.apply(record, &limits)
         })
         .await?;
@@ -175,57 +157,58 @@ pub async fn update_config(
 }
 
 /// `GET /v2/{project_id}/fgs/functions/{function_urn}/code`
-pub async fn show_code(
-    State(app): State<Arc<App>>,
-    Path((project_id, urn)): Path<(String, String)>,
-) -> ApiResult {
-    let func = FunctionRef::parse(&urn, &project_id)?;
-    let entry = app.registry.get(&project_id, &func)?;
+pub async fn show_code(State(app): State<Arc<App>>, path: FunctionPath) -> ApiResult {
+    let entry = app.registry.get(&path.project_id, &path.func)?;
     let package = app.registry.code().blob(&entry.record.digest)?;
-    Ok(Json(code_json(&entry, app.registry.region(), &package)).into_response())
+    Ok(Json(code_json(&entry, &package)).into_response())
 }
 
 /// `PUT /v2/{project_id}/fgs/functions/{function_urn}/code`
 pub async fn update_code(
     State(app): State<Arc<App>>,
-    Path((project_id, urn)): Path<(String, String)>,
+    path: FunctionPath,
     JsonBody(body): JsonBody<CodeFields>,
 ) -> ApiResult {
-    let func = FunctionRef::parse(&urn, &project_id)?;
-    let current = app.registry.get(&project_id, &func)?;
+    let current = app.registry.get(&path.project_id, &path.func)?;
+    if !current.is_latest() {
+        // Refused before the code is stored (the same refusal `update` gives).
+        return Err(RegistryError::ReadOnly(current.record.version.clone()).into());
+    }
     let stored = store_code(&app, current.record.clone(), body).await?;
     let entry = app
         .registry
-        .update(&project_id, &func, true, move |record| {
+        .update(&path.project_id, &path.func, true, move |record| {
             record.code_type = stored.code_type;
             record.code_filename = stored.code_filename;
             record.code_size = stored.code_size;
             record.digest = stored.digest;
-            Ok(())
+            Ok::<_, ApiError>(())
         })
         .await?;
     app.pool.replace(entry.spec.clone());
     let package = app.registry.code().blob(&entry.record.digest)?;
-    Ok(Json(code_json(&entry, app.registry.region(), &package)).into_response())
+    Ok(Json(code_json(&entry, &package)).into_response())
 }
 
 /// `DELETE /v2/{project_id}/fgs/functions/{function_urn}`
 ///
-/// An unqualified URN deletes the function. `latest` cannot be deleted on its own (as
-/// documented); other versions do not exist until versions can be published.
-pub async fn delete(
-    State(app): State<Arc<App>>,
-    Path((project_id, urn)): Path<(String, String)>,
-) -> ApiResult {
-    let func = FunctionRef::parse(&urn, &project_id)?;
-    if func.qualifier != crate::urn::Qualifier::None {
-        app.registry.get(&project_id, &func)?;
-        return Err(ApiError::invalid_parameter(
-            "the latest version cannot be deleted; delete the function with its URN without a version",
-        ));
+/// An unqualified URN deletes the function with its versions and aliases; a version's URN
+/// deletes that version (refused while an alias points at it). `latest` cannot be deleted on
+/// its own, as documented.
+pub async fn delete(State(app): State<Arc<App>>, path: FunctionPath) -> ApiResult {
+    if path.func.qualifier == Qualifier::None {
+        let function = app.registry.delete(&path.project_id, &path.func).await?;
+        for entry in function.entries() {
+            app.pool.retire(entry.id(), u64::MAX);
+        }
+        tracing::info!(func = %function.latest.spec.urn, "function deleted");
+    } else {
+        let entry = app
+            .registry
+            .delete_version(&path.project_id, &path.func)
+            .await?;
+        app.pool.retire(entry.id(), u64::MAX);
+        tracing::info!(func = %entry.spec.urn, "function version deleted");
     }
-    let entry = app.registry.delete(&project_id, &func).await?;
-    app.pool.retire(&entry.record.func_id, u64::MAX);
-    tracing::info!(func = %entry.spec.urn, "function deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

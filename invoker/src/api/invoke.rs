@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -19,8 +19,8 @@ use fgs_limits::Refusal;
 use fgs_runtime::{InvokeFailure, InvokeOutcome, InvokeRequest, InvokeType};
 use http_body_util::BodyExt;
 
-use crate::api::{ApiError, App};
-use crate::urn::FunctionRef;
+use crate::api::{ApiError, App, FunctionPath};
+use crate::registry::Entry;
 
 /// `log` in a v1 answer holds at most the last 4 KB of the invocation's log.
 const LOG_TAIL: usize = 4 * 1024;
@@ -32,23 +32,21 @@ const MAX_DISCARD: u64 = 64 * 1024 * 1024;
 
 pub async fn invoke(
     State(app): State<Arc<App>>,
-    Path((project_id, urn)): Path<(String, String)>,
+    path: FunctionPath,
     headers: HeaderMap,
     mut body: Body,
 ) -> Result<Response, ApiError> {
-    let func = FunctionRef::parse(&urn, &project_id)?;
-    let entry = app.registry.get(&project_id, &func)?;
+    let entry = route(&app, &path, &headers)?;
+    let project_id = path.project_id;
     if let Err(e) = check_instance_memory(&headers, entry.record.memory_size) {
         discard(&mut body).await;
         return Err(e);
     }
     // Admitted before the body is read: a refused call never makes the host buffer its event
     // (it is read and dropped, up to a bound, so that the caller receives the answer).
-    let admitted = app.admission.try_acquire(
-        &project_id,
-        &entry.record.func_id,
-        entry.record.max_instance_num,
-    );
+    let admitted =
+        app.admission
+            .try_acquire(&project_id, entry.id(), entry.record.max_instance_num);
     if admitted.is_err() {
         discard(&mut body).await;
     }
@@ -77,7 +75,33 @@ pub async fn invoke(
     }
     let v1 = header_is(&headers, "x-cff-request-version", "v1");
     let tail = header_is(&headers, "x-cff-log-type", "tail");
-    Ok(respond(outcome, v1, tail))
+    let mut response = respond(outcome, v1, tail);
+    set_version_header(&mut response, &entry.record.version);
+    Ok(response)
+}
+
+/// The version an invocation of the path's URN runs: through an alias, the one its weights
+/// (one uniform roll of 0..100 per request) or header rules choose.
+pub(crate) fn route(
+    app: &App,
+    path: &FunctionPath,
+    headers: &HeaderMap,
+) -> Result<Arc<Entry>, ApiError> {
+    let roll = (uuid::Uuid::new_v4().as_u128() % 100) as u32;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    Ok(app
+        .registry
+        .route(&path.project_id, &path.func, header, roll)?)
+}
+
+/// `X-Cff-Function-Version` names the version that ran (fgs's header: FunctionGraph's
+/// answers do not say it; its log does, as fgs's `log` does).
+pub(crate) fn set_version_header(response: &mut Response, version: &str) {
+    if let Ok(value) = HeaderValue::from_str(version) {
+        response
+            .headers_mut()
+            .insert("X-Cff-Function-Version", value);
+    }
 }
 
 /// `X-Cff-Instance-Memory` asks for an instance of another size for one call, which needs

@@ -5,11 +5,13 @@ mod error;
 pub(crate) mod functions;
 pub(crate) mod invoke;
 pub(crate) mod model;
+mod versions;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -24,6 +26,7 @@ pub use error::ApiError;
 use crate::asynchronous::{AsyncSettings, Journal, Queue};
 use crate::metrics::Metrics;
 use crate::registry::Registry;
+use crate::urn::FunctionRef;
 
 /// Everything the handlers (and the async dispatcher) share.
 pub struct App {
@@ -51,6 +54,20 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/functions/{function_urn}",
             axum::routing::delete(functions::delete),
+        )
+        .route(
+            "/functions/{function_urn}/versions",
+            post(versions::publish).get(versions::list),
+        )
+        .route(
+            "/functions/{function_urn}/aliases",
+            post(versions::create_alias).get(versions::list_aliases),
+        )
+        .route(
+            "/functions/{function_urn}/aliases/{alias_name}",
+            get(versions::show_alias)
+                .put(versions::update_alias)
+                .delete(versions::delete_alias),
         )
         .route(
             "/functions/{function_urn}/config",
@@ -140,6 +157,57 @@ pub(crate) fn query_number(name: &str, value: &Option<String>) -> Result<Option<
                 .map_err(|_| ApiError::invalid_query(format!("{name}={s:?} is not a number")))
         })
         .transpose()
+}
+
+/// `marker` and `maxitems` of FunctionGraph's list operations: `marker` is the index of the
+/// first item to return (as returned in `next_marker`); `maxitems` defaults to 400, and so do
+/// 0 and values above 400. Negative or malformed values are 400 FSS.1001.
+pub(crate) fn paging(
+    marker: &Option<String>,
+    maxitems: &Option<String>,
+) -> Result<(usize, usize), ApiError> {
+    let marker = query_number("marker", marker)?.unwrap_or(0);
+    let maxitems = query_number("maxitems", maxitems)?.unwrap_or(0);
+    for (name, n) in [("marker", marker), ("maxitems", maxitems)] {
+        if n < 0 {
+            return Err(ApiError::invalid_query(format!(
+                "{name}={n} must not be negative"
+            )));
+        }
+    }
+    let maxitems = if maxitems == 0 || maxitems > 400 {
+        400
+    } else {
+        maxitems
+    };
+    Ok((marker as usize, maxitems as usize))
+}
+
+/// The function a request's path names: `{project_id}` and `{function_urn}` parsed (a
+/// malformed or foreign URN is 400 FSS.1309), plus `{alias_name}` where the path has it.
+pub struct FunctionPath {
+    pub project_id: String,
+    pub func: FunctionRef,
+    pub alias_name: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for FunctionPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(mut params) =
+            Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::invalid_parameter(e.body_text()))?;
+        let project_id = params.remove("project_id").unwrap_or_default();
+        let urn = params.remove("function_urn").unwrap_or_default();
+        let func = FunctionRef::parse(&urn, &project_id)?;
+        Ok(FunctionPath {
+            project_id,
+            func,
+            alias_name: params.remove("alias_name"),
+        })
+    }
 }
 
 /// A JSON request body whose errors answer in FunctionGraph's form: an unreadable or

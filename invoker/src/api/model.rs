@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 
 use crate::api::ApiError;
 use crate::registry::{Entry, FunctionRecord};
-use crate::urn::function_urn;
 
 /// `func_code`: base64 of the inline source or of the zip package.
 #[derive(Debug, Default, Deserialize)]
@@ -233,7 +232,7 @@ pub fn function_json(entry: &Entry, region: &str) -> Value {
     json!({
         "func_id": r.func_id,
         "resource_id": r.func_id,
-        "func_urn": function_urn(region, &r.project_id, &r.package, &r.func_name, Some("latest")),
+        "func_urn": entry.spec.urn,
         "func_name": r.func_name,
         "domain_id": r.project_id,
         "namespace": r.project_id,
@@ -251,8 +250,9 @@ pub fn function_json(entry: &Entry, region: &str) -> Value {
         "user_data": r.user_data,
         "encrypted_user_data": masked_user_data(&r.encrypted_user_data),
         "digest": r.digest,
-        "version": "latest",
-        "image_name": format!("latest-{}", &r.digest[..12.min(r.digest.len())]),
+        "version": r.version,
+        "version_description": r.version_description,
+        "image_name": format!("{}-{}", r.version, &r.digest[..12.min(r.digest.len())]),
         "xrole": r.xrole,
         "app_xrole": r.app_xrole,
         "description": r.description,
@@ -273,10 +273,10 @@ pub fn function_json(entry: &Entry, region: &str) -> Value {
 }
 
 /// The show_function_code / update_function_code response.
-pub fn code_json(entry: &Entry, region: &str, package: &[u8]) -> Value {
+pub fn code_json(entry: &Entry, package: &[u8]) -> Value {
     let r = &entry.record;
     json!({
-        "func_urn": function_urn(region, &r.project_id, &r.package, &r.func_name, Some("latest")),
+        "func_urn": entry.spec.urn,
         "func_name": r.func_name,
         "domain_id": r.project_id,
         "runtime": r.runtime,

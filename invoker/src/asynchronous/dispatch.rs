@@ -84,16 +84,22 @@ pub(crate) fn job_of(r: Request) -> Job {
     }
 }
 
+/// The version a request was accepted for, if it still exists: `job.func_id` is the
+/// version's id ([`Entry::id`]), `func_id` or `func_id:version`.
 fn lookup(app: &App, job: &Job) -> Option<Arc<Entry>> {
+    let qualifier = match job.func_id.split_once(':') {
+        Some((_, version)) => Qualifier::Version(version.to_string()),
+        None => Qualifier::None,
+    };
     let func = FunctionRef {
         package: job.package.clone(),
         name: job.func_name.clone(),
-        qualifier: Qualifier::None,
+        qualifier,
     };
     app.registry
         .get(&job.project_id, &func)
         .ok()
-        .filter(|e| e.record.func_id == job.func_id)
+        .filter(|e| e.id() == job.func_id)
 }
 
 fn turn(app: &App, job: &Job) -> Option<Turn> {

@@ -61,14 +61,14 @@ pub async fn submit(
     depth: u32,
 ) -> Result<String, SubmitError> {
     app.queue
-        .has_room(&entry.record.project_id, &entry.record.func_id)
+        .has_room(&entry.record.project_id, entry.id())
         .map_err(SubmitError::Full)?;
     let request = journal::Request {
         request_id: uuid::Uuid::new_v4().to_string(),
         project_id: entry.record.project_id.clone(),
         package: entry.record.package.clone(),
         func_name: entry.record.func_name.clone(),
-        func_id: entry.record.func_id.clone(),
+        func_id: entry.id().to_string(),
         event,
         accepted_ms: now_ms(),
         attempts: 0,

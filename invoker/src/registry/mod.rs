@@ -1,0 +1,743 @@
+//! The functions of this host: persisted in the store, served from memory.
+//!
+//! Reads (every invocation looks its function up) never touch SQLite. Writes are serialized,
+//! committed to the store first and then published in memory, so what an API call reports
+//! is what a restart will load.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use fgs_limits::{parse_user_data, MemorySize};
+use fgs_runtime::{CodeStore, FunctionSpec, Language};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Store, StoreError};
+use crate::urn::{function_urn, FunctionRef, Qualifier};
+
+mod alias;
+mod error;
+pub mod names;
+
+pub use alias::{Alias, Rule, Strategy};
+pub use error::RegistryError;
+use names::NameKind;
+
+/// The version every function has: the one that changes.
+pub const LATEST: &str = "latest";
+
+/// A function definition as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FunctionRecord {
+    pub func_id: String,
+    pub project_id: String,
+    pub package: String,
+    pub func_name: String,
+    pub runtime: String,
+    pub handler: String,
+    pub memory_size: u32,
+    pub timeout: u32,
+    pub code_type: String,
+    pub code_filename: String,
+    pub code_size: u64,
+    /// SHA-512 of the code package: its address in the code store.
+    pub digest: String,
+    pub user_data: String,
+    pub encrypted_user_data: String,
+    pub description: String,
+    pub xrole: String,
+    pub app_xrole: String,
+    pub initializer_handler: String,
+    pub initializer_timeout: Option<u32>,
+    pub created: String,
+    pub last_modified: String,
+    /// Bumped by every change of code or configuration.
+    pub revision: u64,
+    /// `max_instance_num`: -1 unlimited, 0 disabled.
+    #[serde(default = "unlimited")]
+    pub max_instance_num: i32,
+    /// Reserved instances: kept warm, counted against the tenant's concurrency.
+    #[serde(default)]
+    pub reserved_instances: u32,
+    #[serde(default)]
+    pub reserved_idle_mode: bool,
+    /// The async notification policy, when one is configured.
+    #[serde(default)]
+    pub async_config: Option<AsyncConfig>,
+    /// `latest`, or the name of the published version this record is a snapshot of.
+    #[serde(default = "latest")]
+    pub version: String,
+    /// `version_description` of a published version.
+    #[serde(default)]
+    pub version_description: String,
+}
+
+fn latest() -> String {
+    LATEST.into()
+}
+
+fn unlimited() -> i32 {
+    -1
+}
+
+/// A function's async invocation policy (`async-invoke-config`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AsyncConfig {
+    pub max_async_event_age_in_seconds: u32,
+    pub max_async_retry_attempts: u32,
+    pub on_success: Option<Destination>,
+    pub on_failure: Option<Destination>,
+    pub enable_async_status_log: bool,
+    pub created_time: String,
+    pub last_modified: String,
+}
+
+/// Where the outcome of an async request is sent: another function (FunctionGraph).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Destination {
+    /// The destination type as given (`FunctionGraph`).
+    pub destination: String,
+    /// The destination parameters as given (a JSON string with `func_urn`).
+    pub param: String,
+    /// The destination function, parsed from `param`.
+    pub func_urn: String,
+}
+
+/// A function version as served: its record and what the runtime needs to run it. `latest`
+/// and every published version are each an `Entry`.
+#[derive(Debug)]
+pub struct Entry {
+    /// The function's creation order, for listing.
+    pub seq: i64,
+    pub record: FunctionRecord,
+    pub spec: Arc<FunctionSpec>,
+}
+
+impl Entry {
+    /// The version's identity on this host: its instances, admission, async queue and async
+    /// records are its own (`func_id` for `latest`, `func_id:version` for a published one).
+    pub fn id(&self) -> &str {
+        &self.spec.function_id
+    }
+
+    pub fn is_latest(&self) -> bool {
+        self.record.version == LATEST
+    }
+}
+
+/// A function: `latest`, its published versions and its aliases.
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub latest: Arc<Entry>,
+    /// Published versions, oldest first.
+    pub versions: Vec<Arc<Entry>>,
+    /// Aliases, oldest first.
+    pub aliases: Vec<Arc<Alias>>,
+}
+
+impl Function {
+    /// `latest` or a published version.
+    pub fn version(&self, name: &str) -> Option<&Arc<Entry>> {
+        if name == LATEST {
+            return Some(&self.latest);
+        }
+        self.versions.iter().find(|v| v.record.version == name)
+    }
+
+    pub fn alias(&self, name: &str) -> Option<&Arc<Alias>> {
+        self.aliases.iter().find(|a| a.name == name)
+    }
+
+    /// `latest`, then every published version.
+    pub fn entries(&self) -> impl Iterator<Item = &Arc<Entry>> {
+        std::iter::once(&self.latest).chain(self.versions.iter())
+    }
+
+    /// What a qualifier names: a version, or an alias (versions and aliases share one
+    /// namespace, so `...:prod` finds alias `prod` as `...:!prod` does).
+    fn resolve(&self, qualifier: &Qualifier) -> Result<Target<'_>, RegistryError> {
+        match qualifier {
+            Qualifier::None => Ok(Target::Version(&self.latest)),
+            Qualifier::Version(v) => match (self.version(v), self.alias(v)) {
+                (Some(entry), _) => Ok(Target::Version(entry)),
+                (None, Some(alias)) => Ok(Target::Alias(alias)),
+                (None, None) => Err(RegistryError::VersionNotFound(v.clone())),
+            },
+            Qualifier::Alias(a) => self
+                .alias(a)
+                .map(Target::Alias)
+                .ok_or_else(|| RegistryError::AliasNotFound(a.clone())),
+        }
+    }
+
+    /// The version an alias sends `version` to: it exists while the alias does (a version an
+    /// alias points at cannot be deleted).
+    fn alias_version(&self, version: &str) -> Result<&Arc<Entry>, RegistryError> {
+        self.version(version)
+            .ok_or_else(|| RegistryError::VersionNotFound(version.to_string()))
+    }
+}
+
+enum Target<'a> {
+    Version(&'a Arc<Entry>),
+    Alias(&'a Arc<Alias>),
+}
+
+/// How many versions (latest included) and aliases a function may have.
+#[derive(Debug, Clone, Copy)]
+pub struct Quotas {
+    pub versions: usize,
+    pub aliases: usize,
+}
+
+impl Default for Quotas {
+    /// FunctionGraph's: 20 versions including latest, 10 aliases.
+    fn default() -> Self {
+        Quotas {
+            versions: 20,
+            aliases: 10,
+        }
+    }
+}
+
+type Key = (String, String, String);
+
+/// The function table.
+pub struct Registry {
+    store: Store,
+    code: CodeStore,
+    region: String,
+    quotas: Quotas,
+    functions: RwLock<HashMap<Key, Arc<Function>>>,
+    writes: tokio::sync::Mutex<()>,
+}
+
+fn key(project_id: &str, package: &str, name: &str) -> Key {
+    (
+        project_id.to_string(),
+        package.to_string(),
+        name.to_string(),
+    )
+}
+
+fn record_key(r: &FunctionRecord) -> Key {
+    key(&r.project_id, &r.package, &r.func_name)
+}
+
+impl Registry {
+    /// Loads every stored function with its versions and aliases.
+    pub fn load(
+        store: Store,
+        code: CodeStore,
+        region: String,
+        quotas: Quotas,
+    ) -> Result<Self, StoreError> {
+        let mut functions: HashMap<Key, Function> = HashMap::new();
+        let entry_of = |seq: i64, record: FunctionRecord| match spec_for(&record, &code, &region) {
+            Ok(spec) => Some(Arc::new(Entry {
+                seq,
+                record,
+                spec: Arc::new(spec),
+            })),
+            Err(e) => {
+                tracing::error!(func = %record.func_name, version = %record.version, error = %e, "skipping stored function");
+                None
+            }
+        };
+        for (seq, record) in store.load_functions()? {
+            let k = record_key(&record);
+            if let Some(latest) = entry_of(seq, record) {
+                functions.insert(
+                    k,
+                    Function {
+                        latest,
+                        versions: Vec::new(),
+                        aliases: Vec::new(),
+                    },
+                );
+            }
+        }
+        for record in store.load_versions()? {
+            if let Some(function) = functions.get_mut(&record_key(&record)) {
+                if let Some(entry) = entry_of(function.latest.seq, record) {
+                    function.versions.push(entry);
+                }
+            }
+        }
+        for (k, alias) in store.load_aliases()? {
+            if let Some(function) = functions.get_mut(&k) {
+                function.aliases.push(Arc::new(alias));
+            }
+        }
+        Ok(Self {
+            store,
+            code,
+            region,
+            quotas,
+            functions: RwLock::new(
+                functions
+                    .into_iter()
+                    .map(|(k, f)| (k, Arc::new(f)))
+                    .collect(),
+            ),
+            writes: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn code(&self) -> &CodeStore {
+        &self.code
+    }
+
+    /// The function a URN names, whatever its qualifier.
+    pub fn function(
+        &self,
+        project_id: &str,
+        func: &FunctionRef,
+    ) -> Result<Arc<Function>, RegistryError> {
+        self.functions
+            .read()
+            .unwrap()
+            .get(&key(project_id, &func.package, &func.name))
+            .cloned()
+            .ok_or_else(|| {
+                RegistryError::FunctionNotFound(format!("{}:{}", func.package, func.name))
+            })
+    }
+
+    /// The version a URN names: `latest` when unqualified, an alias's major version.
+    pub fn get(&self, project_id: &str, func: &FunctionRef) -> Result<Arc<Entry>, RegistryError> {
+        let function = self.function(project_id, func)?;
+        let entry = match function.resolve(&func.qualifier)? {
+            Target::Version(entry) => entry,
+            Target::Alias(alias) => function.alias_version(&alias.version)?,
+        };
+        Ok(entry.clone())
+    }
+
+    /// The version an invocation of the URN runs: through an alias, the one its weights or
+    /// rules choose for this request (`header` looks the request's headers up; `roll` is
+    /// uniform in 0..100).
+    pub fn route<'h>(
+        &self,
+        project_id: &str,
+        func: &FunctionRef,
+        header: impl Fn(&str) -> Option<&'h str>,
+        roll: u32,
+    ) -> Result<Arc<Entry>, RegistryError> {
+        let function = self.function(project_id, func)?;
+        let entry = match function.resolve(&func.qualifier)? {
+            Target::Version(entry) => entry,
+            Target::Alias(alias) => function.alias_version(alias.route(header, roll))?,
+        };
+        Ok(entry.clone())
+    }
+
+    /// The projects that have functions.
+    pub fn projects(&self) -> Vec<String> {
+        let mut projects: Vec<String> = self
+            .functions
+            .read()
+            .unwrap()
+            .keys()
+            .map(|(p, _, _)| p.clone())
+            .collect();
+        projects.sort();
+        projects.dedup();
+        projects
+    }
+
+    /// A project's functions in creation order.
+    pub fn list(&self, project_id: &str) -> Vec<Arc<Function>> {
+        let mut list: Vec<_> = self
+            .functions
+            .read()
+            .unwrap()
+            .values()
+            .filter(|f| f.latest.record.project_id == project_id)
+            .cloned()
+            .collect();
+        list.sort_by_key(|f| f.latest.seq);
+        list
+    }
+
+    fn publish_function(&self, function: Function) -> Arc<Function> {
+        let function = Arc::new(function);
+        self.functions
+            .write()
+            .unwrap()
+            .insert(record_key(&function.latest.record), function.clone());
+        function
+    }
+
+    fn entry(&self, seq: i64, record: FunctionRecord) -> Result<Arc<Entry>, RegistryError> {
+        let spec = spec_for(&record, &self.code, &self.region)?;
+        Ok(Arc::new(Entry {
+            seq,
+            record,
+            spec: Arc::new(spec),
+        }))
+    }
+
+    /// Stores a new function; refused if the name is taken in its package.
+    pub async fn create(&self, record: FunctionRecord) -> Result<Arc<Entry>, RegistryError> {
+        let _guard = self.writes.lock().await;
+        let spec = spec_for(&record, &self.code, &self.region)?;
+        if self
+            .functions
+            .read()
+            .unwrap()
+            .contains_key(&record_key(&record))
+        {
+            return Err(RegistryError::FunctionExists(record.func_name));
+        }
+        let seq = match self.store.insert_function(record.clone()).await {
+            Err(StoreError::Conflict) => {
+                return Err(RegistryError::FunctionExists(record.func_name))
+            }
+            other => other?,
+        };
+        let entry = Arc::new(Entry {
+            seq,
+            record,
+            spec: Arc::new(spec),
+        });
+        self.publish_function(Function {
+            latest: entry.clone(),
+            versions: Vec::new(),
+            aliases: Vec::new(),
+        });
+        Ok(entry)
+    }
+
+    /// Replaces the record of the version a URN names with `change(record)`. A change of code
+    /// or configuration (`new_revision`) bumps its revision, so that new invocations use new
+    /// instances, and is refused for a published version, which is read-only; its settings
+    /// (instances, async policy) may change. An alias has no settings of its own.
+    pub async fn update<E: From<RegistryError>>(
+        &self,
+        project_id: &str,
+        func: &FunctionRef,
+        new_revision: bool,
+        change: impl FnOnce(&mut FunctionRecord) -> Result<(), E>,
+    ) -> Result<Arc<Entry>, E> {
+        let _guard = self.writes.lock().await;
+        let function = self.function(project_id, func)?;
+        let current = match function.resolve(&func.qualifier)? {
+            Target::Version(entry) => entry.clone(),
+            Target::Alias(alias) => {
+                return Err(RegistryError::InvalidAlias(format!(
+                    "{}: settings belong to versions; use the URN of version {}",
+                    alias.name, alias.version
+                ))
+                .into())
+            }
+        };
+        if new_revision && !current.is_latest() {
+            return Err(RegistryError::ReadOnly(current.record.version.clone()).into());
+        }
+        let mut record = current.record.clone();
+        change(&mut record)?;
+        if new_revision {
+            record.revision = current.record.revision + 1;
+            record.last_modified = now();
+        }
+        let entry = self.entry(current.seq, record.clone())?;
+        let mut updated = (*function).clone();
+        if current.is_latest() {
+            self.store
+                .update_function(record)
+                .await
+                .map_err(RegistryError::from)?;
+            updated.latest = entry.clone();
+        } else {
+            self.store
+                .update_version(record)
+                .await
+                .map_err(RegistryError::from)?;
+            for v in updated.versions.iter_mut() {
+                if v.record.version == entry.record.version {
+                    *v = entry.clone();
+                }
+            }
+        }
+        self.publish_function(updated);
+        Ok(entry)
+    }
+
+    /// Changes the settings of the version a URN names (instances, async policy): allowed for
+    /// published versions too, and no new revision.
+    pub async fn update_settings(
+        &self,
+        project_id: &str,
+        func: &FunctionRef,
+        change: impl FnOnce(&mut FunctionRecord),
+    ) -> Result<Arc<Entry>, RegistryError> {
+        self.update(project_id, func, false, |record| {
+            change(record);
+            Ok::<_, RegistryError>(())
+        })
+        .await
+    }
+
+    /// Publishes `latest` as a new immutable version: its code and every configuration field.
+    /// `digest`, when given, must be the code's. Refused when `latest` has not changed since
+    /// the last version was published, and beyond the quota.
+    pub async fn publish(
+        &self,
+        project_id: &str,
+        func: &FunctionRef,
+        name: Option<String>,
+        description: String,
+        digest: Option<String>,
+    ) -> Result<Arc<Entry>, RegistryError> {
+        let _guard = self.writes.lock().await;
+        let function = self.function(project_id, func)?;
+        if !matches!(function.resolve(&func.qualifier)?, Target::Version(e) if e.is_latest()) {
+            return Err(RegistryError::InvalidVersion(
+                "versions are published from latest: use the function's URN or its :latest URN"
+                    .into(),
+            ));
+        }
+        let latest = &function.latest;
+        if let Some(digest) = digest.filter(|d| !d.is_empty()) {
+            if digest != latest.record.digest {
+                return Err(RegistryError::Invalid(format!(
+                    "digest {digest:?} is not the digest of the code of latest ({})",
+                    latest.record.digest
+                )));
+            }
+        }
+        if let Some(last) = function.versions.last() {
+            if last.record.revision == latest.record.revision {
+                return Err(RegistryError::Unchanged(last.record.version.clone()));
+            }
+        }
+        let name = name
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| names::generated_version(chrono::Utc::now()));
+        names::validate(&name, NameKind::Version)?;
+        if function.version(&name).is_some() || function.alias(&name).is_some() {
+            return Err(RegistryError::VersionExists(format!(
+                "version or alias {name}"
+            )));
+        }
+        if function.versions.len() + 1 >= self.quotas.versions {
+            return Err(RegistryError::VersionQuota {
+                count: function.versions.len() + 1,
+            });
+        }
+        let mut record = latest.record.clone();
+        record.version = name.clone();
+        record.version_description = description;
+        record.last_modified = now();
+        // "By default, non-latest versions do not have reserved instances."
+        record.reserved_instances = 0;
+        record.reserved_idle_mode = false;
+        let entry = self.entry(latest.seq, record.clone())?;
+        match self.store.insert_version(record).await {
+            Err(StoreError::Conflict) => {
+                return Err(RegistryError::VersionExists(format!("version {name}")))
+            }
+            other => other?,
+        }
+        let mut updated = (*function).clone();
+        updated.versions.push(entry.clone());
+        self.publish_function(updated);
+        Ok(entry)
+    }
+
+    /// Deletes the published version a URN names; refused while an alias points at it.
+    pub async fn delete_version(
+        &self,
+        project_id: &str,
+        func: &FunctionRef,
+    ) -> Result<Arc<Entry>, RegistryError> {
+        let _guard = self.writes.lock().await;
+        let function = self.function(project_id, func)?;
+        let entry = match function.resolve(&func.qualifier)? {
+            Target::Version(entry) if entry.is_latest() => {
+                return Err(RegistryError::Invalid(
+                    "the latest version cannot be deleted; delete the function with its URN without a version".into(),
+                ))
+            }
+            Target::Version(entry) => entry.clone(),
+            Target::Alias(alias) => {
+                return Err(RegistryError::InvalidAlias(format!(
+                    "{}: delete an alias with DELETE .../aliases/{}",
+                    alias.name, alias.name
+                )))
+            }
+        };
+        let version = &entry.record.version;
+        for alias in &function.aliases {
+            if &alias.version == version {
+                return Err(RegistryError::VersionInUse {
+                    version: version.clone(),
+                    alias: alias.name.clone(),
+                });
+            }
+            if alias.additional() == Some(version) {
+                return Err(RegistryError::AdditionalInUse {
+                    version: version.clone(),
+                    alias: alias.name.clone(),
+                });
+            }
+        }
+        self.store
+            .delete_version(
+                project_id.to_string(),
+                func.package.clone(),
+                func.name.clone(),
+                version.clone(),
+            )
+            .await?;
+        let mut updated = (*function).clone();
+        updated.versions.retain(|v| &v.record.version != version);
+        self.publish_function(updated);
+        Ok(entry)
+    }
+
+    /// Creates an alias (`replace` false) or changes one (`replace` true): validated against
+    /// the function's versions, its name unused by versions and other aliases, at most one
+    /// alias per version, within the quota.
+    pub async fn put_alias(
+        &self,
+        project_id: &str,
+        func: &FunctionRef,
+        alias: Alias,
+        replace: bool,
+    ) -> Result<Arc<Alias>, RegistryError> {
+        let _guard = self.writes.lock().await;
+        let function = self.function(project_id, func)?;
+        alias.validate(|v| function.version(v).is_some())?;
+        let existing = function.alias(&alias.name).is_some();
+        if replace && !existing {
+            return Err(RegistryError::AliasNotFound(alias.name));
+        }
+        if !replace {
+            if existing || function.version(&alias.name).is_some() {
+                return Err(RegistryError::AliasExists(format!(
+                    "version or alias {}",
+                    alias.name
+                )));
+            }
+            if function.aliases.len() >= self.quotas.aliases {
+                return Err(RegistryError::AliasQuota {
+                    count: function.aliases.len(),
+                });
+            }
+        }
+        if let Some(other) = function
+            .aliases
+            .iter()
+            .find(|a| a.name != alias.name && a.version == alias.version)
+        {
+            return Err(RegistryError::VersionInUse {
+                version: alias.version.clone(),
+                alias: other.name.clone(),
+            });
+        }
+        self.store
+            .put_alias(record_key(&function.latest.record), alias.clone())
+            .await?;
+        let alias = Arc::new(alias);
+        let mut updated = (*function).clone();
+        match updated.aliases.iter_mut().find(|a| a.name == alias.name) {
+            Some(slot) => *slot = alias.clone(),
+            None => updated.aliases.push(alias.clone()),
+        }
+        self.publish_function(updated);
+        Ok(alias)
+    }
+
+    pub async fn delete_alias(
+        &self,
+        project_id: &str,
+        func: &FunctionRef,
+        name: &str,
+    ) -> Result<(), RegistryError> {
+        let _guard = self.writes.lock().await;
+        let function = self.function(project_id, func)?;
+        if function.alias(name).is_none() {
+            return Err(RegistryError::AliasNotFound(name.to_string()));
+        }
+        self.store
+            .delete_alias(record_key(&function.latest.record), name.to_string())
+            .await?;
+        let mut updated = (*function).clone();
+        updated.aliases.retain(|a| a.name != name);
+        self.publish_function(updated);
+        Ok(())
+    }
+
+    /// Deletes a whole function: latest, its versions and its aliases; returns what was
+    /// deleted.
+    pub async fn delete(
+        &self,
+        project_id: &str,
+        func: &FunctionRef,
+    ) -> Result<Arc<Function>, RegistryError> {
+        let _guard = self.writes.lock().await;
+        let function = self.function(project_id, func)?;
+        self.store
+            .delete_function(
+                project_id.to_string(),
+                func.package.clone(),
+                func.name.clone(),
+            )
+            .await?;
+        self.functions
+            .write()
+            .unwrap()
+            .remove(&key(project_id, &func.package, &func.name));
+        Ok(function)
+    }
+}
+
+/// The current time in FunctionGraph's `last_modified` form (UTC).
+pub fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn spec_for(
+    record: &FunctionRecord,
+    code: &CodeStore,
+    region: &str,
+) -> Result<FunctionSpec, RegistryError> {
+    let language = Language::from_runtime(&record.runtime)?;
+    let memory = MemorySize::new(i64::from(record.memory_size))?;
+    let mut user_data = parse_user_data(&record.user_data)?;
+    user_data.extend(parse_user_data(&record.encrypted_user_data)?);
+    Ok(FunctionSpec {
+        function_id: if record.version == LATEST {
+            record.func_id.clone()
+        } else {
+            format!("{}:{}", record.func_id, record.version)
+        },
+        revision: record.revision,
+        urn: function_urn(
+            region,
+            &record.project_id,
+            &record.package,
+            &record.func_name,
+            Some(&record.version),
+        ),
+        project_id: record.project_id.clone(),
+        package: record.package.clone(),
+        name: record.func_name.clone(),
+        version: record.version.clone(),
+        language,
+        handler: record.handler.clone(),
+        memory,
+        timeout_secs: record.timeout,
+        initializer: record
+            .initializer_timeout
+            .filter(|_| !record.initializer_handler.is_empty())
+            .map(|t| (record.initializer_handler.clone(), t)),
+        user_data,
+        code_dir: code.tree(&record.digest),
+    })
+}
