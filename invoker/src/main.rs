@@ -94,6 +94,10 @@ struct ServeArgs {
     /// Aliases per function (FunctionGraph's quota: 10); beyond it 403 FSS.1043.
     #[arg(long, default_value_t = 10)]
     max_aliases: usize,
+    /// Dependency package versions per project (FunctionGraph documents no number); beyond it
+    /// 403 FSS.1045.
+    #[arg(long, default_value_t = 200)]
+    max_dependency_versions: usize,
     /// Most WebAssembly instances alive at once (slots of wasmtime's pooling allocator).
     #[arg(long, default_value_t = 256)]
     wasm_instances: u32,
@@ -186,6 +190,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let quotas = registry::Quotas {
         versions: args.max_versions,
         aliases: args.max_aliases,
+        dependencies: args.max_dependency_versions,
     };
     let registry = registry::Registry::load(store, code, args.region.clone(), quotas)
         .context("cannot load functions")?;

@@ -12,7 +12,7 @@ use fgs_secrets::HostKey;
 use rusqlite::{params, Connection, ErrorCode};
 use thiserror::Error;
 
-use crate::registry::{Alias, FunctionRecord};
+use crate::registry::{Alias, DependencyVersion, FunctionRecord};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS function_aliases (
     name       TEXT NOT NULL,
     alias      TEXT NOT NULL,
     UNIQUE (project_id, package, func_name, name)
+);
+CREATE TABLE IF NOT EXISTS dependency_versions (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT NOT NULL UNIQUE,
+    project_id TEXT NOT NULL,
+    record     TEXT NOT NULL
 );
 ";
 
@@ -176,6 +182,34 @@ impl Store {
             Ok((key, serde_json::from_str(&json)?))
         })
         .collect()
+    }
+
+    /// Every dependency package version, oldest first.
+    pub fn load_dependencies(&self) -> Result<Vec<DependencyVersion>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare("SELECT record FROM dependency_versions ORDER BY seq")?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        rows.map(|json| Ok(serde_json::from_str(&json?)?)).collect()
+    }
+
+    pub async fn insert_dependency(&self, version: DependencyVersion) -> Result<(), StoreError> {
+        let json = serde_json::to_string(&version)?;
+        self.with(move |conn| {
+            conn.execute(
+                "INSERT INTO dependency_versions (id, project_id, record) VALUES (?1, ?2, ?3)",
+                params![version.id, version.project_id, json],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_dependency(&self, id: String) -> Result<(), StoreError> {
+        self.with(move |conn| {
+            conn.execute("DELETE FROM dependency_versions WHERE id = ?1", params![id])?;
+            Ok(())
+        })
+        .await
     }
 
     /// Stores a published version; `Conflict` if the name is taken.

@@ -31,6 +31,8 @@ pub struct FunctionSpec {
     pub user_data: Vec<(String, String)>,
     /// The unpacked code package.
     pub code_dir: PathBuf,
+    /// The unpacked dependency packages (`depend_version_list`), in order.
+    pub dependency_dirs: Vec<PathBuf>,
 }
 
 impl FunctionSpec {
@@ -64,16 +66,44 @@ impl FunctionSpec {
     }
 
     /// The environment of a process instance: the base environment, where the code, the
-    /// bootstraps and the runtime API are, and what interpreters need.
+    /// bootstraps, the dependency packages (`dependencies`, as the instance sees them) and the
+    /// runtime API are, and what interpreters need.
+    ///
+    /// Dependencies are importable where FunctionGraph's packaging guide puts their content:
+    /// Python modules at a package's root (`PYTHONPATH`), Node.js modules in a package's
+    /// `node_modules` or at its root (`NODE_PATH`); every runtime, `Custom` included, finds the
+    /// packages' directories in `RUNTIME_DEPENDENCY_PATHS` (fgs's variable), `:`-separated.
     pub(crate) fn process_environment(
         &self,
         api_addr: &str,
         code_root: &str,
         runtime_root: &str,
+        dependencies: &[PathBuf],
         max_response: u64,
     ) -> Vec<(String, String)> {
         let mut env = self.base_environment();
         let mut set = |k: &str, v: String| env.push((k.to_string(), v));
+        if !dependencies.is_empty() {
+            let join = |paths: Vec<PathBuf>| {
+                std::env::join_paths(paths)
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            };
+            set("RUNTIME_DEPENDENCY_PATHS", join(dependencies.to_vec()));
+            match self.language {
+                Language::Python => set("PYTHONPATH", join(dependencies.to_vec())),
+                Language::NodeJs => set(
+                    "NODE_PATH",
+                    join(
+                        dependencies
+                            .iter()
+                            .flat_map(|d| [d.join("node_modules"), d.clone()])
+                            .collect(),
+                    ),
+                ),
+                Language::Custom | Language::Wasm => {}
+            }
+        }
         set("RUNTIME_CODE_ROOT", code_root.to_string());
         set("RUNTIME_ROOT", runtime_root.to_string());
         set("RUNTIME_API_ADDR", api_addr.to_string());

@@ -60,10 +60,12 @@ impl ProcessInstance {
         let (program, args) = layout
             .command(spec.language, &code_root, &runtime_root)
             .map_err(|e| InvokeFailure::System(e.to_string()))?;
+        let dependencies = sandbox.dependency_paths(&spec.dependency_dirs);
         let env = spec.process_environment(
             &api.addr.to_string(),
             &code_root.to_string_lossy(),
             &runtime_root.to_string_lossy(),
+            &dependencies,
             max_response,
         );
         let launch = LaunchSpec {
@@ -73,6 +75,7 @@ impl ProcessInstance {
             cwd: code_root,
             code_dir: spec.code_dir.clone(),
             runtime_dir: layout.root().to_path_buf(),
+            dependency_dirs: spec.dependency_dirs.clone(),
             ro_paths: layout.ro_paths(spec.language),
             memory_mb: spec.memory.mb(),
             output,

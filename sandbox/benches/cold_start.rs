@@ -18,6 +18,7 @@ fn spec(sandbox: &dyn Sandbox, code: &tempfile::TempDir, netns: Option<PathBuf>)
     let (code_root, _) = sandbox.instance_paths(code.path(), code.path());
     let (_read, write) = nix::unistd::pipe().expect("pipe");
     LaunchSpec {
+        dependency_dirs: Vec::new(),
         program: PathBuf::from("/bin/true"),
         args: vec![],
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],

@@ -46,6 +46,9 @@ pub struct LaunchSpec {
     pub code_dir: PathBuf,
     /// fgs's shipped bootstraps, on the host.
     pub runtime_dir: PathBuf,
+    /// The function's dependency packages, unpacked, on the host (each shown read-only where
+    /// [`Sandbox::dependency_paths`] says).
+    pub dependency_dirs: Vec<PathBuf>,
     /// Further host directories the runtime needs (an interpreter's install prefix), shown
     /// read-only at the same path.
     pub ro_paths: Vec<PathBuf>,
@@ -88,6 +91,12 @@ pub trait Sandbox: Send + Sync + 'static {
 
     /// Where an instance sees its code directory and the shipped bootstraps.
     fn instance_paths(&self, code_dir: &Path, runtime_dir: &Path) -> (PathBuf, PathBuf);
+
+    /// Where an instance sees its dependency packages (host directories, in order). By
+    /// default where they are on the host.
+    fn dependency_paths(&self, dependency_dirs: &[PathBuf]) -> Vec<PathBuf> {
+        dependency_dirs.to_vec()
+    }
 
     /// Releases host resources once every instance has ended.
     fn shutdown(&self) {}

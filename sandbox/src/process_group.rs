@@ -63,6 +63,7 @@ mod tests {
             env: vec![("X".into(), "1".into())],
             cwd: "/".into(),
             code_dir: "/".into(),
+            dependency_dirs: Vec::new(),
             runtime_dir: "/".into(),
             ro_paths: vec![],
             memory_mb: 128,

@@ -241,6 +241,15 @@ impl From<RegistryError> for ApiError {
                 "FSS.1093",
                 "The major version and the additional version cannot be the same.",
             ),
+            R::DependencyNotFound(_) => (404, "FSS.1056", "The dependency does not exist."),
+            R::InvalidDependency(_) => (400, "FSS.1024", "Invalid dependency."),
+            R::DependencyType(_) => (400, "FSS.1032", "Invalid dependency type."),
+            R::DependencyInUse { .. } => (412, "FSS.1033", "The dependency is currently in use."),
+            R::DependencyQuota { .. } => (
+                403,
+                "FSS.1045",
+                "The number of dependencies exceeds the maximum allowed limit.",
+            ),
             R::Invalid(_) => (400, "FSS.0400", "Invalid parameter."),
         };
         Self::new(status, code, documented, format!("({e})"))

@@ -63,6 +63,7 @@ pub async fn create(
         async_config: None,
         version: LATEST.into(),
         version_description: String::new(),
+        depend_version_list: Vec::new(),
     };
     body.config.apply(&mut record, &app.limits)?;
     let record = store_code(&app, record, body.code).await?;
@@ -182,6 +183,7 @@ pub async fn update_code(
             record.code_filename = stored.code_filename;
             record.code_size = stored.code_size;
             record.digest = stored.digest;
+            record.depend_version_list = stored.depend_version_list;
             Ok::<_, ApiError>(())
         })
         .await?;

@@ -1,6 +1,7 @@
 //! The HTTP API: FunctionGraph's REST paths, `/healthz` and `/metrics`.
 
 mod async_invoke;
+pub(crate) mod dependencies;
 mod error;
 pub(crate) mod functions;
 pub(crate) mod invoke;
@@ -104,6 +105,16 @@ pub fn router(app: Arc<App>) -> Router {
             axum::routing::put(async_invoke::update_reserved),
         )
         .route("/quotas", get(async_invoke::quotas))
+        .route("/dependencies", get(dependencies::list))
+        .route("/dependencies/version", post(dependencies::create))
+        .route(
+            "/dependencies/{depend_id}/version",
+            get(dependencies::list_versions),
+        )
+        .route(
+            "/dependencies/{depend_id}/version/{version}",
+            get(dependencies::show_version).delete(dependencies::delete_version),
+        )
         .layer(DefaultBodyLimit::max(MAX_MANAGEMENT_BODY))
         .route(
             "/functions/{function_urn}/invocations",

@@ -33,6 +33,8 @@ pub struct ConfigFields {
     pub initializer_timeout: Option<i64>,
     pub xrole: Option<String>,
     pub app_xrole: Option<String>,
+    /// Dependency package versions (create_function; fgs also takes it in update_config).
+    pub depend_version_list: Option<Vec<String>>,
 }
 
 /// The code fields shared by create_function and update_function_code.
@@ -41,6 +43,8 @@ pub struct CodeFields {
     pub code_type: Option<String>,
     pub code_filename: Option<String>,
     pub func_code: Option<FuncCode>,
+    /// Dependency package versions, replacing the function's when given.
+    pub depend_version_list: Option<Vec<String>>,
 }
 
 /// `CreateFunctionRequestBody`.
@@ -138,6 +142,9 @@ impl ConfigFields {
         if let Some(app_xrole) = self.app_xrole {
             record.app_xrole = app_xrole;
         }
+        if let Some(list) = self.depend_version_list {
+            record.depend_version_list = list;
+        }
         Ok(())
     }
 }
@@ -193,6 +200,9 @@ impl CodeFields {
                 return Err(LimitError::CodeType(format!("unknown code_type {other:?}")).into())
             }
         };
+        if let Some(list) = self.depend_version_list {
+            record.depend_version_list = list;
+        }
         record.code_type = code_type;
         record.code_filename = filename;
         record.code_size = stored.size;
@@ -221,6 +231,23 @@ impl CreateFunctionBody {
 
 fn strategy_config(record: &FunctionRecord) -> Value {
     json!({ "concurrency": record.max_instance_num, "concurrent_num": 1 })
+}
+
+/// `depend_list`: the ids of the dependencies (not their versions) the function uses.
+fn depend_list(entry: &Entry) -> Vec<&str> {
+    entry
+        .dependencies
+        .iter()
+        .map(|d| d.dep_id.as_str())
+        .collect()
+}
+
+fn dependencies_json(entry: &Entry) -> Vec<Value> {
+    entry
+        .dependencies
+        .iter()
+        .map(|d| crate::api::dependencies::dependency_json(d))
+        .collect()
 }
 
 /// The function object returned by create, show config, update config and list.
@@ -261,9 +288,9 @@ pub fn function_json(entry: &Entry, region: &str) -> Value {
         "initializer_timeout": r.initializer_timeout.unwrap_or(0),
         "strategy_config": strategy_config(r),
         "reserved_instance_count": r.reserved_instances,
-        "depend_list": [],
-        "depend_version_list": [],
-        "dependencies": [],
+        "depend_list": depend_list(entry),
+        "depend_version_list": r.depend_version_list,
+        "dependencies": dependencies_json(entry),
         "ephemeral_storage": 512,
         "type": "v2",
         "long_time": false,
@@ -287,10 +314,10 @@ pub fn code_json(entry: &Entry, package: &[u8]) -> Value {
         "digest": r.digest,
         "last_modified": r.last_modified,
         "func_code": { "file": base64::engine::general_purpose::STANDARD.encode(package), "link": "" },
-        "depend_list": [],
-        "depend_version_list": [],
+        "depend_list": depend_list(entry),
+        "depend_version_list": r.depend_version_list,
         "strategy_config": strategy_config(r),
-        "dependencies": [],
+        "dependencies": dependencies_json(entry),
     })
 }
 

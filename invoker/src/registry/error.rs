@@ -46,6 +46,20 @@ pub enum RegistryError {
     Weight(String),
     #[error("{0} is both the major and the additional version")]
     SameAsMajor(String),
+    #[error("dependency {0} does not exist")]
+    DependencyNotFound(String),
+    #[error("{0}")]
+    InvalidDependency(String),
+    /// `depend_type` other than `zip`.
+    #[error("{0}")]
+    DependencyType(String),
+    #[error("{dependency} is used by {function}")]
+    DependencyInUse {
+        dependency: String,
+        function: String,
+    },
+    #[error("the project has {count} dependency package versions: the most allowed")]
+    DependencyQuota { count: usize },
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]

@@ -15,10 +15,12 @@ use crate::store::{Store, StoreError};
 use crate::urn::{function_urn, FunctionRef, Qualifier};
 
 mod alias;
+pub mod dependencies;
 mod error;
 pub mod names;
 
 pub use alias::{Alias, Rule, Strategy};
+pub use dependencies::DependencyVersion;
 pub use error::RegistryError;
 use names::NameKind;
 
@@ -69,6 +71,9 @@ pub struct FunctionRecord {
     /// `version_description` of a published version.
     #[serde(default)]
     pub version_description: String,
+    /// Ids of the dependency package versions the function uses, in order.
+    #[serde(default)]
+    pub depend_version_list: Vec<String>,
 }
 
 fn latest() -> String {
@@ -110,9 +115,35 @@ pub struct Entry {
     pub seq: i64,
     pub record: FunctionRecord,
     pub spec: Arc<FunctionSpec>,
+    /// The dependency packages `record.depend_version_list` names, in order.
+    pub dependencies: Vec<Arc<DependencyVersion>>,
 }
 
 impl Entry {
+    /// Validates `record` and makes what the runtime needs of it, its dependency packages
+    /// resolved in `table`.
+    fn build(
+        seq: i64,
+        record: FunctionRecord,
+        code: &CodeStore,
+        region: &str,
+        table: &[Arc<DependencyVersion>],
+    ) -> Result<Self, RegistryError> {
+        let dependencies = dependencies::resolve(
+            table,
+            &record.project_id,
+            &record.runtime,
+            &record.depend_version_list,
+        )?;
+        let spec = spec_for(&record, code, region, &dependencies)?;
+        Ok(Entry {
+            seq,
+            record,
+            spec: Arc::new(spec),
+            dependencies,
+        })
+    }
+
     /// The version's identity on this host: its instances, admission, async queue and async
     /// records are its own (`func_id` for `latest`, `func_id:version` for a published one).
     pub fn id(&self) -> &str {
@@ -187,16 +218,8 @@ enum Target<'a> {
 pub struct Quotas {
     pub versions: usize,
     pub aliases: usize,
-}
-
-impl Default for Quotas {
-    /// FunctionGraph's: 20 versions including latest, 10 aliases.
-    fn default() -> Self {
-        Quotas {
-            versions: 20,
-            aliases: 10,
-        }
-    }
+    /// Dependency package versions per project.
+    pub dependencies: usize,
 }
 
 type Key = (String, String, String);
@@ -207,6 +230,8 @@ pub struct Registry {
     code: CodeStore,
     region: String,
     quotas: Quotas,
+    /// Every project's dependency package versions, oldest first.
+    dependencies: RwLock<Vec<Arc<DependencyVersion>>>,
     functions: RwLock<HashMap<Key, Arc<Function>>>,
     writes: tokio::sync::Mutex<()>,
 }
@@ -232,12 +257,19 @@ impl Registry {
         quotas: Quotas,
     ) -> Result<Self, StoreError> {
         let mut functions: HashMap<Key, Function> = HashMap::new();
-        let entry_of = |seq: i64, record: FunctionRecord| match spec_for(&record, &code, &region) {
-            Ok(spec) => Some(Arc::new(Entry {
-                seq,
-                record,
-                spec: Arc::new(spec),
-            })),
+        let dependencies: Vec<Arc<DependencyVersion>> = store
+            .load_dependencies()?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        let entry_of = |seq: i64, record: FunctionRecord| match Entry::build(
+            seq,
+            record.clone(),
+            &code,
+            &region,
+            &dependencies,
+        ) {
+            Ok(entry) => Some(Arc::new(entry)),
             Err(e) => {
                 tracing::error!(func = %record.func_name, version = %record.version, error = %e, "skipping stored function");
                 None
@@ -273,6 +305,7 @@ impl Registry {
             code,
             region,
             quotas,
+            dependencies: RwLock::new(dependencies),
             functions: RwLock::new(
                 functions
                     .into_iter()
@@ -373,18 +406,15 @@ impl Registry {
     }
 
     fn entry(&self, seq: i64, record: FunctionRecord) -> Result<Arc<Entry>, RegistryError> {
-        let spec = spec_for(&record, &self.code, &self.region)?;
-        Ok(Arc::new(Entry {
-            seq,
-            record,
-            spec: Arc::new(spec),
-        }))
+        let dependencies = self.dependencies.read().unwrap();
+        Entry::build(seq, record, &self.code, &self.region, &dependencies).map(Arc::new)
     }
 
     /// Stores a new function; refused if the name is taken in its package.
     pub async fn create(&self, record: FunctionRecord) -> Result<Arc<Entry>, RegistryError> {
         let _guard = self.writes.lock().await;
-        let spec = spec_for(&record, &self.code, &self.region)?;
+        // Validated (and its dependencies resolved) before anything is stored.
+        let entry = self.entry(0, record.clone())?;
         if self
             .functions
             .read()
@@ -402,7 +432,8 @@ impl Registry {
         let entry = Arc::new(Entry {
             seq,
             record,
-            spec: Arc::new(spec),
+            spec: entry.spec.clone(),
+            dependencies: entry.dependencies.clone(),
         });
         self.publish_function(Function {
             latest: entry.clone(),
@@ -673,6 +704,82 @@ impl Registry {
         Ok(())
     }
 
+    /// Stores a new version of the project's dependency `name` (version 1 of a new dependency
+    /// when there is none of that name), its zip already unpacked into the code store.
+    pub async fn create_dependency(
+        &self,
+        mut version: DependencyVersion,
+    ) -> Result<Arc<DependencyVersion>, RegistryError> {
+        let _guard = self.writes.lock().await;
+        let existing: Vec<Arc<DependencyVersion>> = self.dependencies(&version.project_id);
+        if existing.len() >= self.quotas.dependencies {
+            return Err(RegistryError::DependencyQuota {
+                count: existing.len(),
+            });
+        }
+        let same_name = existing.iter().filter(|d| d.name == version.name);
+        if let Some(newest) = same_name.max_by_key(|d| d.version) {
+            version.dep_id = newest.dep_id.clone();
+            version.version = newest.version + 1;
+        }
+        self.store.insert_dependency(version.clone()).await?;
+        let version = Arc::new(version);
+        self.dependencies.write().unwrap().push(version.clone());
+        Ok(version)
+    }
+
+    /// A project's dependency package versions, oldest first.
+    pub fn dependencies(&self, project_id: &str) -> Vec<Arc<DependencyVersion>> {
+        self.dependencies
+            .read()
+            .unwrap()
+            .iter()
+            .filter(|d| d.project_id == project_id)
+            .cloned()
+            .collect()
+    }
+
+    /// Version `version` of the project's dependency `dep_id`.
+    pub fn dependency_version(
+        &self,
+        project_id: &str,
+        dep_id: &str,
+        version: &str,
+    ) -> Result<Arc<DependencyVersion>, RegistryError> {
+        self.dependencies(project_id)
+            .into_iter()
+            .find(|d| d.dep_id == dep_id && d.version.to_string() == version)
+            .ok_or_else(|| RegistryError::DependencyNotFound(format!("{dep_id} version {version}")))
+    }
+
+    /// Deletes a dependency package version; refused while a function version uses it.
+    pub async fn delete_dependency_version(
+        &self,
+        project_id: &str,
+        dep_id: &str,
+        version: &str,
+    ) -> Result<(), RegistryError> {
+        let _guard = self.writes.lock().await;
+        let doomed = self.dependency_version(project_id, dep_id, version)?;
+        let user = self
+            .list(project_id)
+            .iter()
+            .flat_map(|f| f.entries().cloned().collect::<Vec<_>>())
+            .find(|e| e.record.depend_version_list.contains(&doomed.id));
+        if let Some(user) = user {
+            return Err(RegistryError::DependencyInUse {
+                dependency: format!("{} version {}", doomed.name, doomed.version),
+                function: user.spec.urn.clone(),
+            });
+        }
+        self.store.delete_dependency(doomed.id.clone()).await?;
+        self.dependencies
+            .write()
+            .unwrap()
+            .retain(|d| d.id != doomed.id);
+        Ok(())
+    }
+
     /// Deletes a whole function: latest, its versions and its aliases; returns what was
     /// deleted.
     pub async fn delete(
@@ -706,6 +813,7 @@ fn spec_for(
     record: &FunctionRecord,
     code: &CodeStore,
     region: &str,
+    dependencies: &[Arc<DependencyVersion>],
 ) -> Result<FunctionSpec, RegistryError> {
     let language = Language::from_runtime(&record.runtime)?;
     let memory = MemorySize::new(i64::from(record.memory_size))?;
@@ -739,5 +847,6 @@ fn spec_for(
             .map(|t| (record.initializer_handler.clone(), t)),
         user_data,
         code_dir: code.tree(&record.digest),
+        dependency_dirs: dependencies.iter().map(|d| code.tree(&d.digest)).collect(),
     })
 }

@@ -283,6 +283,9 @@ fn build_root(spec: &ExecSpec) -> Result<(), String> {
         symlink(target, inside(link)).map_err(|e| format!("symlink {}: {e}", link.display()))?;
     }
     bind_read_only(&spec.code_dir, &inside(&spec.code_root))?;
+    for (dir, at) in &spec.dependency_binds {
+        bind_read_only(dir, &inside(at))?;
+    }
     bind_read_only(&spec.runtime_dir, &inside(&spec.runtime_root))?;
 
     let tmp = inside(Path::new("/tmp"));

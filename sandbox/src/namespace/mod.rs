@@ -7,6 +7,7 @@
 //! | path | what |
 //! |---|---|
 //! | `/opt/function/code` | the function's code package, read-only (`RUNTIME_CODE_ROOT`) |
+//! | `/opt/function/dependencies/{n}` | its dependency packages in order, read-only |
 //! | `/home/snuser/runtime` | fgs's bootstraps, read-only (`RUNTIME_ROOT`) |
 //! | `/tmp` | a fresh 512 MB tmpfs per instance, the only writable place |
 //! | `/usr` (and `/bin`, `/lib`, `/lib64`, `/sbin`) | the host's, read-only, no setuid |
@@ -42,6 +43,8 @@ use crate::{Enforcement, LaunchSpec, Process, Sandbox, SandboxError};
 
 /// Where an instance sees its code.
 pub const CODE_ROOT: &str = "/opt/function/code";
+/// Where an instance sees its dependency packages: `{DEPENDENCY_ROOT}/0`, `/1`, …
+pub const DEPENDENCY_ROOT: &str = "/opt/function/dependencies";
 /// Where an instance sees the shipped bootstraps.
 pub const RUNTIME_ROOT: &str = "/home/snuser/runtime";
 /// FunctionGraph's function user (the documented default uid/gid of function processes).
@@ -172,6 +175,12 @@ impl NamespaceSandbox {
             symlinks: self.symlinks.clone(),
             code_dir: spec.code_dir.clone(),
             code_root: CODE_ROOT.into(),
+            dependency_binds: spec
+                .dependency_dirs
+                .iter()
+                .cloned()
+                .zip(self.dependency_paths(&spec.dependency_dirs))
+                .collect(),
             runtime_dir: spec.runtime_dir.clone(),
             runtime_root: RUNTIME_ROOT.into(),
             tmp_bytes: TMP_BYTES,
@@ -265,6 +274,12 @@ impl Sandbox for NamespaceSandbox {
 
     fn instance_paths(&self, _code_dir: &Path, _runtime_dir: &Path) -> (PathBuf, PathBuf) {
         (CODE_ROOT.into(), RUNTIME_ROOT.into())
+    }
+
+    fn dependency_paths(&self, dependency_dirs: &[PathBuf]) -> Vec<PathBuf> {
+        (0..dependency_dirs.len())
+            .map(|i| Path::new(DEPENDENCY_ROOT).join(i.to_string()))
+            .collect()
     }
 
     fn network(&self) -> std::io::Result<InstanceNetwork> {

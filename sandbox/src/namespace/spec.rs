@@ -19,6 +19,8 @@ pub struct ExecSpec {
     /// Host code directory, shown read-only at `code_root`.
     pub code_dir: PathBuf,
     pub code_root: PathBuf,
+    /// Dependency packages: each host directory shown read-only at its path inside.
+    pub dependency_binds: Vec<(PathBuf, PathBuf)>,
     /// Host directory of the shipped bootstraps, shown read-only at `runtime_root`.
     pub runtime_dir: PathBuf,
     pub runtime_root: PathBuf,
