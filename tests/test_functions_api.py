@@ -220,7 +220,7 @@ def test_malformed_requests(fgs):
     error(fgs.http.get(fgs.url + "/v2/%s/fgs/nothing-here" % PROJECT), 404, "FSS.0404")
 
 
-def test_versions_and_aliases_do_not_exist(fgs):
+def test_unpublished_versions_and_aliases_do_not_exist(fgs):
     name = unique("ver")
     fgs.create(**python_fn(name, HELLO))
     error(fgs.api("GET", "/functions/%s:default:%s:v1/config" % (PROJECT, name)), 404, "FSS.1052")
@@ -249,3 +249,38 @@ def test_unknown_paths_and_methods_answer_in_json(fgs):
         r = requests.request(method, fgs.url + path)
         assert r.headers["Content-Type"] == "application/json"
         error(r, 405, "FSS.0405")
+
+
+def test_fields_fgs_does_not_implement_are_refused_never_dropped(fgs):
+    # Present with their defaults (what SDKs and Terraform send for a feature left off): accepted.
+    name = unique("fields")
+    quiet = dict(func_vpc=None, type="v2", enterprise_project_id="0", enable_dynamic_memory=False,
+                 custom_image={"enabled": False, "image": ""}, mount_config={"func_mounts": []},
+                 log_config={}, tags=[], pre_stop_handler="", gpu_memory=0, code_url="")
+    created = fgs.create(**python_fn(name, HELLO, **quiet))
+    urn = created["func_urn"]
+    # Asking for something fgs does not do: 400 naming the field, on create and on updates.
+    for field, value in (("func_vpc", {"vpc_id": "v", "subnet_id": "s"}), ("enable_dynamic_memory", True),
+                         ("custom_image", {"enabled": True, "image": "swr/x"}), ("gpu_memory", 1024),
+                         ("pre_stop_handler", "index.stop"), ("type", "v1"), ("no_such_field", "x"),
+                         ("log_config", {"group_id": "g"})):
+        r = fgs.api("POST", "/functions", json=python_fn(unique("fields"), HELLO, **{field: value}))
+        assert field in error(r, 400, "FSS.0400")["error_msg"]
+    config = dict(runtime="Python3.9", handler="index.handler", memory_size=128, timeout=3)
+    body = error(fgs.api("PUT", "/functions/%s/config" % urn, json=dict(config, mount_config={
+        "func_mounts": [{"mount_type": "sfs", "mount_resource": "r", "local_mount_path": "/mnt"}]})), 400, "FSS.0400")
+    assert "mount_config" in body["error_msg"]
+    error(fgs.api("PUT", "/functions/%s/config" % urn, json=dict(config, ephemeral_storage=10240)), 400, "FSS.0400")
+    assert fgs.api("PUT", "/functions/%s/config" % urn, json=dict(config, ephemeral_storage=512)).status_code == 200
+    error(fgs.api("PUT", "/functions/%s/code" % urn, json={"code_type": "inline", "func_code": {"file": b64(HELLO)},
+                                                          "code_encrypt_kms_key_id": "k"}), 400, "FSS.0400")
+    error(fgs.api("PUT", "/functions/%s/code" % urn, json={"code_type": "zip", "code_filename": "a.zip",
+                                                          "func_code": {"link": "https://obs/a.zip"}}), 400, "FSS.1006")
+    # A rename would be dropped: refused.
+    error(fgs.api("PUT", "/functions/%s/config" % urn, json=dict(config, func_name="other")), 400, "FSS.1002")
+    # strategy_config is implemented: concurrency is max_instance_num; one request per instance.
+    r = fgs.api("PUT", "/functions/%s/config" % urn, json=dict(config, strategy_config={"concurrency": 7, "concurrent_num": 1}))
+    assert r.status_code == 200 and r.json()["strategy_config"]["concurrency"] == 7, r.text
+    error(fgs.api("PUT", "/functions/%s/config" % urn, json=dict(config, strategy_config={"concurrent_num": 5})),
+          400, "FSS.1026")
+    assert fgs.api("GET", "/functions/%s/config" % urn).json()["strategy_config"]["concurrency"] == 7

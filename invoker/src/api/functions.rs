@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::model::{
-    code_json, function_json, CodeFields, CreateFunctionBody, UpdateConfigBody,
+    code_json, function_json, refuse_unimplemented, CodeFields, CreateFunctionBody, UpdateCodeBody,
+    UpdateConfigBody,
 };
 use crate::api::{paging, ApiError, App, FunctionPath, JsonBody};
 use crate::registry::{now, FunctionRecord, RegistryError, LATEST};
@@ -24,6 +25,7 @@ pub async fn create(
     Path(project_id): Path<String>,
     JsonBody(body): JsonBody<CreateFunctionBody>,
 ) -> ApiResult {
+    refuse_unimplemented(&body.other)?;
     let (name, package) = body.identity(&app.limits)?;
     let func = FunctionRef {
         package: package.clone(),
@@ -143,14 +145,23 @@ pub async fn update_config(
     path: FunctionPath,
     JsonBody(body): JsonBody<UpdateConfigBody>,
 ) -> ApiResult {
-    if let Some(name) = &body.func_name {
-        fgs_limits::validate_func_name(name, &app.limits)?;
-    }
+    refuse_unimplemented(&body.other)?;
     let limits = app.limits.clone();
     let entry = app
         .registry
         .update(&path.project_id, &path.func, true, |record| {
-            body.config.apply(record, &limits)
+            if let Some(name) = body.func_name.as_ref().filter(|n| **n != record.func_name) {
+                return Err(fgs_limits::LimitError::FuncName(format!(
+                    "func_name {name:?}: a function cannot be renamed (it is {})",
+                    record.func_name
+                ))
+                .into());
+            }
+            body.config.apply(record, &limits)?;
+            match &body.strategy_config {
+                Some(strategy) => strategy.apply(record),
+                None => Ok(()),
+            }
         })
         .await?;
     app.pool.replace(entry.spec.clone());
@@ -168,8 +179,9 @@ pub async fn show_code(State(app): State<Arc<App>>, path: FunctionPath) -> ApiRe
 pub async fn update_code(
     State(app): State<Arc<App>>,
     path: FunctionPath,
-    JsonBody(body): JsonBody<CodeFields>,
+    JsonBody(UpdateCodeBody { code: body, other }): JsonBody<UpdateCodeBody>,
 ) -> ApiResult {
+    refuse_unimplemented(&other)?;
     let current = app.registry.get(&path.project_id, &path.func)?;
     if !current.is_latest() {
         // Refused before the code is stored (the same refusal `update` gives).

@@ -8,7 +8,7 @@ use fgs_limits::{
 };
 use fgs_runtime::{CodeStore, Language};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::api::ApiError;
 use crate::registry::{Entry, FunctionRecord};
@@ -17,6 +17,8 @@ use crate::registry::{Entry, FunctionRecord};
 #[derive(Debug, Default, Deserialize)]
 pub struct FuncCode {
     pub file: Option<String>,
+    /// The package's OBS address: fgs has no OBS, so only an empty one is accepted.
+    pub link: Option<String>,
 }
 
 /// The configuration fields shared by create_function and update_function_config.
@@ -56,14 +58,92 @@ pub struct CreateFunctionBody {
     pub config: ConfigFields,
     #[serde(flatten)]
     pub code: CodeFields,
+    /// Every other field: refused unless it asks for nothing ([`refuse_unimplemented`]).
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
 
 /// `UpdateFunctionConfigRequestBody`.
 #[derive(Debug, Deserialize)]
 pub struct UpdateConfigBody {
     pub func_name: Option<String>,
+    pub strategy_config: Option<StrategyConfigBody>,
     #[serde(flatten)]
     pub config: ConfigFields,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `StrategyConfig` in update_function_config.
+#[derive(Debug, Deserialize)]
+pub struct StrategyConfigBody {
+    /// The function's `max_instance_num`, as `config-max-instance` sets it.
+    pub concurrency: Option<i64>,
+    /// Requests per instance: fgs runs one at a time, so only 1.
+    pub concurrent_num: Option<i64>,
+}
+
+impl StrategyConfigBody {
+    pub fn apply(&self, record: &mut FunctionRecord) -> Result<(), ApiError> {
+        if let Some(n) = self.concurrent_num.filter(|n| *n != 1) {
+            return Err(LimitError::Concurrency(format!(
+                "strategy_config.concurrent_num {n}: fgs runs one request per instance (1)"
+            ))
+            .into());
+        }
+        if let Some(n) = self.concurrency {
+            record.max_instance_num = fgs_limits::validate_max_instances(n)?;
+        }
+        Ok(())
+    }
+}
+
+/// `UpdateFunctionCodeRequestBody`.
+#[derive(Debug, Deserialize)]
+pub struct UpdateCodeBody {
+    #[serde(flatten)]
+    pub code: CodeFields,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// Fields fgs accepts when they carry their default (what SDKs and Terraform send for a
+/// feature left off), beyond the empty values [`asks_nothing`] knows.
+const DEFAULTS: &[(&str, &str)] = &[
+    ("type", "\"v2\""),
+    ("enterprise_project_id", "\"0\""),
+    ("ephemeral_storage", "512"),
+];
+
+/// Refuses (400 FSS.0400, naming it) every field of `other` — the fields fgs does not
+/// implement (`func_vpc`, `mount_config`, `custom_image`, `log_config`, …) and unknown ones —
+/// unless it asks for nothing: null, empty, false, 0, a documented default, or an object whose
+/// `enabled` is false or whose fields all ask for nothing. Never accepted and ignored.
+pub fn refuse_unimplemented(other: &Map<String, Value>) -> Result<(), ApiError> {
+    for (name, value) in other {
+        let default = DEFAULTS.iter().any(|(n, v)| {
+            n == name && serde_json::from_str::<Value>(v).ok().as_ref() == Some(value)
+        });
+        if !default && !asks_nothing(value) {
+            return Err(ApiError::invalid_parameter(format!(
+                "{name} = {value} is not supported by fgs (leave it out, or empty)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn asks_nothing(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => {
+            o.get("enabled") == Some(&Value::Bool(false)) || o.values().all(asks_nothing)
+        }
+    }
 }
 
 impl ConfigFields {
@@ -156,6 +236,17 @@ impl CodeFields {
         let code_type = self
             .code_type
             .ok_or_else(|| LimitError::CodeType("code_type is required".into()))?;
+        if let Some(link) = self
+            .func_code
+            .as_ref()
+            .and_then(|c| c.link.as_deref())
+            .filter(|l| !l.is_empty())
+        {
+            return Err(LimitError::CodeType(format!(
+                "func_code.link {link:?}: fgs has no OBS; send the code in func_code.file"
+            ))
+            .into());
+        }
         let file = self
             .func_code
             .and_then(|c| c.file)
