@@ -5,6 +5,7 @@ mod asynchronous;
 mod auth;
 mod metrics;
 mod registry;
+mod statistics;
 mod store;
 mod stream_sink;
 mod urn;
@@ -234,6 +235,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             retry_delay: args.async_retry_delay,
         },
         metrics: metrics::Metrics::new(),
+        statistics: statistics::Statistics::default(),
         enforcement,
         auth_mode: auth.mode.name(),
     });

@@ -38,14 +38,17 @@ impl FunctionSink for InvokerSink {
             let _permit = app
                 .admission
                 .try_acquire(project_id, entry.id(), entry.record.max_instance_num)
-                .map_err(|refusal| format!("function throttled: {refusal:?}"))?;
+                .map_err(|refusal| {
+                    app.reject(&entry);
+                    format!("function throttled: {refusal:?}")
+                })?;
             let request = InvokeRequest {
                 request_id: uuid::Uuid::new_v4().to_string(),
                 invoke_type: InvokeType::Sync,
                 body: payload.into(),
             };
             let outcome = app.pool.invoke(entry.spec.clone(), request).await;
-            app.metrics.observe(&entry.spec.urn, &outcome);
+            app.observe(&entry, &outcome);
             outcome
                 .result
                 .map(drop)

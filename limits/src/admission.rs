@@ -109,6 +109,16 @@ impl Admission {
             .unwrap_or(0)
     }
 
+    /// Invocations of `function_id` running now.
+    pub fn running_function(&self, function_id: &str) -> usize {
+        self.counts
+            .lock()
+            .unwrap()
+            .functions
+            .get(function_id)
+            .map_or(0, |n| *n as usize)
+    }
+
     /// Changes whenever a slot is freed.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.freed.subscribe()

@@ -1,9 +1,9 @@
-//! Asynchronous invocation, its records and policy, concurrency settings, quotas.
+//! Asynchronous invocation, its records and policy, concurrency settings.
 
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -471,42 +471,4 @@ pub async fn update_reserved(
         "tactics_config": null,
     }))
     .into_response())
-}
-
-/// `GET /v2/{project_id}/fgs/quotas`
-pub async fn quotas(State(app): State<Arc<App>>, Path(project_id): Path<String>) -> ApiResult {
-    let functions = app.registry.list(&project_id);
-    let code_mb = functions
-        .iter()
-        .map(|f| f.latest.record.code_size)
-        .sum::<u64>()
-        .div_ceil(1024 * 1024);
-    let resource = |kind: &str, quota: u64, used: u64, unit: &str| json!({"type": kind, "quota": quota, "used": used, "unit": unit});
-    let resources = vec![
-        resource("fgs_func_num", 400, functions.len() as u64, ""),
-        resource("fgs_func_code_size", 10240, code_mb, "MB"),
-        resource(
-            "fgs_func_qos_limit",
-            app.admission.tenant_limit() as u64,
-            app.admission.running(&project_id) as u64,
-            "",
-        ),
-        resource(
-            "fgs_on_demand_instance_limit",
-            1000,
-            app.pool.instance_count() as u64,
-            "",
-        ),
-        resource(
-            "fgs_func_occurs",
-            app.admission.tenant_limit() as u64,
-            functions
-                .iter()
-                .flat_map(|f| f.entries())
-                .map(|e| u64::from(e.record.reserved_instances))
-                .sum(),
-            "",
-        ),
-    ];
-    Ok(Json(json!({ "quotas": { "resources": resources } })).into_response())
 }

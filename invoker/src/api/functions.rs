@@ -215,6 +215,7 @@ pub async fn delete(State(app): State<Arc<App>>, path: FunctionPath) -> ApiResul
         for entry in function.entries() {
             app.pool.retire(entry.id(), u64::MAX);
         }
+        app.statistics.forget(function.entries().map(|e| e.id()));
         tracing::info!(func = %function.latest.spec.urn, "function deleted");
     } else {
         let entry = app
@@ -222,6 +223,7 @@ pub async fn delete(State(app): State<Arc<App>>, path: FunctionPath) -> ApiResul
             .delete_version(&path.project_id, &path.func)
             .await?;
         app.pool.retire(entry.id(), u64::MAX);
+        app.statistics.forget([entry.id()]);
         tracing::info!(func = %entry.spec.urn, "function version deleted");
     }
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -48,6 +48,7 @@ pub async fn invoke(
         app.admission
             .try_acquire(&project_id, entry.id(), entry.record.max_instance_num);
     if admitted.is_err() {
+        app.reject(&entry);
         discard(&mut body).await;
     }
     let _permit = admitted.map_err(|refusal| match refusal {
@@ -69,7 +70,7 @@ pub async fn invoke(
         body: event,
     };
     let outcome = app.pool.invoke(entry.spec.clone(), request).await;
-    app.metrics.observe(&entry.spec.urn, &outcome);
+    app.observe(&entry, &outcome);
     if let Err(InvokeFailure::System(why)) = &outcome.result {
         return Err(ApiError::internal(why));
     }

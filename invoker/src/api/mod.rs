@@ -6,6 +6,7 @@ mod error;
 pub(crate) mod functions;
 pub(crate) mod invoke;
 pub(crate) mod model;
+mod usage;
 mod versions;
 
 use std::sync::Arc;
@@ -26,7 +27,8 @@ pub use error::ApiError;
 
 use crate::asynchronous::{AsyncSettings, Journal, Queue};
 use crate::metrics::Metrics;
-use crate::registry::Registry;
+use crate::registry::{Entry, Registry};
+use crate::statistics::{Sample, Statistics};
 use crate::urn::FunctionRef;
 
 /// Everything the handlers (and the async dispatcher) share.
@@ -41,9 +43,36 @@ pub struct App {
     pub queue: Queue,
     pub async_settings: AsyncSettings,
     pub metrics: Metrics,
+    pub statistics: Statistics,
     pub enforcement: Enforcement,
     /// `none` or `required`, as `/healthz` reports it.
     pub auth_mode: &'static str,
+}
+
+impl App {
+    /// Records an invocation of `entry` that ran: in the metrics and the statistics.
+    pub fn observe(&self, entry: &Entry, outcome: &fgs_runtime::InvokeOutcome) {
+        self.metrics.observe(&entry.spec.urn, outcome);
+        let failure = outcome.result.as_ref().err();
+        let function_error = failure.is_some_and(|f| f.is_function_error());
+        self.statistics.record(
+            entry.id(),
+            crate::asynchronous::now_ms(),
+            Sample::Ran {
+                duration_ms: outcome.duration.as_secs_f64() * 1000.0,
+                function_error,
+                system_error: failure.is_some() && !function_error,
+                reserved: entry.record.reserved_instances,
+                concurrency: self.admission.running_function(entry.id()) as u32,
+            },
+        );
+    }
+
+    /// Records an invocation of `entry` that admission control refused.
+    pub fn reject(&self, entry: &Entry) {
+        self.statistics
+            .record(entry.id(), crate::asynchronous::now_ms(), Sample::Rejected);
+    }
 }
 
 /// Largest management request: a 50 MB zip, base64-encoded, plus the JSON around it.
@@ -104,7 +133,11 @@ pub fn router(app: Arc<App>) -> Router {
             "/functions/{function_urn}/reservedinstances",
             axum::routing::put(async_invoke::update_reserved),
         )
-        .route("/quotas", get(async_invoke::quotas))
+        .route("/quotas", get(usage::quotas))
+        .route(
+            "/functions/{function_urn}/statistics/{period}",
+            get(usage::statistics),
+        )
         .route("/dependencies", get(dependencies::list))
         .route("/dependencies/version", post(dependencies::create))
         .route(

@@ -211,7 +211,7 @@ async fn attempt(app: Arc<App>, mut job: Job, turn: Turn) {
             .set_status(status(&job, journal::FAIL, attempts, 4208, message, true));
         return;
     };
-    app.metrics.observe(&entry.spec.urn, &outcome);
+    app.observe(&entry, &outcome);
     match outcome.result {
         Ok(result) => {
             app.journal.set_status(status(
