@@ -284,3 +284,17 @@ def test_fields_fgs_does_not_implement_are_refused_never_dropped(fgs):
     error(fgs.api("PUT", "/functions/%s/config" % urn, json=dict(config, strategy_config={"concurrent_num": 5})),
           400, "FSS.1026")
     assert fgs.api("GET", "/functions/%s/config" % urn).json()["strategy_config"]["concurrency"] == 7
+
+
+def test_operations_fgs_does_not_implement_answer_501_naming_them(fgs):
+    name = unique("missing-ops")
+    urn = fgs.create(**python_fn(name, HELLO))["func_urn"]
+    for method, path, operation in (("POST", "/triggers/%s" % urn, "create_function_trigger"),
+                                    ("GET", "/workflows", "list_workflow"),
+                                    ("GET", "/functions/%s/events" % urn, "list_events"),
+                                    ("POST", "/functions/import", "import_function")):
+        body = error(fgs.api(method, path, json={}), 501, "FSS.0501")
+        assert operation in body["error_msg"]
+    # The implemented neighbours still answer.
+    assert fgs.api("GET", "/functions/%s/config" % urn).status_code == 200
+    assert fgs.api("GET", "/functions/reservedinstances").status_code == 200

@@ -70,7 +70,7 @@ def test_sdk_lifecycle(client):
     assert urn.endswith(":function:default:%s:latest" % func_name)
     assert created.memory_size == 256 and created.runtime == "Python3.9"
 
-    listed = client.list_functions(ListFunctionsRequest(maxitems="100"))
+    listed = client.list_functions(ListFunctionsRequest(maxitems="100", func_name=func_name))
     assert func_name in [f.func_name for f in listed.functions]
     assert listed.count >= 1
 

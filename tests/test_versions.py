@@ -25,7 +25,7 @@ from huaweicloudsdkfunctiongraph.v2 import (
     FuncCode,
 )
 
-from conftest import PROJECT, b64, python_fn, report, unique
+from conftest import b64, python_fn, report, runtime_pids, unique
 from test_sdk_compat import sdk_client
 
 SOURCE = """import os, uuid
@@ -254,3 +254,37 @@ def test_versions_and_aliases_survive_a_restart(fresh_fgs, tmp_path):
     versions = host.api("GET", "/functions/%s/versions" % base).json()["versions"]
     assert [(v["version"], v["version_description"]) for v in versions] == [("latest", ""), ("v1", "kept")]
     assert [a["name"] for a in host.api("GET", "/functions/%s/aliases" % base).json()] == ["prod"]
+
+
+def test_reserved_instances_and_async_configs_per_version_through_the_sdk(fgs):
+    from huaweicloudsdkfunctiongraph.v2 import (
+        ListFunctionAsyncInvokeConfigRequest, ListFunctionReservedInstancesRequest, ShowFunctionMetricsRequest)
+    client = sdk_client(fgs, "fake-ak", "fake-sk")
+    name, base = make_function(fgs)
+    publish(fgs, base, version="v1")
+    r = fgs.api("PUT", "/functions/%s:v1/reservedinstances" % base, json={"count": 1})
+    assert r.status_code == 200 and r.json()["count"] == 1, r.text
+    assert fgs.api("GET", "/functions/%s:v1/config" % base).json()["reserved_instance_count"] == 1
+    assert fgs.api("GET", "/functions/%s/config" % base).json()["reserved_instance_count"] == 0
+    listed = client.list_function_reserved_instances(ListFunctionReservedInstancesRequest(urn=base))
+    assert [(x.func_urn, x.count) for x in listed.reservedinstances] == [(base + ":v1", 1)]
+    # The reserved instance of v1 is started ahead of any request.
+    deadline = time.time() + 20
+    while time.time() < deadline and not [p for p in runtime_pids(name)]:
+        time.sleep(0.1)
+    assert runtime_pids(name), "the reserved instance of v1 did not start"
+    assert fgs.api("PUT", "/functions/%s:v1/reservedinstances" % base, json={"count": 0}).status_code == 200
+
+    config = {"max_async_event_age_in_seconds": 600, "max_async_retry_attempts": 1}
+    for q in ("latest", "v1"):
+        r = fgs.api("PUT", "/functions/%s:%s/async-invoke-config" % (base, q), json=dict(config, max_async_retry_attempts=2 if q == "v1" else 1))
+        assert r.status_code == 200, r.text
+    configs = client.list_function_async_invoke_config(ListFunctionAsyncInvokeConfigRequest(function_urn=base))
+    assert sorted((c.func_urn, c.max_async_retry_attempts) for c in configs.async_invoke_configs) == [
+        (base + ":latest", 1), (base + ":v1", 2)]
+    assert configs.count == 2 and configs.page_info.current_count == 2
+
+    run(fgs, base + ":v1")
+    metrics = client.show_function_metrics(ShowFunctionMetricsRequest(func_urn=base + ":v1", period="5"))
+    assert sum(p.value for p in metrics.count if p.value != -1) == 1
+    assert max(p.value for p in metrics.instance_num) == 1

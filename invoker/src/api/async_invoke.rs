@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::invoke::{check_instance_memory, discard, read_event, route, set_version_header};
-use crate::api::{query_number, ApiError, App, FunctionPath, JsonBody};
+use crate::api::{paging, query_number, ApiError, App, FunctionPath, JsonBody};
 use crate::asynchronous::journal::{self, RecordQuery};
 use crate::asynchronous::{format_ms, now_ms, QueueFull, SubmitError};
 use crate::registry::{now, AsyncConfig, Destination, Entry};
@@ -200,6 +200,71 @@ pub async fn show_config(State(app): State<Arc<App>>, path: FunctionPath) -> Api
         ))
     })?;
     Ok(Json(config_json(&entry, config)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    marker: Option<String>,
+    limit: Option<String>,
+    /// list_function_reserved_instances: only this function's versions.
+    urn: Option<String>,
+}
+
+/// One page of `items` with `page_info` and `count`, as the newer list operations answer.
+fn paged(key: &str, items: Vec<Value>, q: &PageQuery) -> ApiResult {
+    let (marker, limit) = paging(&q.marker, &q.limit)?;
+    let count = items.len();
+    let start = marker.min(count);
+    let page: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
+    let next = start + page.len();
+    Ok(Json(json!({
+        key: page,
+        "count": count,
+        "page_info": {
+            "next_marker": next,
+            "previous_marker": start.saturating_sub(limit),
+            "current_count": next - start,
+        },
+    }))
+    .into_response())
+}
+
+/// `GET /v2/{project_id}/fgs/functions/{function_urn}/async-invoke-configs`: the async policy
+/// of every version of the function that has one.
+pub async fn list_configs(
+    State(app): State<Arc<App>>,
+    path: FunctionPath,
+    Query(q): Query<PageQuery>,
+) -> ApiResult {
+    let function = app.registry.function(&path.project_id, &path.func)?;
+    let items = function
+        .entries()
+        .filter_map(|e| e.record.async_config.as_ref().map(|c| config_json(e, c)))
+        .collect();
+    paged("async_invoke_configs", items, &q)
+}
+
+/// `GET /v2/{project_id}/fgs/functions/reservedinstances?urn=`: every version of the project
+/// (or of the function `urn`) with reserved instances, and how many.
+pub async fn list_reserved(
+    State(app): State<Arc<App>>,
+    Path(project_id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult {
+    let functions = match q.urn.as_deref().filter(|u| !u.is_empty()) {
+        Some(urn) => {
+            let func = crate::urn::FunctionRef::parse(urn, &project_id)?;
+            vec![app.registry.function(&project_id, &func)?]
+        }
+        None => app.registry.list(&project_id),
+    };
+    let items = functions
+        .iter()
+        .flat_map(|f| f.entries())
+        .filter(|e| e.record.reserved_instances > 0)
+        .map(|e| json!({ "func_urn": e.spec.urn, "count": e.record.reserved_instances }))
+        .collect();
+    paged("reservedinstances", items, &q)
 }
 
 /// `DELETE /v2/{project_id}/fgs/functions/{function_urn}/async-invoke-config`

@@ -66,6 +66,15 @@ impl ApiError {
             "This API path does not take this method.",
         )
     }
+    /// An operation of FunctionGraph's API that fgs does not implement (fgs's `FSS.0501`).
+    pub fn not_implemented(operation: &str) -> Self {
+        Self::new(
+            501,
+            "FSS.0501",
+            "Not implemented.",
+            format!("fgs does not implement {operation} (yet)."),
+        )
+    }
     pub fn body_too_large(detail: impl std::fmt::Display) -> Self {
         Self::new(413, "FSS.0413", "The request body is too large.", detail)
     }

@@ -6,6 +6,7 @@ mod error;
 pub(crate) mod functions;
 pub(crate) mod invoke;
 pub(crate) mod model;
+mod unimplemented;
 mod usage;
 mod versions;
 
@@ -79,7 +80,7 @@ impl App {
 const MAX_MANAGEMENT_BODY: usize = 72 * 1024 * 1024;
 
 pub fn router(app: Arc<App>) -> Router {
-    let fgs = Router::new()
+    let fgs = unimplemented::routes(Router::new())
         .route("/functions", post(functions::create).get(functions::list))
         .route(
             "/functions/{function_urn}",
@@ -112,6 +113,18 @@ pub fn router(app: Arc<App>) -> Router {
             get(async_invoke::show_config)
                 .put(async_invoke::update_config)
                 .delete(async_invoke::delete_config),
+        )
+        .route(
+            "/functions/{function_urn}/async-invoke-configs",
+            get(async_invoke::list_configs),
+        )
+        .route(
+            "/functions/reservedinstances",
+            get(async_invoke::list_reserved),
+        )
+        .route(
+            "/functions/{function_urn}/slareports/{period}",
+            get(usage::sla_reports),
         )
         .route(
             "/functions/{function_urn}/async-invocations",

@@ -25,6 +25,28 @@ pub async fn statistics(
     path: FunctionPath,
     Path(params): Path<HashMap<String, String>>,
 ) -> ApiResult {
+    Ok(Json(metric_series(&app, &path, &params)?).into_response())
+}
+
+/// `GET /v2/{project_id}/fgs/functions/{func_urn}/slareports/{period}` (show_function_metrics):
+/// the statistics, and `instance_num`, the instances that ran (one request per instance: the
+/// most running at once).
+pub async fn sla_reports(
+    State(app): State<Arc<App>>,
+    path: FunctionPath,
+    Path(params): Path<HashMap<String, String>>,
+) -> ApiResult {
+    let mut body = metric_series(&app, &path, &params)?;
+    body["instance_num"] = body["concurrency_num"].clone();
+    Ok(Json(body).into_response())
+}
+
+/// The metric series of the URN over `{period}` minutes.
+fn metric_series(
+    app: &App,
+    path: &FunctionPath,
+    params: &HashMap<String, String>,
+) -> Result<Value, ApiError> {
     let period = params.get("period").map(String::as_str).unwrap_or_default();
     let minutes = period
         .parse::<u32>()
@@ -54,7 +76,7 @@ pub async fn statistics(
             })
             .collect()
     };
-    Ok(Json(json!({
+    Ok(json!({
         "count": series(|b| Some(b.count as f64)),
         "duration": series(|b| ran(b, ms(b.total_ms / b.count.max(1) as f64))),
         "fail_count": series(|b| Some((b.function_errors + b.system_errors) as f64)),
@@ -66,7 +88,6 @@ pub async fn statistics(
         "reserved_instance_num": series(|b| Some(f64::from(b.reserved))),
         "concurrency_num": series(|b| ran(b, f64::from(b.concurrency))),
     }))
-    .into_response())
 }
 
 /// `v` for a bucket where something ran; none (-1 on the wire) otherwise.

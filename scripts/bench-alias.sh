@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The alias benchmark of BENCHMARKS.md: warm synchronous invocation of the WASM echo function
+# through an alias (`prod` -> v1 with `{"v2": 50}`: a roll per request, half to each version)
+# and of version v1 directly, on one host, each measured with `wrk -t1 -c64 -d10s --latency`
+# on loopback, ROUNDS times (default 3) taking turns. Prints every round's requests/s, p50/p99,
+# the medians and the ratio alias / direct (goal: >= 0.95, i.e. at most 5 % overhead).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+PY=.cache/venv/bin/python
+command -v wrk >/dev/null || { echo "wrk is required (Debian package wrk)" >&2; exit 1; }
+[ -x "$PY" ] || { echo "run scripts/test.sh once first (it makes .cache/venv)" >&2; exit 1; }
+
+cargo build --release --locked
+(cd examples/wasm && cargo build --release --locked --target wasm32-wasip2)
+WASM=examples/wasm/target/wasm32-wasip2/release
+
+. scripts/bench-lib.sh
+
+host=http://127.0.0.1:18093
+./target/release/fgs serve --listen 127.0.0.1:18093 --data-dir "$work/data" --auth none 2>"$work/fgs.log" &
+pids+=($!)
+wait_http $host/healthz
+$PY scripts/create-wasm-function.py $host bench echo "$WASM/echo.wasm"
+base=/v2/bench/fgs/functions/urn:fss:cn-north-4:bench:function:default:echo
+post() { curl -sf -X POST -H 'Content-Type: application/json' -d "$2" "$host$1" >/dev/null; }
+post "$base/versions" '{"version": "v1"}'
+# A second version: the same code, another configuration (so latest has changed).
+curl -sf -X PUT -H 'Content-Type: application/json' "$host$base/config" \
+  -d '{"runtime": "WASM", "handler": "echo.wasm", "memory_size": 128, "timeout": 4}' >/dev/null
+post "$base/versions" '{"version": "v2"}'
+post "$base/aliases" '{"name": "prod", "version": "v1", "additional_version_weights": {"v2": 50}}'
+
+printf 'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\n' "'\"hello\"'" > "$work/post.lua"
+for q in v1 '!prod'; do
+  test "$(curl -s -X POST -H 'Content-Type: application/json' -d '"hello"' "$host$base:$q/invocations")" = '"hello"'
+done
+
+run() { # name url
+  wrk -t1 -c64 -d1s -s "$work/post.lua" "$2" >/dev/null   # warm-up
+  wrk -t1 -c64 -d"$DURATION" --latency -s "$work/post.lua" "$2" > "$work/$1.txt"
+  grep -q "Non-2xx" "$work/$1.txt" && { echo "$1: refused requests" >&2; cat "$work/$1.txt" >&2; exit 1; }
+  echo "$1 $(awk '/Requests\/sec/ {print $2}' "$work/$1.txt") $(awk '$1 == "50%" {print $2}' "$work/$1.txt") $(awk '$1 == "99%" {print $2}' "$work/$1.txt")"
+}
+for round in $(seq "${ROUNDS:-3}"); do
+  run direct "$host$base:v1/invocations"
+  run alias "$host$base:!prod/invocations"
+done | tee "$work/results"
+echo
+for name in direct alias; do
+  awk -v n="$name" '$1 == n { print $2 }' "$work/results" | sort -n | awk -v n="$name" \
+    '{ v[NR] = $1 } END { if (NR) printf "%s median %.0f\n", n, v[int((NR + 1) / 2)] }'
+done | tee "$work/medians"
+awk '{ rps[$1] = $3 } END { printf "through the alias / version directly = %.2fx (medians)\n", rps["alias"] / rps["direct"] }' "$work/medians"
