@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 PY=.cache/venv/bin/python
 command -v wrk >/dev/null || { echo "wrk is required (Debian package wrk)" >&2; exit 1; }
-[ -x "$PY" ] || { echo "run scripts/test.sh once first (it makes .cache/venv)" >&2; exit 1; }
+[ -x "$PY" ] || { echo "measure scripts/test.sh once first (it makes .cache/venv)" >&2; exit 1; }
 
 cargo build --release --locked
 (cd examples/wasm && cargo build --release --locked --target wasm32-wasip2)
@@ -36,19 +36,10 @@ for q in v1 '!prod'; do
   test "$(curl -s -X POST -H 'Content-Type: application/json' -d '"hello"' "$host$base:$q/invocations")" = '"hello"'
 done
 
-run() { # name url
-  wrk -t1 -c64 -d1s -s "$work/post.lua" "$2" >/dev/null   # warm-up
-  wrk -t1 -c64 -d"$DURATION" --latency -s "$work/post.lua" "$2" > "$work/$1.txt"
-  grep -q "Non-2xx" "$work/$1.txt" && { echo "$1: refused requests" >&2; cat "$work/$1.txt" >&2; exit 1; }
-  echo "$1 $(awk '/Requests\/sec/ {print $2}' "$work/$1.txt") $(awk '$1 == "50%" {print $2}' "$work/$1.txt") $(awk '$1 == "99%" {print $2}' "$work/$1.txt")"
-}
 for round in $(seq "${ROUNDS:-3}"); do
-  run direct "$host$base:v1/invocations"
-  run alias "$host$base:!prod/invocations"
+  measure direct "$host$base:v1/invocations" "$work/post.lua"
+  measure alias "$host$base:!prod/invocations" "$work/post.lua"
 done | tee "$work/results"
 echo
-for name in direct alias; do
-  awk -v n="$name" '$1 == n { print $2 }' "$work/results" | sort -n | awk -v n="$name" \
-    '{ v[NR] = $1 } END { if (NR) printf "%s median %.0f\n", n, v[int((NR + 1) / 2)] }'
-done | tee "$work/medians"
+medians direct alias < "$work/results" | tee "$work/medians"
 awk '{ rps[$1] = $3 } END { printf "through the alias / version directly = %.2fx (medians)\n", rps["alias"] / rps["direct"] }' "$work/medians"

@@ -6,13 +6,13 @@
 # measured with `wrk -t1 -c64 -d10s --latency` on loopback, ROUNDS times (default 3) taking
 # turns, so that drift of the machine falls on both alike. Prints every round's requests/s,
 # p50/p99, then each host's median and the ratio of the medians (goal: >= 0.9). With BASE_FGS=<an older fgs binary> that binary is measured too, in
-# the same run (the figure before authentication existed).
+# the same measure (the figure before authentication existed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 PY=.cache/venv/bin/python
 command -v wrk >/dev/null || { echo "wrk is required (Debian package wrk)" >&2; exit 1; }
-[ -x "$PY" ] || { echo "run scripts/test.sh once first (it makes .cache/venv with the SDK)" >&2; exit 1; }
+[ -x "$PY" ] || { echo "measure scripts/test.sh once first (it makes .cache/venv with the SDK)" >&2; exit 1; }
 
 cargo build --release --locked
 (cd examples/wasm && cargo build --release --locked --target wasm32-wasip2)
@@ -57,20 +57,11 @@ PYEOF
 test "$(curl -s -X POST -H 'Content-Type: application/json' -d '"hello"' "http://127.0.0.1:18090$path")" = '"hello"'
 test "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '"hello"' "http://127.0.0.1:18091$path")" = 401
 
-run() { # name url script
-  wrk -t1 -c64 -d1s -s "$3" "$2" >/dev/null   # warm-up
-  wrk -t1 -c64 -d"$DURATION" --latency -s "$3" "$2" > "$work/$1.txt"
-  grep -q "Non-2xx" "$work/$1.txt" && { echo "$1: refused requests" >&2; cat "$work/$1.txt" >&2; exit 1; }
-  echo "$1 $(awk '/Requests\/sec/ {print $2}' "$work/$1.txt") $(awk '$1 == "50%" {print $2}' "$work/$1.txt") $(awk '$1 == "99%" {print $2}' "$work/$1.txt")"
-}
 for round in $(seq "${ROUNDS:-3}"); do
-  [ -z "${BASE_FGS:-}" ] || run base "http://127.0.0.1:18092$path" "$work/open.lua"
-  run auth-none "http://127.0.0.1:18090$path" "$work/open.lua"
-  run auth-aksk "http://127.0.0.1:18091$path" "$work/auth.lua"
+  [ -z "${BASE_FGS:-}" ] || measure base "http://127.0.0.1:18092$path" "$work/open.lua"
+  measure auth-none "http://127.0.0.1:18090$path" "$work/open.lua"
+  measure auth-aksk "http://127.0.0.1:18091$path" "$work/auth.lua"
 done | tee "$work/results"
 echo
-for name in base auth-none auth-aksk; do
-  awk -v n="$name" '$1 == n { print $2 }' "$work/results" | sort -n | awk -v n="$name" \
-    '{ v[NR] = $1 } END { if (NR) printf "%s median %.0f\n", n, v[int((NR + 1) / 2)] }'
-done | tee "$work/medians"
+medians base auth-none auth-aksk < "$work/results" | tee "$work/medians"
 awk '{ rps[$1] = $3 } END { printf "AK/SK verified / no auth = %.2fx (medians)\n", rps["auth-aksk"] / rps["auth-none"] }' "$work/medians"

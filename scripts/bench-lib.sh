@@ -5,3 +5,20 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+# `measure NAME URL LUA`: a 1 s warm-up, then `wrk -t1 -c64 -d$DURATION --latency` with the
+# request script LUA; prints "NAME requests/s p50 p99" (and stops at the first refused request).
+measure() {
+  wrk -t1 -c64 -d1s -s "$3" "$2" >/dev/null
+  wrk -t1 -c64 -d"$DURATION" --latency -s "$3" "$2" > "$work/$1.txt"
+  grep -q "Non-2xx" "$work/$1.txt" && { echo "$1: refused requests" >&2; cat "$work/$1.txt" >&2; exit 1; }
+  echo "$1 $(awk '/Requests\/sec/ {print $2}' "$work/$1.txt") $(awk '$1 == "50%" {print $2}' "$work/$1.txt") $(awk '$1 == "99%" {print $2}' "$work/$1.txt")"
+}
+# `medians NAME...` reads measure's lines on stdin; prints "NAME median R" for each NAME seen.
+medians() {
+  local results
+  results=$(cat)
+  for name in "$@"; do
+    echo "$results" | awk -v n="$name" '$1 == n { print $2 }' | sort -n | awk -v n="$name" \
+      '{ v[NR] = $1 } END { if (NR) printf "%s median %.0f\n", n, v[int((NR + 1) / 2)] }'
+  done
+}
