@@ -94,6 +94,11 @@ def test_versions_and_aliases_through_the_sdk(fgs):
     assert len({o["instance"] for o in first.values()}) == 3
     for q, o in first.items():
         assert run(fgs, "%s:%s" % (base, q))["instance"] == o["instance"], "version %s was not kept warm" % q
+    # A change of latest replaces latest's instances only.
+    set_code(fgs, base, "four")
+    assert run(fgs, base)["code"] == "four"
+    for q in ("v1", "v2"):
+        assert run(fgs, "%s:%s" % (base, q))["instance"] == first[q]["instance"], "%s was restarted" % q
 
     # An alias sending 30 % of the traffic to v2.
     created = client.create_version_alias(CreateVersionAliasRequest(function_urn=base, body=CreateVersionAliasRequestBody(
@@ -112,9 +117,9 @@ def test_versions_and_aliases_through_the_sdk(fgs):
         VersionStrategyRules(rule_type="Header", param="x-canary", op="in", value="yes,true")])
     client.create_version_alias(CreateVersionAliasRequest(function_urn=base, body=CreateVersionAliasRequestBody(
         name="beta", version="latest", additional_version_strategy={"v2": rule})))
-    assert run(fgs, base + ":!beta")["code"] == "three"
+    assert run(fgs, base + ":!beta")["code"] == "four"
     assert run(fgs, base + ":!beta", {"X-Canary": "true"})["code"] == "two"
-    assert run(fgs, base + ":!beta", {"X-Canary": "no"})["code"] == "three"
+    assert run(fgs, base + ":!beta", {"X-Canary": "no"})["code"] == "four"
     shown = client.show_version_alias(ShowVersionAliasRequest(function_urn=base, alias_name="beta"))
     assert shown.additional_version_strategy["v2"].rules[0].param == "x-canary"
 
