@@ -3,6 +3,7 @@
 mod api;
 mod asynchronous;
 mod auth;
+mod invocation;
 mod metrics;
 mod registry;
 mod statistics;

@@ -10,10 +10,11 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::invoke::{check_instance_memory, discard, read_event, route, set_version_header};
+use crate::api::invoke::{check_instance_memory, discard, read_event, set_version_header};
 use crate::api::{paging, query_number, ApiError, App, FunctionPath, JsonBody};
 use crate::asynchronous::journal::{self, RecordQuery};
-use crate::asynchronous::{format_ms, now_ms, QueueFull, SubmitError};
+use crate::asynchronous::{format_ms, now_ms};
+use crate::invocation::{self, InvokeError};
 use crate::registry::{now, AsyncConfig, Destination, Entry};
 
 type ApiResult = Result<Response, ApiError>;
@@ -29,7 +30,9 @@ pub async fn invoke_async(
     mut body: Body,
 ) -> ApiResult {
     // Through an alias the version is chosen when the request is accepted.
-    let entry = route(&app, &path, &headers)?;
+    let entry = invocation::route(&app, &path.project_id, &path.func, |name| {
+        headers.get(name).and_then(|v| v.to_str().ok())
+    })?;
     let project_id = path.project_id;
     if entry.record.max_instance_num == 0 {
         return Err(ApiError::function_disabled());
@@ -41,15 +44,10 @@ pub async fn invoke_async(
     // A full queue refuses before the event is buffered (and again on submit).
     if let Err(full) = app.queue.has_room(&project_id, entry.id()) {
         discard(&mut body).await;
-        return Err(queue_full(full));
+        return Err(InvokeError::QueueFull(full).into());
     }
     let event = read_event(body, &headers, app.payload.async_request).await?;
-    let request_id = crate::asynchronous::submit(&app, &entry, event.to_vec(), 0)
-        .await
-        .map_err(|e| match e {
-            SubmitError::Full(full) => queue_full(full),
-            SubmitError::Store(e) => e.into(),
-        })?;
+    let request_id = invocation::submit(&app, &entry, event.to_vec(), 0).await?;
     let mut response = (
         StatusCode::ACCEPTED,
         Json(json!({ "request_id": request_id })),
@@ -57,14 +55,6 @@ pub async fn invoke_async(
         .into_response();
     set_version_header(&mut response, &entry.record.version);
     Ok(response)
-}
-
-/// A full async queue: 429 FSS.0429, saying which bound was reached.
-fn queue_full(full: QueueFull) -> ApiError {
-    ApiError::too_many_requests(match full {
-        QueueFull::Function(n) => format!("({n} async requests of this function are waiting)"),
-        QueueFull::Project(n) => format!("({n} async requests of this project are waiting)"),
-    })
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use fgs_limits::LimitError;
 use fgs_runtime::RuntimeError;
 
+use crate::asynchronous::QueueFull;
+use crate::invocation::InvokeError;
 use crate::registry::RegistryError;
 use crate::store::StoreError;
 
@@ -262,6 +264,32 @@ impl From<RegistryError> for ApiError {
             R::Invalid(_) => (400, "FSS.0400", "Invalid parameter."),
         };
         Self::new(status, code, documented, format!("({e})"))
+    }
+}
+
+impl From<InvokeError> for ApiError {
+    fn from(e: InvokeError) -> Self {
+        use fgs_limits::Refusal;
+        match e {
+            InvokeError::Registry(e) => e.into(),
+            InvokeError::Store(e) => e.into(),
+            InvokeError::Refused(Refusal::Disabled) => Self::function_disabled(),
+            InvokeError::Refused(Refusal::Host { limit }) => Self::too_many_requests(format!(
+                "({limit} concurrent executions are running on this host)"
+            )),
+            InvokeError::Refused(Refusal::Tenant { limit }) => Self::too_many_requests(format!(
+                "({limit} concurrent executions per project are running)"
+            )),
+            InvokeError::Refused(Refusal::Function { limit }) => Self::too_many_requests(format!(
+                "(the function runs its max_instance_num of {limit})"
+            )),
+            InvokeError::QueueFull(QueueFull::Function(n)) => Self::too_many_requests(format!(
+                "({n} async requests of this function are waiting)"
+            )),
+            InvokeError::QueueFull(QueueFull::Project(n)) => {
+                Self::too_many_requests(format!("({n} async requests of this project are waiting)"))
+            }
+        }
     }
 }
 

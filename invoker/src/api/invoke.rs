@@ -15,12 +15,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
-use fgs_limits::Refusal;
 use fgs_runtime::{InvokeFailure, InvokeOutcome, InvokeRequest, InvokeType};
 use http_body_util::BodyExt;
 
 use crate::api::{ApiError, App, FunctionPath};
-use crate::registry::Entry;
+use crate::invocation;
 
 /// `log` in a v1 answer holds at most the last 4 KB of the invocation's log.
 const LOG_TAIL: usize = 4 * 1024;
@@ -36,41 +35,31 @@ pub async fn invoke(
     headers: HeaderMap,
     mut body: Body,
 ) -> Result<Response, ApiError> {
-    let entry = route(&app, &path, &headers)?;
-    let project_id = path.project_id;
+    let entry = invocation::route(&app, &path.project_id, &path.func, |name| {
+        headers.get(name).and_then(|v| v.to_str().ok())
+    })?;
     if let Err(e) = check_instance_memory(&headers, entry.record.memory_size) {
         discard(&mut body).await;
         return Err(e);
     }
     // Admitted before the body is read: a refused call never makes the host buffer its event
     // (it is read and dropped, up to a bound, so that the caller receives the answer).
-    let admitted =
-        app.admission
-            .try_acquire(&project_id, entry.id(), entry.record.max_instance_num);
-    if admitted.is_err() {
-        app.reject(&entry);
-        discard(&mut body).await;
-    }
-    let _permit = admitted.map_err(|refusal| match refusal {
-        Refusal::Disabled => ApiError::function_disabled(),
-        Refusal::Host { limit } => ApiError::too_many_requests(format!(
-            "({limit} concurrent executions are running on this host)"
-        )),
-        Refusal::Tenant { limit } => ApiError::too_many_requests(format!(
-            "({limit} concurrent executions per project are running)"
-        )),
-        Refusal::Function { limit } => ApiError::too_many_requests(format!(
-            "(the function runs its max_instance_num of {limit})"
-        )),
-    })?;
+    let permit = match invocation::admit(&app, &entry) {
+        Ok(permit) => permit,
+        Err(refused) => {
+            discard(&mut body).await;
+            return Err(refused.into());
+        }
+    };
     let event = read_event(body, &headers, app.payload.sync_request).await?;
     let request = InvokeRequest {
         request_id: uuid::Uuid::new_v4().to_string(),
         invoke_type: InvokeType::Sync,
         body: event,
     };
-    let outcome = app.pool.invoke(entry.spec.clone(), request).await;
-    app.observe(&entry, &outcome);
+    let outcome = invocation::run(&app, &entry, permit, request, std::future::pending())
+        .await
+        .expect("never canceled");
     if let Err(InvokeFailure::System(why)) = &outcome.result {
         return Err(ApiError::internal(why));
     }
@@ -79,20 +68,6 @@ pub async fn invoke(
     let mut response = respond(outcome, v1, tail);
     set_version_header(&mut response, &entry.record.version);
     Ok(response)
-}
-
-/// The version an invocation of the path's URN runs: through an alias, the one its weights
-/// (one uniform roll of 0..100 per request) or header rules choose.
-pub(crate) fn route(
-    app: &App,
-    path: &FunctionPath,
-    headers: &HeaderMap,
-) -> Result<Arc<Entry>, ApiError> {
-    let roll = (uuid::Uuid::new_v4().as_u128() % 100) as u32;
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    Ok(app
-        .registry
-        .route(&path.project_id, &path.func, header, roll)?)
 }
 
 /// `X-Cff-Function-Version` names the version that ran (fgs's header: FunctionGraph's

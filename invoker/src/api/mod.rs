@@ -28,8 +28,8 @@ pub use error::ApiError;
 
 use crate::asynchronous::{AsyncSettings, Journal, Queue};
 use crate::metrics::Metrics;
-use crate::registry::{Entry, Registry};
-use crate::statistics::{Sample, Statistics};
+use crate::registry::Registry;
+use crate::statistics::Statistics;
 use crate::urn::FunctionRef;
 
 /// Everything the handlers (and the async dispatcher) share.
@@ -48,32 +48,6 @@ pub struct App {
     pub enforcement: Enforcement,
     /// `none` or `required`, as `/healthz` reports it.
     pub auth_mode: &'static str,
-}
-
-impl App {
-    /// Records an invocation of `entry` that ran: in the metrics and the statistics.
-    pub fn observe(&self, entry: &Entry, outcome: &fgs_runtime::InvokeOutcome) {
-        self.metrics.observe(&entry.spec.urn, outcome);
-        let failure = outcome.result.as_ref().err();
-        let function_error = failure.is_some_and(|f| f.is_function_error());
-        self.statistics.record(
-            entry.id(),
-            crate::asynchronous::now_ms(),
-            Sample::Ran {
-                duration_ms: outcome.duration.as_secs_f64() * 1000.0,
-                function_error,
-                system_error: failure.is_some() && !function_error,
-                reserved: entry.record.reserved_instances,
-                concurrency: self.admission.running_function(entry.id()) as u32,
-            },
-        );
-    }
-
-    /// Records an invocation of `entry` that admission control refused.
-    pub fn reject(&self, entry: &Entry) {
-        self.statistics
-            .record(entry.id(), crate::asynchronous::now_ms(), Sample::Rejected);
-    }
 }
 
 /// Largest management request: a 50 MB zip, base64-encoded, plus the JSON around it.

@@ -19,6 +19,7 @@ use serde_json::json;
 use super::journal::{self, Request, StatusChange};
 use super::{now_ms, Job};
 use crate::api::App;
+use crate::invocation;
 use crate::registry::{Destination, Entry};
 use crate::urn::{FunctionRef, Qualifier};
 
@@ -110,10 +111,7 @@ fn turn(app: &App, job: &Job) -> Option<Turn> {
     if now_ms() - job.accepted_ms > max_age_ms {
         return Some(Turn::Expired(entry));
     }
-    let permit = app
-        .admission
-        .try_acquire(&job.project_id, &job.func_id, entry.record.max_instance_num)
-        .ok()?;
+    let permit = invocation::try_admit(app, &entry)?;
     Some(Turn::Run(entry, permit))
 }
 
@@ -199,19 +197,17 @@ async fn attempt(app: Arc<App>, mut job: Job, turn: Turn) {
     };
     // Canceling a running request drops the invocation, and with it the instance.
     let canceled = app.queue.start(&job);
-    let outcome = tokio::select! {
-        outcome = app.pool.invoke(entry.spec.clone(), request) => Some(outcome),
-        _ = canceled => None,
-    };
+    let outcome = invocation::run(&app, &entry, permit, request, async {
+        let _ = canceled.await;
+    })
+    .await;
     app.queue.finish(&job);
-    drop(permit);
     let Some(outcome) = outcome else {
         let message = "function invocation canceled".to_string();
         app.journal
             .set_status(status(&job, journal::FAIL, attempts, 4208, message, true));
         return;
     };
-    app.observe(&entry, &outcome);
     match outcome.result {
         Ok(result) => {
             app.journal.set_status(status(
@@ -312,9 +308,11 @@ async fn notify(
         },
         "response_payload": String::from_utf8_lossy(&response),
     });
-    let destination = FunctionRef::parse(&target.func_urn, &entry.record.project_id)
+    // An alias destination routes as an async invocation of it would (without headers).
+    let project_id = &entry.record.project_id;
+    let destination = FunctionRef::parse(&target.func_urn, project_id)
         .ok()
-        .and_then(|func| app.registry.get(&entry.record.project_id, &func).ok());
+        .and_then(|func| invocation::route(app, project_id, &func, |_| None).ok());
     let Some(destination) = destination else {
         tracing::warn!(destination = %target.func_urn, request_id = %job.request_id, "async destination function not found");
         return;
@@ -325,7 +323,7 @@ async fn notify(
         return;
     }
     let payload = payload.to_string().into_bytes();
-    if let Err(e) = super::submit(app, &destination, payload, job.depth + 1).await {
+    if let Err(e) = invocation::submit(app, &destination, payload, job.depth + 1).await {
         tracing::error!(destination = %target.func_urn, error = %e, "cannot submit an async destination request");
     }
 }

@@ -23,15 +23,6 @@ pub use queue::{Job, Queue, QueueFull, QueueLimits};
 /// destination (or a cycle of them) stops there instead of running forever (fgs's choice).
 pub const MAX_DESTINATION_DEPTH: u32 = 4;
 
-/// Why an async request was not accepted.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    #[error("the async queue is full: {0:?}")]
-    Full(QueueFull),
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-}
-
 /// Settings of async invocation.
 #[derive(Debug, Clone)]
 pub struct AsyncSettings {
@@ -49,36 +40,6 @@ impl AsyncSettings {
             .saturating_mul(factor)
             .min(Duration::from_secs(300))
     }
-}
-
-/// Accepts an async request for the function of `entry`, `depth` destination hops from a
-/// caller's: checks there is room in its queues, journals it durably, then queues it. Returns
-/// its request id.
-pub async fn submit(
-    app: &crate::api::App,
-    entry: &crate::registry::Entry,
-    event: Vec<u8>,
-    depth: u32,
-) -> Result<String, SubmitError> {
-    app.queue
-        .has_room(&entry.record.project_id, entry.id())
-        .map_err(SubmitError::Full)?;
-    let request = journal::Request {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        project_id: entry.record.project_id.clone(),
-        package: entry.record.package.clone(),
-        func_name: entry.record.func_name.clone(),
-        func_id: entry.id().to_string(),
-        event,
-        accepted_ms: now_ms(),
-        attempts: 0,
-        status: journal::WAIT.into(),
-        depth,
-    };
-    app.journal.accept(request.clone()).await?;
-    let request_id = request.request_id.clone();
-    app.queue.push(dispatch::job_of(request));
-    Ok(request_id)
 }
 
 /// Deletes the records of requests that ended longer than `retention` ago, every minute (or
