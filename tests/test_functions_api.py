@@ -289,7 +289,7 @@ def test_fields_fgs_does_not_implement_are_refused_never_dropped(fgs):
 def test_operations_fgs_does_not_implement_answer_501_naming_them(fgs):
     name = unique("missing-ops")
     urn = fgs.create(**python_fn(name, HELLO))["func_urn"]
-    for method, path, operation in (("POST", "/triggers/%s" % urn, "create_function_trigger"),
+    for method, path, operation in (("GET", "/templates", "list_function_template"),
                                     ("GET", "/workflows", "list_workflow"),
                                     ("GET", "/functions/%s/events" % urn, "list_events"),
                                     ("POST", "/functions/import", "import_function")):

@@ -6,9 +6,11 @@ mod auth;
 mod invocation;
 mod metrics;
 mod registry;
+mod schedule;
 mod statistics;
 mod store;
 mod stream_sink;
+mod timers;
 mod urn;
 
 use std::net::SocketAddr;
@@ -237,6 +239,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         metrics: metrics::Metrics::new(),
         statistics: statistics::Statistics::default(),
+        timers: timers::Timers::default(),
         enforcement,
         auth_mode: auth.mode.name(),
     });
@@ -279,6 +282,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         app.journal.clone(),
         args.async_record_retention,
     ));
+    for trigger in app.registry.all_triggers() {
+        app.timers.sync(&app, &trigger);
+    }
     for project in app.registry.projects() {
         for entry in app.registry.list(&project).iter().flat_map(|f| f.entries()) {
             let reserved = entry.record.reserved_instances as usize;

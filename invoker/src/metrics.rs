@@ -13,6 +13,7 @@ pub struct Metrics {
     duration: HistogramVec,
     instances: IntGauge,
     async_waiting: IntGauge,
+    trigger_fires: IntCounterVec,
 }
 
 impl Metrics {
@@ -50,12 +51,21 @@ impl Metrics {
             "Async requests waiting to run (including retries).",
         )
         .expect("valid metric");
+        let trigger_fires = IntCounterVec::new(
+            Opts::new(
+                "fgs_trigger_fires_total",
+                "Trigger firings by trigger type and result (ok: the invocation was accepted).",
+            ),
+            &["type", "result"],
+        )
+        .expect("valid metric");
         for m in [
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(cold_starts.clone()),
             Box::new(duration.clone()),
             Box::new(instances.clone()),
             Box::new(async_waiting.clone()),
+            Box::new(trigger_fires.clone()),
         ] {
             registry.register(m).expect("metric registered once");
         }
@@ -66,7 +76,15 @@ impl Metrics {
             duration,
             instances,
             async_waiting,
+            trigger_fires,
         }
+    }
+
+    /// Counts one firing of a trigger of `type_code`.
+    pub fn trigger_fired(&self, type_code: &str, ok: bool) {
+        self.trigger_fires
+            .with_label_values(&[type_code, if ok { "ok" } else { "failed" }])
+            .inc();
     }
 
     /// The registry, for other parts of the host to register their metrics in.

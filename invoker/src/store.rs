@@ -12,7 +12,7 @@ use fgs_secrets::HostKey;
 use rusqlite::{params, Connection, ErrorCode};
 use thiserror::Error;
 
-use crate::registry::{Alias, DependencyVersion, FunctionRecord};
+use crate::registry::{Alias, DependencyVersion, FunctionRecord, Trigger};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -63,6 +63,14 @@ CREATE TABLE IF NOT EXISTS function_aliases (
     name       TEXT NOT NULL,
     alias      TEXT NOT NULL,
     UNIQUE (project_id, package, func_name, name)
+);
+CREATE TABLE IF NOT EXISTS triggers (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    trigger_id TEXT NOT NULL UNIQUE,
+    project_id TEXT NOT NULL,
+    package    TEXT NOT NULL,
+    func_name  TEXT NOT NULL,
+    record     TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dependency_versions (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -182,6 +190,41 @@ impl Store {
             Ok((key, serde_json::from_str(&json)?))
         })
         .collect()
+    }
+
+    /// Every trigger, oldest first.
+    pub fn load_triggers(&self) -> Result<Vec<Trigger>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare("SELECT record FROM triggers ORDER BY seq")?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        rows.map(|json| Ok(serde_json::from_str(&json?)?)).collect()
+    }
+
+    /// Stores a new trigger or replaces one (by id).
+    pub async fn put_trigger(&self, trigger: Trigger) -> Result<(), StoreError> {
+        let json = serde_json::to_string(&trigger)?;
+        self.with(move |conn| {
+            conn.execute(
+                "INSERT INTO triggers (trigger_id, project_id, package, func_name, record) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (trigger_id) DO UPDATE SET record = excluded.record",
+                params![trigger.trigger_id, trigger.project_id, trigger.package, trigger.func_name, json],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes the triggers `ids` in one transaction.
+    pub async fn delete_triggers(&self, ids: Vec<String>) -> Result<(), StoreError> {
+        self.with(move |conn| {
+            let tx = conn.transaction()?;
+            for id in &ids {
+                tx.execute("DELETE FROM triggers WHERE trigger_id = ?1", params![id])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     /// Every dependency package version, oldest first.
@@ -326,7 +369,7 @@ impl Store {
         self.with(move |conn| {
             // The function, its versions and its aliases go together.
             let tx = conn.transaction()?;
-            for table in ["functions", "function_versions", "function_aliases"] {
+            for table in ["functions", "function_versions", "function_aliases", "triggers"] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE project_id = ?1 AND package = ?2 AND func_name = ?3"),
                     params![project_id, package, name],

@@ -261,6 +261,21 @@ impl From<RegistryError> for ApiError {
                 "FSS.1045",
                 "The number of dependencies exceeds the maximum allowed limit.",
             ),
+            R::TriggerType(_) => (400, "FSS.1101", "Invalid trigger type."),
+            R::InvalidTimer(_) => (400, "FSS.1109", "Invalid timer trigger parameters."),
+            R::TriggerNotFound(_) => (404, "FSS.1131", "The trigger does not exist."),
+            R::TimerExists(_) => (409, "FSS.1148", "The timer trigger already exists."),
+            R::TriggerQuota { .. } => (
+                400,
+                "FSS.1306",
+                "The number of triggers exceeds the maximum allowed limit.",
+            ),
+            // Documented for aliases; fgs answers it for versions too.
+            R::HasTriggers(_) => (
+                403,
+                "FSS.1154",
+                "Aliases of a function bound with triggers cannot be deleted.",
+            ),
             R::Invalid(_) => (400, "FSS.0400", "Invalid parameter."),
         };
         Self::new(status, code, documented, format!("({e})"))

@@ -216,6 +216,9 @@ pub async fn delete(State(app): State<Arc<App>>, path: FunctionPath) -> ApiResul
             app.pool.retire(entry.id(), u64::MAX);
         }
         app.statistics.forget(function.entries().map(|e| e.id()));
+        for trigger in &function.triggers {
+            app.timers.stop(&trigger.trigger_id);
+        }
         tracing::info!(func = %function.latest.spec.urn, "function deleted");
     } else {
         let entry = app

@@ -6,6 +6,7 @@ mod error;
 pub(crate) mod functions;
 pub(crate) mod invoke;
 pub(crate) mod model;
+mod triggers;
 mod unimplemented;
 mod usage;
 mod versions;
@@ -45,6 +46,7 @@ pub struct App {
     pub async_settings: AsyncSettings,
     pub metrics: Metrics,
     pub statistics: Statistics,
+    pub timers: crate::timers::Timers,
     pub enforcement: Enforcement,
     /// `none` or `required`, as `/healthz` reports it.
     pub auth_mode: &'static str,
@@ -121,6 +123,18 @@ pub fn router(app: Arc<App>) -> Router {
             axum::routing::put(async_invoke::update_reserved),
         )
         .route("/quotas", get(usage::quotas))
+        .route(
+            "/triggers/{function_urn}",
+            post(triggers::create)
+                .get(triggers::list)
+                .delete(triggers::delete_all),
+        )
+        .route(
+            "/triggers/{function_urn}/{trigger_type_code}/{trigger_id}",
+            get(triggers::show)
+                .put(triggers::update)
+                .delete(triggers::delete),
+        )
         .route(
             "/functions/{function_urn}/statistics/{period}",
             get(usage::statistics),
@@ -220,6 +234,8 @@ pub struct FunctionPath {
     pub project_id: String,
     pub func: FunctionRef,
     pub alias_name: Option<String>,
+    /// `{trigger_type_code}` and `{trigger_id}`, where the path has them.
+    pub trigger: Option<(String, String)>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for FunctionPath {
@@ -237,6 +253,9 @@ impl<S: Send + Sync> FromRequestParts<S> for FunctionPath {
             project_id,
             func,
             alias_name: params.remove("alias_name"),
+            trigger: params
+                .remove("trigger_type_code")
+                .zip(params.remove("trigger_id")),
         })
     }
 }

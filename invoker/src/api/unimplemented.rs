@@ -12,32 +12,6 @@ use crate::api::{ApiError, App};
 /// `(method, path under /v2/{project_id}/fgs, operation)`, as `huaweicloudsdkfunctiongraph.v2`
 /// names them. Path parameters are named as the implemented routes name the same segment.
 const OPERATIONS: &[(&str, &str, &str)] = &[
-    (
-        "POST",
-        "/triggers/{function_urn}",
-        "create_function_trigger",
-    ),
-    ("GET", "/triggers/{function_urn}", "list_function_triggers"),
-    (
-        "DELETE",
-        "/triggers/{function_urn}",
-        "batch_delete_function_triggers",
-    ),
-    (
-        "GET",
-        "/triggers/{function_urn}/{trigger_type_code}/{trigger_id}",
-        "show_function_trigger",
-    ),
-    (
-        "PUT",
-        "/triggers/{function_urn}/{trigger_type_code}/{trigger_id}",
-        "update_trigger",
-    ),
-    (
-        "DELETE",
-        "/triggers/{function_urn}/{trigger_type_code}/{trigger_id}",
-        "delete_function_trigger",
-    ),
     ("POST", "/workflows", "create_workflow"),
     ("GET", "/workflows", "list_workflow"),
     ("DELETE", "/workflows", "batch_delete_workflows"),

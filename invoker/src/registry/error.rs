@@ -61,6 +61,19 @@ pub enum RegistryError {
     #[error("the project has {count} dependency package versions: the most allowed")]
     DependencyQuota { count: usize },
     #[error("{0}")]
+    TriggerType(String),
+    #[error("{0}")]
+    InvalidTimer(String),
+    #[error("trigger {0} does not exist")]
+    TriggerNotFound(String),
+    #[error("a timer named {0} already exists")]
+    TimerExists(String),
+    #[error("{qualifier} has {count} triggers: the most allowed")]
+    TriggerQuota { qualifier: String, count: usize },
+    /// A version or alias with triggers cannot be deleted.
+    #[error("{0} has triggers; delete them first")]
+    HasTriggers(String),
+    #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
     Limit(#[from] LimitError),

@@ -18,11 +18,13 @@ mod alias;
 pub mod dependencies;
 mod error;
 pub mod names;
+pub mod triggers;
 
 pub use alias::{Alias, Rule, Strategy};
 pub use dependencies::DependencyVersion;
 pub use error::RegistryError;
 use names::NameKind;
+pub use triggers::Trigger;
 
 /// The version every function has: the one that changes.
 pub const LATEST: &str = "latest";
@@ -163,6 +165,8 @@ pub struct Function {
     pub versions: Vec<Arc<Entry>>,
     /// Aliases, oldest first.
     pub aliases: Vec<Arc<Alias>>,
+    /// Triggers of every version and alias, oldest first.
+    pub triggers: Vec<Arc<Trigger>>,
 }
 
 impl Function {
@@ -284,6 +288,7 @@ impl Registry {
                         latest,
                         versions: Vec::new(),
                         aliases: Vec::new(),
+                        triggers: Vec::new(),
                     },
                 );
             }
@@ -298,6 +303,12 @@ impl Registry {
         for (k, alias) in store.load_aliases()? {
             if let Some(function) = functions.get_mut(&k) {
                 function.aliases.push(Arc::new(alias));
+            }
+        }
+        for trigger in store.load_triggers()? {
+            let k = key(&trigger.project_id, &trigger.package, &trigger.func_name);
+            if let Some(function) = functions.get_mut(&k) {
+                function.triggers.push(Arc::new(trigger));
             }
         }
         Ok(Self {
@@ -439,6 +450,7 @@ impl Registry {
             latest: entry.clone(),
             versions: Vec::new(),
             aliases: Vec::new(),
+            triggers: Vec::new(),
         });
         Ok(entry)
     }
@@ -603,6 +615,9 @@ impl Registry {
             }
         };
         let version = &entry.record.version;
+        if function.triggers.iter().any(|t| &t.qualifier == version) {
+            return Err(RegistryError::HasTriggers(format!("version {version}")));
+        }
         for alias in &function.aliases {
             if &alias.version == version {
                 return Err(RegistryError::VersionInUse {
@@ -695,6 +710,9 @@ impl Registry {
         if function.alias(name).is_none() {
             return Err(RegistryError::AliasNotFound(name.to_string()));
         }
+        if function.triggers.iter().any(|t| t.qualifier == name) {
+            return Err(RegistryError::HasTriggers(format!("alias {name}")));
+        }
         self.store
             .delete_alias(record_key(&function.latest.record), name.to_string())
             .await?;
@@ -778,6 +796,149 @@ impl Registry {
             .unwrap()
             .retain(|d| d.id != doomed.id);
         Ok(())
+    }
+
+    /// The qualifier a trigger created on `func` belongs to: `latest`, a version or an alias.
+    fn trigger_qualifier(function: &Function, func: &FunctionRef) -> Result<String, RegistryError> {
+        Ok(match function.resolve(&func.qualifier)? {
+            Target::Alias(alias) => alias.name.clone(),
+            Target::Version(entry) => entry.record.version.clone(),
+        })
+    }
+
+    /// The triggers of the function `func` names; of its version or alias when qualified.
+    pub fn triggers(
+        &self,
+        project_id: &str,
+        func: &FunctionRef,
+    ) -> Result<Vec<Arc<Trigger>>, RegistryError> {
+        let function = self.function(project_id, func)?;
+        if func.qualifier == Qualifier::None {
+            return Ok(function.triggers.clone());
+        }
+        let qualifier = Self::trigger_qualifier(&function, func)?;
+        Ok(function
+            .triggers
+            .iter()
+            .filter(|t| t.qualifier == qualifier)
+            .cloned()
+            .collect())
+    }
+
+    /// One trigger of the function, by type and id.
+    pub fn trigger(
+        &self,
+        project_id: &str,
+        func: &FunctionRef,
+        type_code: &str,
+        trigger_id: &str,
+    ) -> Result<Arc<Trigger>, RegistryError> {
+        self.function(project_id, func)?
+            .triggers
+            .iter()
+            .find(|t| t.trigger_id == trigger_id && t.trigger_type_code == type_code)
+            .cloned()
+            .ok_or_else(|| RegistryError::TriggerNotFound(format!("{type_code} {trigger_id}")))
+    }
+
+    /// Stores a new trigger for the version or alias `func` names (`latest` unqualified);
+    /// `trigger` carries its validated type, status and data.
+    pub async fn create_trigger(
+        &self,
+        project_id: &str,
+        func: &FunctionRef,
+        mut trigger: Trigger,
+    ) -> Result<Arc<Trigger>, RegistryError> {
+        let _guard = self.writes.lock().await;
+        let function = self.function(project_id, func)?;
+        trigger.qualifier = Self::trigger_qualifier(&function, func)?;
+        trigger.project_id = project_id.to_string();
+        trigger.package = func.package.clone();
+        trigger.func_name = func.name.clone();
+        let siblings: Vec<&Arc<Trigger>> = function
+            .triggers
+            .iter()
+            .filter(|t| t.qualifier == trigger.qualifier)
+            .collect();
+        if siblings.len() >= triggers::MAX_PER_QUALIFIER {
+            return Err(RegistryError::TriggerQuota {
+                qualifier: trigger.qualifier,
+                count: siblings.len(),
+            });
+        }
+        if trigger.trigger_type_code == "TIMER"
+            && siblings
+                .iter()
+                .any(|t| t.trigger_type_code == "TIMER" && t.name() == trigger.name())
+        {
+            return Err(RegistryError::TimerExists(trigger.name().to_string()));
+        }
+        self.store.put_trigger(trigger.clone()).await?;
+        let trigger = Arc::new(trigger);
+        let mut updated = (*function).clone();
+        updated.triggers.push(trigger.clone());
+        self.publish_function(updated);
+        Ok(trigger)
+    }
+
+    /// Replaces a stored trigger (same id) with `changed`.
+    pub async fn update_trigger(
+        &self,
+        project_id: &str,
+        func: &FunctionRef,
+        changed: Trigger,
+    ) -> Result<Arc<Trigger>, RegistryError> {
+        let _guard = self.writes.lock().await;
+        let function = self.function(project_id, func)?;
+        if !function
+            .triggers
+            .iter()
+            .any(|t| t.trigger_id == changed.trigger_id)
+        {
+            return Err(RegistryError::TriggerNotFound(changed.trigger_id));
+        }
+        self.store.put_trigger(changed.clone()).await?;
+        let changed = Arc::new(changed);
+        let mut updated = (*function).clone();
+        for t in updated.triggers.iter_mut() {
+            if t.trigger_id == changed.trigger_id {
+                *t = changed.clone();
+            }
+        }
+        self.publish_function(updated);
+        Ok(changed)
+    }
+
+    /// Deletes the triggers `ids` of the function; returns them.
+    pub async fn delete_triggers(
+        &self,
+        project_id: &str,
+        func: &FunctionRef,
+        ids: &[String],
+    ) -> Result<Vec<Arc<Trigger>>, RegistryError> {
+        let _guard = self.writes.lock().await;
+        let function = self.function(project_id, func)?;
+        let doomed: Vec<Arc<Trigger>> = function
+            .triggers
+            .iter()
+            .filter(|t| ids.contains(&t.trigger_id))
+            .cloned()
+            .collect();
+        self.store.delete_triggers(ids.to_vec()).await?;
+        let mut updated = (*function).clone();
+        updated.triggers.retain(|t| !ids.contains(&t.trigger_id));
+        self.publish_function(updated);
+        Ok(doomed)
+    }
+
+    /// Every trigger of every project.
+    pub fn all_triggers(&self) -> Vec<Arc<Trigger>> {
+        self.functions
+            .read()
+            .unwrap()
+            .values()
+            .flat_map(|f| f.triggers.iter().cloned())
+            .collect()
     }
 
     /// Deletes a whole function: latest, its versions and its aliases; returns what was
