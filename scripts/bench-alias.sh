@@ -6,16 +6,9 @@
 # the medians and the ratio alias / direct (goal: >= 0.95, i.e. at most 5 % overhead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10s}
-PY=.cache/venv/bin/python
-command -v wrk >/dev/null || { echo "wrk is required (Debian package wrk)" >&2; exit 1; }
-[ -x "$PY" ] || { echo "measure scripts/test.sh once first (it makes .cache/venv)" >&2; exit 1; }
-
-cargo build --release --locked
-(cd examples/wasm && cargo build --release --locked --target wasm32-wasip2)
-WASM=examples/wasm/target/wasm32-wasip2/release
 
 . scripts/bench-lib.sh
+wrk_prerequisites
 
 host=http://127.0.0.1:18093
 ./target/release/fgs serve --listen 127.0.0.1:18093 --data-dir "$work/data" --auth none 2>"$work/fgs.log" &

@@ -9,16 +9,9 @@
 # the same measure (the figure before authentication existed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10s}
-PY=.cache/venv/bin/python
-command -v wrk >/dev/null || { echo "wrk is required (Debian package wrk)" >&2; exit 1; }
-[ -x "$PY" ] || { echo "measure scripts/test.sh once first (it makes .cache/venv with the SDK)" >&2; exit 1; }
-
-cargo build --release --locked
-(cd examples/wasm && cargo build --release --locked --target wasm32-wasip2)
-WASM=examples/wasm/target/wasm32-wasip2/release
 
 . scripts/bench-lib.sh
+wrk_prerequisites
 
 AK=bench-ak SK=bench-sk-0123456789
 printf '{"credentials": [{"access_key": "%s", "secret_key": "%s", "projects": ["bench"]}]}' "$AK" "$SK" > "$work/creds.json"

@@ -1,4 +1,4 @@
-# Sourced by the benchmark scripts: a scratch directory `$work`, the servers started into
+# Sourced by the benchmark scripts (after `cd` to the repository): a scratch directory `$work`, the servers started into
 # `pids` (all stopped, and `$work` removed, on exit), and `wait_http URL` until one answers.
 work=$(mktemp -d)
 pids=()
@@ -21,4 +21,15 @@ medians() {
     echo "$results" | awk -v n="$name" '$1 == n { print $2 }' | sort -n | awk -v n="$name" \
       '{ v[NR] = $1 } END { if (NR) printf "%s median %.0f\n", n, v[int((NR + 1) / 2)] }'
   done
+}
+# `wrk_prerequisites`: for the wrk benchmarks of the WASM echo function: checks wrk and the
+# test venv (`$PY`), builds fgs and the WASM examples (`$WASM`); `$DURATION` defaults to 10s.
+wrk_prerequisites() {
+  PY=.cache/venv/bin/python
+  DURATION=${DURATION:-10s}
+  command -v wrk >/dev/null || { echo "wrk is required (Debian package wrk)" >&2; exit 1; }
+  [ -x "$PY" ] || { echo "run scripts/test.sh once first (it makes .cache/venv with the SDK)" >&2; exit 1; }
+  cargo build --release --locked
+  (cd examples/wasm && cargo build --release --locked --target wasm32-wasip2)
+  WASM=examples/wasm/target/wasm32-wasip2/release
 }

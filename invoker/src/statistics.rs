@@ -88,6 +88,22 @@ impl Bucket {
     }
 }
 
+/// Counts `sample` in the bucket starting at `start`; a new bucket drops those older than
+/// `kept` (so the invoke path only prunes once a minute).
+fn add(buckets: &mut BTreeMap<i64, Bucket>, start: i64, kept: i64, sample: Sample) {
+    if let Some(bucket) = buckets.get_mut(&start) {
+        bucket.add(sample);
+        return;
+    }
+    while buckets
+        .first_key_value()
+        .is_some_and(|(t, _)| *t < start - kept)
+    {
+        buckets.pop_first();
+    }
+    buckets.entry(start).or_default().add(sample);
+}
+
 #[derive(Default)]
 struct Series {
     minutes: BTreeMap<i64, Bucket>,
@@ -110,10 +126,8 @@ impl Statistics {
         };
         let minute = now_ms - now_ms.rem_euclid(MINUTE);
         let hour = now_ms - now_ms.rem_euclid(HOUR);
-        series.minutes.entry(minute).or_default().add(sample);
-        series.hours.entry(hour).or_default().add(sample);
-        series.minutes = series.minutes.split_off(&(minute - MINUTES_KEPT));
-        series.hours = series.hours.split_off(&(hour - HOURS_KEPT));
+        add(&mut series.minutes, minute, MINUTES_KEPT, sample);
+        add(&mut series.hours, hour, HOURS_KEPT, sample);
     }
 
     /// Forgets the versions `ids` (deleted).

@@ -11,7 +11,7 @@ use md5::Digest;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{paging, ApiError, App, JsonBody};
+use crate::api::{marker_page, paging, ApiError, App, JsonBody};
 use crate::registry::dependencies::validate_name;
 use crate::registry::{DependencyVersion, RegistryError};
 
@@ -140,20 +140,6 @@ pub struct ListQuery {
     name: Option<String>,
 }
 
-/// One page of `items` as the list operations answer it.
-fn page(items: Vec<Arc<DependencyVersion>>, marker: usize, maxitems: usize) -> Response {
-    let count = items.len();
-    let start = marker.min(count);
-    let page: Vec<Value> = items[start..]
-        .iter()
-        .take(maxitems)
-        .map(|d| dependency_json(d))
-        .collect();
-    let next_marker = start + page.len();
-    Json(json!({ "dependencies": page, "next_marker": next_marker, "count": count }))
-        .into_response()
-}
-
 /// `GET /v2/{project_id}/fgs/dependencies`: every version of the project's dependencies,
 /// oldest first, filtered by `runtime` (exact) and `name` (substring). fgs has no public
 /// dependencies: `dependency_type=public` (or `ispublic=true`) lists none.
@@ -162,7 +148,7 @@ pub async fn list(
     Path(project_id): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult {
-    let (marker, maxitems) = paging(&q.marker, &q.maxitems.or(q.limit))?;
+    let bounds = paging(&q.marker, &q.maxitems.or(q.limit))?;
     let public_only = match q.dependency_type.as_deref().filter(|t| !t.is_empty()) {
         None | Some("all") | Some("private") => false,
         Some("public") => true,
@@ -184,7 +170,9 @@ pub async fn list(
         })
         .filter(|d| q.name.as_deref().is_none_or(|n| d.name.contains(n)))
         .collect();
-    Ok(page(items, marker, maxitems))
+    Ok(marker_page("dependencies", &items, bounds, |d| {
+        dependency_json(d)
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,7 +187,7 @@ pub async fn list_versions(
     Path((project_id, dep_id)): Path<(String, String)>,
     Query(q): Query<VersionsQuery>,
 ) -> ApiResult {
-    let (marker, maxitems) = paging(&q.marker, &q.maxitems)?;
+    let bounds = paging(&q.marker, &q.maxitems)?;
     let items: Vec<_> = app
         .registry
         .dependencies(&project_id)
@@ -209,7 +197,9 @@ pub async fn list_versions(
     if items.is_empty() {
         return Err(RegistryError::DependencyNotFound(dep_id).into());
     }
-    Ok(page(items, marker, maxitems))
+    Ok(marker_page("dependencies", &items, bounds, |d| {
+        dependency_json(d)
+    }))
 }
 
 /// `GET /v2/{project_id}/fgs/dependencies/{depend_id}/version/{version}`

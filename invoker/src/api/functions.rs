@@ -7,13 +7,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::api::model::{
     code_json, function_json, refuse_unimplemented, CodeFields, CreateFunctionBody, UpdateCodeBody,
     UpdateConfigBody,
 };
-use crate::api::{paging, ApiError, App, FunctionPath, JsonBody};
+use crate::api::{marker_page, paging, ApiError, App, FunctionPath, JsonBody};
 use crate::registry::{now, FunctionRecord, RegistryError, LATEST};
 use crate::urn::{FunctionRef, Qualifier};
 
@@ -96,13 +95,13 @@ pub struct ListQuery {
 
 /// `GET /v2/{project_id}/fgs/functions?marker=&maxitems=&package_name=&func_name=`
 ///
-/// Paged by `marker`/`maxitems` ([`paging`]); `func_name` matches as a substring. `next_marker` equals `count` on the last page.
+/// Paged by `marker`/`maxitems` ([`marker_page`]); `func_name` matches as a substring.
 pub async fn list(
     State(app): State<Arc<App>>,
     Path(project_id): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult {
-    let (marker, maxitems) = paging(&q.marker, &q.maxitems)?;
+    let bounds = paging(&q.marker, &q.maxitems)?;
     let matching: Vec<_> = app
         .registry
         .list(&project_id)
@@ -119,18 +118,9 @@ pub async fn list(
                 .is_none_or(|n| e.record.func_name.contains(n))
         })
         .collect();
-    let count = matching.len();
-    let start = marker.min(count);
-    let page: Vec<_> = matching[start..]
-        .iter()
-        .take(maxitems)
-        .map(|e| function_json(e, app.registry.region()))
-        .collect();
-    let next_marker = start + page.len();
-    Ok(
-        Json(json!({ "functions": page, "next_marker": next_marker, "count": count }))
-            .into_response(),
-    )
+    Ok(marker_page("functions", &matching, bounds, |e| {
+        function_json(e, app.registry.region())
+    }))
 }
 
 /// `GET /v2/{project_id}/fgs/functions/{function_urn}/config`

@@ -228,6 +228,22 @@ pub(crate) fn paging(
     Ok((marker as usize, maxitems as usize))
 }
 
+/// One page of `items` from `marker`, at most `maxitems` ([`paging`]), in FunctionGraph's
+/// marker-paged form: `{key: [...], "next_marker", "count"}` (`next_marker` equals `count`
+/// on the last page).
+pub(crate) fn marker_page<T>(
+    key: &str,
+    items: &[T],
+    (marker, maxitems): (usize, usize),
+    json: impl Fn(&T) -> serde_json::Value,
+) -> Response {
+    let start = marker.min(items.len());
+    let page: Vec<serde_json::Value> = items[start..].iter().take(maxitems).map(json).collect();
+    let next_marker = start + page.len();
+    Json(serde_json::json!({ key: page, "next_marker": next_marker, "count": items.len() }))
+        .into_response()
+}
+
 /// The function a request's path names: `{project_id}` and `{function_urn}` parsed (a
 /// malformed or foreign URN is 400 FSS.1309), plus `{alias_name}` where the path has it.
 pub struct FunctionPath {

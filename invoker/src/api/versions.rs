@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::model::function_json;
-use crate::api::{paging, ApiError, App, FunctionPath, JsonBody};
+use crate::api::{marker_page, paging, ApiError, App, FunctionPath, JsonBody};
 use crate::registry::{now, Alias, Function, RegistryError, Rule, Strategy};
 use crate::urn::function_urn;
 
@@ -55,27 +55,18 @@ pub struct ListQuery {
 }
 
 /// `GET /v2/{project_id}/fgs/functions/{function_urn}/versions?marker=&maxitems=`: `latest`
-/// first, then the published versions oldest first; paged as list_functions is ([`paging`]).
+/// first, then the published versions oldest first; paged as list_functions is ([`marker_page`]).
 pub async fn list(
     State(app): State<Arc<App>>,
     path: FunctionPath,
     Query(q): Query<ListQuery>,
 ) -> ApiResult {
     let function = app.registry.function(&path.project_id, &path.func)?;
-    let (marker, maxitems) = paging(&q.marker, &q.maxitems)?;
-    let count = function.versions.len() + 1;
-    let start = marker.min(count);
-    let page: Vec<Value> = function
-        .entries()
-        .skip(start)
-        .take(maxitems)
-        .map(|e| function_json(e, app.registry.region()))
-        .collect();
-    let next_marker = start + page.len();
-    Ok(
-        Json(json!({ "versions": page, "next_marker": next_marker, "count": count }))
-            .into_response(),
-    )
+    let bounds = paging(&q.marker, &q.maxitems)?;
+    let entries: Vec<_> = function.entries().collect();
+    Ok(marker_page("versions", &entries, bounds, |e| {
+        function_json(e, app.registry.region())
+    }))
 }
 
 /// `VersionStrategyRules`.

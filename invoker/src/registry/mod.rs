@@ -362,19 +362,20 @@ impl Registry {
     }
 
     /// The version an invocation of the URN runs: through an alias, the one its weights or
-    /// rules choose for this request (`header` looks the request's headers up; `roll` is
+    /// rules choose for this request (`header` looks the request's headers up; `roll`, asked only
+    /// for an alias, is
     /// uniform in 0..100).
     pub fn route<'h>(
         &self,
         project_id: &str,
         func: &FunctionRef,
         header: impl Fn(&str) -> Option<&'h str>,
-        roll: u32,
+        roll: impl FnOnce() -> u32,
     ) -> Result<Arc<Entry>, RegistryError> {
         let function = self.function(project_id, func)?;
         let entry = match function.resolve(&func.qualifier)? {
             Target::Version(entry) => entry,
-            Target::Alias(alias) => function.alias_version(alias.route(header, roll))?,
+            Target::Alias(alias) => function.alias_version(alias.route(header, roll()))?,
         };
         Ok(entry.clone())
     }

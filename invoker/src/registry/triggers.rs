@@ -131,7 +131,13 @@ fn validate_timer(data: &Map<String, Value>) -> Result<Map<String, Value>, Regis
     }
     let schedule_type = text("schedule_type")?.unwrap_or_default();
     let schedule = text("schedule")?.unwrap_or_default();
-    Schedule::parse(schedule_type, schedule).map_err(invalid)?;
+    let parsed = Schedule::parse(schedule_type, schedule).map_err(invalid)?;
+    let now = chrono::Utc::now();
+    if parsed.next(now, now).is_none() {
+        return Err(invalid(format!(
+            "{schedule:?} never fires (no such date within five years)"
+        )));
+    }
     let user_event = text("user_event")?.unwrap_or_default();
     if user_event.len() > 4096 {
         return Err(invalid(format!(
@@ -170,6 +176,7 @@ mod tests {
             json!({"name": "t", "schedule_type": "Cron", "schedule": "* * *"}),
             json!({"name": "t", "schedule_type": "Rate", "schedule": "3m", "topic_ids": ["x"]}),
             json!({"name": "t", "schedule_type": "Rate", "schedule": 3}),
+            json!({"name": "t", "schedule_type": "Cron", "schedule": "0 0 0 31 2 *"}),
         ] {
             assert!(
                 matches!(
