@@ -38,6 +38,7 @@ class Fgs:
         self.extra_args = list(extra_args)
         self.proc = None
         self.port = None
+        self.gateway_port = None
         self._sessions = threading.local()
 
     @property
@@ -51,6 +52,11 @@ class Fgs:
     def url(self):
         return "http://127.0.0.1:%d" % self.port
 
+    @property
+    def gateway(self):
+        """The API gateway's base URL (APIG triggers' APIs)."""
+        return "http://127.0.0.1:%d" % self.gateway_port
+
     def start(self):
         """Starts fgs on a free loopback port, or where `--listen` in the extra args says."""
         args = list(self.extra_args)
@@ -59,6 +65,12 @@ class Fgs:
         else:
             self.port = free_port()
             args = ["--listen", "127.0.0.1:%d" % self.port] + args
+        if "--gateway-listen" in args:
+            self.gateway_port = int(args[args.index("--gateway-listen") + 1].rsplit(":", 1)[1])
+        else:
+            # Kept across restarts, as the API port is.
+            self.gateway_port = self.gateway_port or free_port()
+            args = ["--gateway-listen", "127.0.0.1:%d" % self.gateway_port] + args
         logs = os.path.join(self.cwd or "", self.data_dir)
         os.makedirs(logs, exist_ok=True)
         self.log = open(os.path.join(logs, "fgs-%d.log" % self.port), "wb")

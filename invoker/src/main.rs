@@ -3,6 +3,7 @@
 mod api;
 mod asynchronous;
 mod auth;
+mod gateway;
 mod invocation;
 mod metrics;
 mod registry;
@@ -10,7 +11,7 @@ mod schedule;
 mod statistics;
 mod store;
 mod stream_sink;
-mod timers;
+mod triggers;
 mod urn;
 
 use std::net::SocketAddr;
@@ -49,6 +50,13 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
+    /// Where the API gateway serves the APIs of APIG and DEDICATEDGATEWAY triggers.
+    #[arg(long, default_value = "127.0.0.1:8001")]
+    gateway_listen: SocketAddr,
+    /// The gateway's address as callers reach it (`sl_domain` in APIG triggers; default: the
+    /// `--gateway-listen` address), e.g. behind a proxy.
+    #[arg(long)]
+    gateway_domain: Option<String>,
     /// Where the SQLite store and the code packages live.
     #[arg(long, default_value = "./fgs-data")]
     data_dir: PathBuf,
@@ -199,6 +207,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let registry = registry::Registry::load(store, code, args.region.clone(), quotas)
         .context("cannot load functions")?;
 
+    let gateway_listener = tokio::net::TcpListener::bind(args.gateway_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--gateway-listen)", args.gateway_listen))?;
+    let gateway_domain = match &args.gateway_domain {
+        Some(domain) => domain.clone(),
+        None => gateway_listener.local_addr()?.to_string(),
+    };
+    tracing::info!(gateway = %gateway_domain, "API gateway listening");
     let auth = Arc::new(auth_settings(&args, secret_key.clone())?);
     tracing::info!(auth = auth.mode.name(), "API authentication");
     let (sandbox, enforcement) = choose_sandbox(&args, &data_dir)?;
@@ -239,7 +255,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         metrics: metrics::Metrics::new(),
         statistics: statistics::Statistics::default(),
-        timers: timers::Timers::default(),
+        triggers: triggers::Triggers::default(),
+        gateway_domain,
         enforcement,
         auth_mode: auth.mode.name(),
     });
@@ -283,7 +300,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.async_record_retention,
     ));
     for trigger in app.registry.all_triggers() {
-        app.timers.sync(&app, &trigger);
+        app.triggers.sync(&app, &trigger);
     }
     for project in app.registry.projects() {
         for entry in app.registry.list(&project).iter().flat_map(|f| f.entries()) {
@@ -294,6 +311,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
+    tokio::spawn(gateway::serve(app.clone(), gateway_listener, shutdown_signal()));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

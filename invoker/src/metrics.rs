@@ -54,9 +54,9 @@ impl Metrics {
         let trigger_fires = IntCounterVec::new(
             Opts::new(
                 "fgs_trigger_fires_total",
-                "Trigger firings by trigger type and result (ok: the invocation was accepted).",
+                "Trigger firings by trigger type, trigger id and result (ok: the invocation was accepted or, for a gateway, answered by the function).",
             ),
-            &["type", "result"],
+            &["type", "trigger", "result"],
         )
         .expect("valid metric");
         for m in [
@@ -80,11 +80,18 @@ impl Metrics {
         }
     }
 
-    /// Counts one firing of a trigger of `type_code`.
-    pub fn trigger_fired(&self, type_code: &str, ok: bool) {
+    /// Counts one firing of trigger `id` of `type_code`.
+    pub fn trigger_fired(&self, type_code: &str, id: &str, ok: bool) {
         self.trigger_fires
-            .with_label_values(&[type_code, if ok { "ok" } else { "failed" }])
+            .with_label_values(&[type_code, id, if ok { "ok" } else { "failed" }])
             .inc();
+    }
+
+    /// Drops the counters of a deleted trigger.
+    pub fn forget_trigger(&self, type_code: &str, id: &str) {
+        for result in ["ok", "failed"] {
+            let _ = self.trigger_fires.remove_label_values(&[type_code, id, result]);
+        }
     }
 
     /// The registry, for other parts of the host to register their metrics in.

@@ -11,6 +11,7 @@ use fgs_runtime::RuntimeError;
 
 use crate::asynchronous::QueueFull;
 use crate::invocation::InvokeError;
+use crate::registry::triggers::Kind;
 use crate::registry::RegistryError;
 use crate::store::StoreError;
 
@@ -23,7 +24,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(
+    /// An error with `code`, its `documented` message and what exactly was wrong.
+    pub(crate) fn new(
         status: u16,
         code: &'static str,
         documented: &str,
@@ -262,7 +264,16 @@ impl From<RegistryError> for ApiError {
                 "The number of dependencies exceeds the maximum allowed limit.",
             ),
             R::TriggerType(_) => (400, "FSS.1101", "Invalid trigger type."),
-            R::InvalidTimer(_) => (400, "FSS.1109", "Invalid timer trigger parameters."),
+            R::InvalidTrigger { kind, .. } => match kind {
+                Kind::Timer => (400, "FSS.1109", "Invalid timer trigger parameters."),
+                Kind::Apig => (400, "FSS.1107", "Invalid APIG trigger parameters."),
+                Kind::DedicatedGateway => (
+                    400,
+                    "FSS.1417",
+                    "Invalid APIG (dedicated) trigger parameters.",
+                ),
+            },
+            R::PathExists(_) => (409, "FSS.1147", "The request path already exists."),
             R::TriggerNotFound(_) => (404, "FSS.1131", "The trigger does not exist."),
             R::TimerExists(_) => (409, "FSS.1148", "The timer trigger already exists."),
             R::TriggerQuota { .. } => (

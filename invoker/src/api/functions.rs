@@ -207,7 +207,7 @@ pub async fn delete(State(app): State<Arc<App>>, path: FunctionPath) -> ApiResul
         }
         app.statistics.forget(function.entries().map(|e| e.id()));
         for trigger in &function.triggers {
-            app.timers.stop(&trigger.trigger_id);
+            app.triggers.stop(&app, trigger);
         }
         tracing::info!(func = %function.latest.spec.urn, "function deleted");
     } else {

@@ -46,7 +46,9 @@ pub struct App {
     pub async_settings: AsyncSettings,
     pub metrics: Metrics,
     pub statistics: Statistics,
-    pub timers: crate::timers::Timers,
+    pub triggers: crate::triggers::Triggers,
+    /// Where the gateway serves APIG triggers' APIs (`sl_domain` in their answers).
+    pub gateway_domain: String,
     pub enforcement: Enforcement,
     /// `none` or `required`, as `/healthz` reports it.
     pub auth_mode: &'static str,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::api::{ApiError, App, FunctionPath, JsonBody};
-use crate::registry::triggers::{validate, validate_status};
+use crate::registry::triggers::{validate, validate_status, Kind};
 use crate::registry::{RegistryError, Trigger};
 
 type ApiResult = Result<Response, ApiError>;
@@ -33,16 +33,27 @@ pub struct UpdateBody {
 }
 
 /// A trigger on the wire (`CreateFunctionTriggerResponse`, `ListFunctionTriggerResult`, …).
-fn trigger_json(t: &Trigger) -> Value {
-    json!({
+/// A gateway trigger's `event_data` says where its API is (`sl_domain`: call
+/// `http://{sl_domain}{path}`); `last_error` (fgs's field) is the trigger's last failure since
+/// the host started.
+fn trigger_json(app: &App, t: &Trigger) -> Value {
+    let mut event_data = t.event_data.clone();
+    if t.kind().is_some_and(Kind::is_gateway) {
+        event_data.insert("sl_domain".into(), json!(app.gateway_domain));
+    }
+    let mut answer = json!({
         "trigger_id": t.trigger_id,
         "trigger_type_code": t.trigger_type_code,
         "trigger_status": t.trigger_status,
         "event_type_code": t.event_type_code,
-        "event_data": t.event_data,
+        "event_data": event_data,
         "created_time": t.created_time,
         "last_updated_time": t.last_updated_time,
-    })
+    });
+    if let Some(e) = app.triggers.last_error(&t.trigger_id) {
+        answer["last_error"] = json!({"time": e.time, "message": e.message});
+    }
+    answer
 }
 
 fn now() -> String {
@@ -61,7 +72,7 @@ pub async fn create(
     let type_code = body.trigger_type_code.unwrap_or_default();
     let event_data = validate(&type_code, &body.event_data.unwrap_or_default())?;
     let status = body.trigger_status.unwrap_or_else(|| "ACTIVE".into());
-    validate_status(&status)?;
+    validate_status(&type_code, &status)?;
     let timestamp = now();
     let trigger = Trigger {
         trigger_id: uuid::Uuid::new_v4().to_string(),
@@ -80,15 +91,15 @@ pub async fn create(
         .registry
         .create_trigger(&path.project_id, &path.func, trigger)
         .await?;
-    app.timers.sync(&app, &trigger);
+    app.triggers.sync(&app, &trigger);
     tracing::info!(trigger = %trigger.trigger_id, kind = %trigger.trigger_type_code, func = %trigger.func_name, "trigger created");
-    Ok(Json(trigger_json(&trigger)).into_response())
+    Ok(Json(trigger_json(&app, &trigger)).into_response())
 }
 
 /// `GET /v2/{project_id}/fgs/triggers/{function_urn}`: a JSON array.
 pub async fn list(State(app): State<Arc<App>>, path: FunctionPath) -> ApiResult {
     let triggers = app.registry.triggers(&path.project_id, &path.func)?;
-    let list: Vec<Value> = triggers.iter().map(|t| trigger_json(t)).collect();
+    let list: Vec<Value> = triggers.iter().map(|t| trigger_json(&app, t)).collect();
     Ok(Json(list).into_response())
 }
 
@@ -103,7 +114,7 @@ fn trigger_of(app: &App, path: &FunctionPath) -> Result<Arc<Trigger>, ApiError> 
 /// `GET /v2/{project_id}/fgs/triggers/{function_urn}/{trigger_type_code}/{trigger_id}`
 pub async fn show(State(app): State<Arc<App>>, path: FunctionPath) -> ApiResult {
     let trigger = trigger_of(&app, &path)?;
-    Ok(Json(trigger_json(&trigger)).into_response())
+    Ok(Json(trigger_json(&app, &trigger)).into_response())
 }
 
 /// `PUT …/{trigger_type_code}/{trigger_id}`: ACTIVE or DISABLED, effective at once.
@@ -120,15 +131,19 @@ pub async fn update(
         Some(_) => true,
     };
     if asks_change {
-        return Err(RegistryError::InvalidTimer(format!(
-            "event_data of a {} trigger cannot change; delete it and create another",
-            current.trigger_type_code
-        ))
+        let kind = current.kind().expect("a stored trigger has a served type");
+        return Err(RegistryError::InvalidTrigger {
+            kind,
+            why: format!(
+                "event_data of a {} trigger cannot change; delete it and create another",
+                current.trigger_type_code
+            ),
+        }
         .into());
     }
     let mut changed = (*current).clone();
     if let Some(status) = body.trigger_status {
-        validate_status(&status)?;
+        validate_status(&current.trigger_type_code, &status)?;
         changed.trigger_status = status;
     }
     changed.last_updated_time = now();
@@ -136,8 +151,8 @@ pub async fn update(
         .registry
         .update_trigger(&path.project_id, &path.func, changed)
         .await?;
-    app.timers.sync(&app, &changed);
-    Ok(Json(trigger_json(&changed)).into_response())
+    app.triggers.sync(&app, &changed);
+    Ok(Json(trigger_json(&app, &changed)).into_response())
 }
 
 /// `DELETE …/{trigger_type_code}/{trigger_id}`
@@ -164,7 +179,7 @@ async fn remove(app: &App, path: &FunctionPath, ids: Vec<String>) -> ApiResult {
         .delete_triggers(&path.project_id, &path.func, &ids)
         .await?
     {
-        app.timers.stop(&trigger.trigger_id);
+        app.triggers.stop(app, &trigger);
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

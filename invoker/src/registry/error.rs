@@ -62,8 +62,16 @@ pub enum RegistryError {
     DependencyQuota { count: usize },
     #[error("{0}")]
     TriggerType(String),
+    /// Invalid `event_data` of a trigger of `kind`.
+    #[error("{why}")]
+    InvalidTrigger {
+        kind: super::triggers::Kind,
+        why: String,
+    },
+    /// Another gateway trigger (of any project: the gateway has one URL space) already
+    /// serves these requests.
     #[error("{0}")]
-    InvalidTimer(String),
+    PathExists(String),
     #[error("trigger {0} does not exist")]
     TriggerNotFound(String),
     #[error("a timer named {0} already exists")]

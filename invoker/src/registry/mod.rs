@@ -874,6 +874,21 @@ impl Registry {
         {
             return Err(RegistryError::TimerExists(trigger.name().to_string()));
         }
+        if let Some(api) = trigger.api() {
+            let functions = self.functions.read().unwrap();
+            let taken = functions
+                .values()
+                .flat_map(|f| f.triggers.iter())
+                .any(|t| t.api().is_some_and(|other| other.conflicts(&api)));
+            if taken {
+                return Err(RegistryError::PathExists(format!(
+                    "{} {} ({}) is already published on the gateway",
+                    api.method,
+                    api.path.as_str(),
+                    if api.prefix { "SWA" } else { "NORMAL" }
+                )));
+            }
+        }
         self.store.put_trigger(trigger.clone()).await?;
         let trigger = Arc::new(trigger);
         let mut updated = (*function).clone();

@@ -30,7 +30,7 @@ impl Timers {
     /// restarts it, counting from now).
     pub fn sync(&self, app: &Arc<App>, trigger: &Arc<Trigger>) {
         self.stop(&trigger.trigger_id);
-        if trigger.trigger_type_code != "TIMER" || !trigger.is_active() {
+        if !trigger.is_active() {
             return;
         }
         let Some(schedule) = trigger.schedule() else {
@@ -88,13 +88,10 @@ async fn fire(app: &App, trigger: &Trigger, tick: DateTime<Utc>) {
             .map(drop),
         Err(e) => Err(e),
     };
-    match submitted {
-        Ok(()) => app.metrics.trigger_fired(&trigger.trigger_type_code, true),
-        Err(e) => {
-            app.metrics.trigger_fired(&trigger.trigger_type_code, false);
-            tracing::warn!(trigger = %trigger.trigger_id, error = %e, "timer tick not submitted");
-        }
+    if let Err(e) = &submitted {
+        tracing::warn!(trigger = %trigger.trigger_id, error = %e, "timer tick not submitted");
     }
+    app.triggers.fired(app, trigger, submitted.map_err(|e| e.to_string()));
 }
 
 /// The UTC offset the timer event's `time` is written in: the region's (fgs knows Huawei

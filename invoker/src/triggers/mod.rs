@@ -1,0 +1,74 @@
+//! Triggers that fire: what makes a stored trigger run (a timer task, a route on the gateway)
+//! and what it did last. Every trigger invokes through the one invocation path
+//! ([`crate::invocation`]); none keeps a copy of admission, journaling or metrics.
+
+mod timer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::api::App;
+use crate::gateway::Routes;
+use crate::registry::triggers::Kind;
+use crate::registry::Trigger;
+
+/// The triggers running on this host.
+#[derive(Default)]
+pub struct Triggers {
+    timers: timer::Timers,
+    /// The APIs the gateway serves.
+    pub routes: Routes,
+    /// The last failure of each trigger (when, why), shown by show_function_trigger.
+    last_errors: Mutex<HashMap<String, LastError>>,
+}
+
+/// A trigger's last failure.
+#[derive(Debug, Clone)]
+pub struct LastError {
+    pub time: String,
+    pub message: String,
+}
+
+impl Triggers {
+    /// Makes `trigger` run as stored (ACTIVE) or stop (DISABLED); a changed trigger restarts.
+    pub fn sync(&self, app: &Arc<App>, trigger: &Arc<Trigger>) {
+        match trigger.kind() {
+            Some(Kind::Timer) => self.timers.sync(app, trigger),
+            Some(Kind::Apig | Kind::DedicatedGateway) => self.routes.sync(trigger),
+            None => tracing::error!(trigger = %trigger.trigger_id, kind = %trigger.trigger_type_code, "stored trigger of a type fgs does not serve"),
+        }
+    }
+
+    /// Stops a deleted trigger and forgets it.
+    pub fn stop(&self, app: &App, trigger: &Trigger) {
+        app.metrics
+            .forget_trigger(&trigger.trigger_type_code, &trigger.trigger_id);
+        self.timers.stop(&trigger.trigger_id);
+        self.routes.remove(&trigger.trigger_id);
+        self.last_errors.lock().unwrap().remove(&trigger.trigger_id);
+    }
+
+    /// Records one firing of `trigger`: counted in the metrics; a failure is kept as its last
+    /// error.
+    pub fn fired(&self, app: &App, trigger: &Trigger, result: Result<(), String>) {
+        app.metrics.trigger_fired(
+            &trigger.trigger_type_code,
+            &trigger.trigger_id,
+            result.is_ok(),
+        );
+        if let Err(message) = result {
+            let time = chrono::Utc::now()
+                .format("%Y-%m-%dT%H:%M:%S+00:00")
+                .to_string();
+            self.last_errors
+                .lock()
+                .unwrap()
+                .insert(trigger.trigger_id.clone(), LastError { time, message });
+        }
+    }
+
+    /// The last failure of trigger `id`, if it failed since the host started.
+    pub fn last_error(&self, id: &str) -> Option<LastError> {
+        self.last_errors.lock().unwrap().get(id).cloned()
+    }
+}
