@@ -260,27 +260,29 @@ def handler(event, context):
 
 
 def test_1000_concurrent_keep_alive_requests_to_a_warm_python_function(fresh_fgs):
-    host = fresh_fgs("--tenant-concurrency", "1000", "--host-concurrency", "1000")
-    urn = function(host, ECHO, strategy_config={"concurrency": 1000})
-    assert create_trigger(host, urn, apig("/load", method="GET")).status_code == 200
+    host = fresh_fgs("--tenant-concurrency", "1000", "--host-concurrency", "1000", "--network", "none")
+    # A generous timeout: 1000 instances starting at once on two cores take a while.
+    urn = function(host, ECHO, timeout=120)
+    r = host.api("PUT", "/functions/%s/config-max-instance" % urn, json={"max_instance_num": 1000})
+    assert r.status_code == 200, r.text
+    assert create_trigger(host, urn, apig("/load", method="GET", timeout=60000)).status_code == 200
     clients, rounds = 1000, 3
     sessions = [requests.Session() for _ in range(clients)]
-    barrier = threading.Barrier(clients)
-    failures, latencies = [], []
+    failures = []
 
-    def client(i):
-        barrier.wait()
-        for n in range(rounds):
-            start = time.time()
-            try:
-                r = sessions[i].get(host.gateway + "/load", params={"c": i, "n": n}, timeout=120)
-                if r.status_code != 200 or r.json()["event"]["queryStringParameters"] != {"c": str(i), "n": str(n)}:
-                    failures.append((i, n, r.status_code, r.text[:200]))
-            except Exception as e:  # noqa: BLE001 - every failure is counted
-                failures.append((i, n, repr(e)))
-            latencies.append(time.time() - start)
+    def burst(request):
+        barrier = threading.Barrier(clients)
 
-    def burst():
+        def client(i):
+            barrier.wait()
+            for n in range(rounds):
+                try:
+                    failure = request(i, n)
+                except Exception as e:  # noqa: BLE001 - every failure is counted
+                    failure = repr(e)
+                if failure:
+                    failures.append((i, n, failure))
+
         threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
         start = time.time()
         for t in threads:
@@ -289,10 +291,98 @@ def test_1000_concurrent_keep_alive_requests_to_a_warm_python_function(fresh_fgs
             t.join()
         return time.time() - start
 
-    cold = burst()  # starts the instances
+    def direct(i, n):
+        r = host.invoke(urn + ":latest", {"warm": i})
+        return None if r.status_code == 200 else (r.status_code, r.text[:200])
+
+    def gateway(i, n):
+        r = sessions[i].get(host.gateway + "/load", params={"c": i, "n": n}, timeout=120)
+        if r.status_code != 200 or r.json()["event"]["queryStringParameters"] != {"c": str(i), "n": str(n)}:
+            return (r.status_code, r.text[:200])
+        return None
+
+    cold = burst(direct)  # starts 1000 instances
     assert failures == [], failures[:5]
-    latencies.clear()
-    warm = burst()
+    instances = requests.get(host.url + "/healthz").json()["instances"]
+    warm = burst(gateway)
     assert failures == [], failures[:5]
-    report("gateway: %d concurrent keep-alive clients x %d requests to a warm Python APIG function: "
-           "%.1f s (cold burst %.1f s), no errors" % (clients, rounds, warm, cold))
+    assert requests.get(host.url + "/healthz").json()["instances"] <= max(instances, clients)
+    report("gateway: %d concurrent keep-alive clients x %d requests to a warm Python APIG function "
+           "(%d instances): %.1f s, no errors (starting the instances: %.1f s)"
+           % (clients, rounds, instances, warm, cold))
+
+
+HTTP_SERVER = """import hashlib, http.server, json, os, time
+INSTANCE = os.urandom(8).hex()
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.reply()
+    def do_POST(self):
+        self.reply()
+    def reply(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.path.startswith("/web/slow"):
+            time.sleep(1)
+        out = json.dumps({"method": self.command, "path": self.path, "instance": INSTANCE,
+                          "headers": {k.lower(): v for k, v in self.headers.items()},
+                          "length": len(body), "sha256": hashlib.sha256(body).hexdigest()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-From", "http-function")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", 8000), Handler).serve_forever()
+"""
+
+
+def test_an_http_function_answers_through_the_gateway(fgs):
+    from conftest import b64, make_zip
+    import concurrent.futures
+    import hashlib
+    name = unique("web")
+    code = make_zip({"bootstrap": "exec python3 -u $RUNTIME_CODE_ROOT/index.py\n", "index.py": HTTP_SERVER})
+    fn = fgs.create(func_name=name, package="default", runtime="http", handler="bootstrap",
+                    memory_size=128, timeout=5, code_type="zip", code_filename="web.zip",
+                    func_code={"file": b64(code)})
+    urn = fn["func_urn"][: -len(":latest")]
+    assert create_trigger(fgs, urn, apig("/web", match_mode="SWA")).status_code == 200
+    r = requests.get(fgs.gateway + "/web/hello?x=1&y=two", headers={"X-Custom": "v"})
+    assert r.status_code == 200, r.text
+    assert r.headers["X-From"] == "http-function"
+    seen = r.json()
+    assert (seen["method"], seen["path"]) == ("GET", "/web/hello?x=1&y=two")
+    h = seen["headers"]
+    assert h["x-custom"] == "v"
+    assert h["x-cff-request-id"] == r.headers["X-Request-Id"]
+    assert (h["x-cff-func-name"], h["x-cff-package"], h["x-cff-project-id"]) == (name, "default", PROJECT)
+    assert (h["x-cff-memory"], h["x-cff-timeout"], h["x-cff-func-version"], h["x-cff-region"]) == \
+        ("128", "5", "latest", "cn-north-4")
+    payload = os.urandom(3 * 1024 * 1024)
+    r = requests.post(fgs.gateway + "/web/upload", data=payload)
+    assert r.status_code == 200 and r.json()["length"] == len(payload)
+    assert r.json()["sha256"] == hashlib.sha256(payload).hexdigest()
+    refused(requests.post(fgs.gateway + "/web/upload", data=b"x" * (6 * 1024 * 1024 + 1)), 413, "FSS.1201")
+    # Each instance has its own 127.0.0.1:8000: concurrent requests run in several at once.
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda i: requests.get(fgs.gateway + "/web/slow/%d" % i), range(4)))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    assert len({a.json()["instance"] for a in answers}) >= 2
+    # The invoke API does not take events for an HTTP function.
+    assert fgs.invoke(urn + ":latest", {}).status_code == 500
+
+
+def test_http_functions_need_their_own_network_namespace(fresh_fgs):
+    from conftest import b64, make_zip
+    host = fresh_fgs("--sandbox", "process")
+    code = make_zip({"bootstrap": "exec python3 -u $RUNTIME_CODE_ROOT/index.py\n", "index.py": HTTP_SERVER})
+    fn = host.create(func_name=unique("web"), package="default", runtime="http", handler="bootstrap",
+                     memory_size=128, timeout=5, code_type="zip", code_filename="web.zip",
+                     func_code={"file": b64(code)})
+    assert create_trigger(host, fn["func_urn"][: -len(":latest")], apig("/web", match_mode="SWA")).status_code == 200
+    r = requests.get(host.gateway + "/web/x")
+    refused(r, 502, "APIG.0202")
+    assert "network namespace" in r.json()["error_msg"]

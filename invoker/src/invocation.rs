@@ -6,6 +6,7 @@
 //! - [`route`]: the URN and qualifier to the version that runs (an alias chooses per request).
 //! - [`admit`] / [`try_admit`]: admission control (host, tenant, function concurrency).
 //! - [`run`]: an instance runs the request; metrics and statistics are recorded.
+//! - [`forward`]: an HTTP function's instance answers an HTTP request (the gateway's).
 //! - [`submit`]: an async request is journaled durably, then queued for the dispatcher.
 //! - [`invoke`]: all of it for a synchronous caller without HTTP (streams, triggers).
 
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use fgs_limits::{Permit, Refusal};
-use fgs_runtime::{InvokeOutcome, InvokeRequest, InvokeType};
+use fgs_runtime::{HttpBody, InvokeOutcome, InvokeRequest, InvokeType};
 use thiserror::Error;
 
 use crate::api::App;
@@ -95,6 +96,26 @@ pub async fn run(
     observe(app, entry, &outcome);
     drop(permit);
     Some(outcome)
+}
+
+/// Forwards `request` to an instance of the HTTP function `entry` under `permit` and records
+/// it, unless `cancel` completes first (`None`). The outcome's result carries no body: the
+/// function's response does.
+pub async fn forward(
+    app: &App,
+    entry: &Entry,
+    permit: Permit,
+    request_id: &str,
+    request: hyper::Request<HttpBody>,
+    cancel: impl Future<Output = ()>,
+) -> Option<(InvokeOutcome, Option<hyper::Response<Bytes>>)> {
+    let forwarded = tokio::select! {
+        forwarded = app.pool.forward(entry.spec.clone(), request_id, request) => forwarded,
+        _ = cancel => return None,
+    };
+    observe(app, entry, &forwarded.0);
+    drop(permit);
+    Some(forwarded)
 }
 
 /// Runs a synchronous invocation of `func` with `body` for a caller without HTTP headers (an

@@ -209,7 +209,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let gateway_listener = tokio::net::TcpListener::bind(args.gateway_listen)
         .await
-        .with_context(|| format!("cannot listen on {} (--gateway-listen)", args.gateway_listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (--gateway-listen)",
+                args.gateway_listen
+            )
+        })?;
     let gateway_domain = match &args.gateway_domain {
         Some(domain) => domain.clone(),
         None => gateway_listener.local_addr()?.to_string(),
@@ -311,7 +316,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
-    tokio::spawn(gateway::serve(app.clone(), gateway_listener, shutdown_signal()));
+    tokio::spawn(gateway::serve(
+        app.clone(),
+        gateway_listener,
+        shutdown_signal(),
+    ));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -2,7 +2,8 @@
 
 use fgs_runtime::InvokeOutcome;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The host's metrics.
@@ -14,6 +15,16 @@ pub struct Metrics {
     instances: IntGauge,
     async_waiting: IntGauge,
     trigger_fires: IntCounterVec,
+    trigger_records: IntCounterVec,
+    trigger_retries: IntCounterVec,
+    trigger_lag: IntGaugeVec,
+}
+
+/// The consumer counters of one Kafka trigger.
+pub struct KafkaTriggerCounters {
+    pub consumed: IntCounter,
+    pub retries: IntCounter,
+    pub lag: IntGauge,
 }
 
 impl Metrics {
@@ -59,6 +70,30 @@ impl Metrics {
             &["type", "trigger", "result"],
         )
         .expect("valid metric");
+        let trigger_records = IntCounterVec::new(
+            Opts::new(
+                "fgs_trigger_records_total",
+                "Records a Kafka trigger read from its topics.",
+            ),
+            &["trigger"],
+        )
+        .expect("valid metric");
+        let trigger_retries = IntCounterVec::new(
+            Opts::new(
+                "fgs_trigger_retries_total",
+                "Retries of a Kafka trigger's batches the host could not accept.",
+            ),
+            &["trigger"],
+        )
+        .expect("valid metric");
+        let trigger_lag = IntGaugeVec::new(
+            Opts::new(
+                "fgs_trigger_lag",
+                "Records of a Kafka trigger's partitions after its committed offsets.",
+            ),
+            &["trigger"],
+        )
+        .expect("valid metric");
         for m in [
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(cold_starts.clone()),
@@ -66,6 +101,9 @@ impl Metrics {
             Box::new(instances.clone()),
             Box::new(async_waiting.clone()),
             Box::new(trigger_fires.clone()),
+            Box::new(trigger_records.clone()),
+            Box::new(trigger_retries.clone()),
+            Box::new(trigger_lag.clone()),
         ] {
             registry.register(m).expect("metric registered once");
         }
@@ -77,7 +115,26 @@ impl Metrics {
             instances,
             async_waiting,
             trigger_fires,
+            trigger_records,
+            trigger_retries,
+            trigger_lag,
         }
+    }
+
+    /// The counters of Kafka trigger `id`'s consumer.
+    pub fn kafka_trigger(&self, id: &str) -> KafkaTriggerCounters {
+        KafkaTriggerCounters {
+            consumed: self.trigger_records.with_label_values(&[id]),
+            retries: self.trigger_retries.with_label_values(&[id]),
+            lag: self.trigger_lag.with_label_values(&[id]),
+        }
+    }
+
+    /// Drops the consumer counters of a deleted Kafka trigger.
+    pub fn forget_kafka_trigger(&self, id: &str) {
+        let _ = self.trigger_records.remove_label_values(&[id]);
+        let _ = self.trigger_retries.remove_label_values(&[id]);
+        let _ = self.trigger_lag.remove_label_values(&[id]);
     }
 
     /// Counts one firing of trigger `id` of `type_code`.
@@ -90,7 +147,9 @@ impl Metrics {
     /// Drops the counters of a deleted trigger.
     pub fn forget_trigger(&self, type_code: &str, id: &str) {
         for result in ["ok", "failed"] {
-            let _ = self.trigger_fires.remove_label_values(&[type_code, id, result]);
+            let _ = self
+                .trigger_fires
+                .remove_label_values(&[type_code, id, result]);
         }
     }
 

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use fgs_secrets::HostKey;
 use rusqlite::{params, Connection, ErrorCode};
+use serde_json::Value;
 use thiserror::Error;
 
 use crate::registry::{Alias, DependencyVersion, FunctionRecord, Trigger};
@@ -192,16 +193,34 @@ impl Store {
         .collect()
     }
 
-    /// Every trigger, oldest first.
+    /// Every trigger, oldest first, its secrets opened.
     pub fn load_triggers(&self) -> Result<Vec<Trigger>, StoreError> {
         let conn = self.conn.lock().unwrap();
         let mut stmt = conn.prepare("SELECT record FROM triggers ORDER BY seq")?;
         let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
-        rows.map(|json| Ok(serde_json::from_str(&json?)?)).collect()
+        rows.map(|json| {
+            let mut trigger: Trigger = serde_json::from_str(&json?)?;
+            for field in Trigger::SECRETS {
+                if let Some(Value::String(sealed)) = trigger.event_data.get_mut(*field) {
+                    if HostKey::is_sealed(sealed) {
+                        *sealed = self.key.open(sealed)?;
+                    }
+                }
+            }
+            Ok(trigger)
+        })
+        .collect()
     }
 
-    /// Stores a new trigger or replaces one (by id).
-    pub async fn put_trigger(&self, trigger: Trigger) -> Result<(), StoreError> {
+    /// Stores a new trigger or replaces one (by id), its secrets (a Kafka password) sealed.
+    pub async fn put_trigger(&self, mut trigger: Trigger) -> Result<(), StoreError> {
+        for field in Trigger::SECRETS {
+            if let Some(Value::String(secret)) = trigger.event_data.get_mut(*field) {
+                if !secret.is_empty() {
+                    *secret = self.key.seal(secret);
+                }
+            }
+        }
         let json = serde_json::to_string(&trigger)?;
         self.with(move |conn| {
             conn.execute(

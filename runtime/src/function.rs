@@ -101,7 +101,7 @@ impl FunctionSpec {
                             .collect(),
                     ),
                 ),
-                Language::Custom | Language::Wasm => {}
+                Language::Custom | Language::Wasm | Language::Http => {}
             }
         }
         set("RUNTIME_CODE_ROOT", code_root.to_string());

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use fgs_sandbox::Sandbox;
 
+use crate::http_instance::HttpInstance;
 use crate::process_instance::ProcessInstance;
 use crate::wasm::{WasmFunctionInstance, WasmRuntime};
 use crate::{FunctionSpec, InvokeFailure, InvokeRequest, Language, RuntimeLayout};
@@ -21,6 +22,7 @@ pub(crate) struct Launcher {
 pub(crate) enum Instance {
     Process(ProcessInstance),
     Wasm(WasmFunctionInstance),
+    Http(HttpInstance),
 }
 
 impl Instance {
@@ -37,6 +39,14 @@ impl Instance {
             (Language::Wasm, None) => Err(InvokeFailure::System(
                 "the WASM runtime is not enabled on this host".into(),
             )),
+            (Language::Http, _) => HttpInstance::start(
+                spec,
+                &launcher.layout,
+                launcher.sandbox.as_ref(),
+                launcher.max_response,
+            )
+            .await
+            .map(Instance::Http),
             _ => ProcessInstance::start(
                 spec,
                 &launcher.layout,
@@ -55,6 +65,7 @@ impl Instance {
         match self {
             Instance::Process(i) => i.invoke(request).await,
             Instance::Wasm(i) => i.invoke(request).await,
+            Instance::Http(_) => (Err(InvokeFailure::System("an HTTP function answers HTTP requests, through an APIG trigger; it takes no events".into())), Duration::ZERO),
         }
     }
 
@@ -62,6 +73,7 @@ impl Instance {
         match self {
             Instance::Process(i) => i.take_log(),
             Instance::Wasm(i) => i.take_log(),
+            Instance::Http(i) => i.process().take_log(),
         }
     }
 
@@ -69,6 +81,7 @@ impl Instance {
         match self {
             Instance::Process(i) => i.memory_used_mb(),
             Instance::Wasm(i) => i.memory_used_mb(),
+            Instance::Http(i) => i.process().memory_used_mb(),
         }
     }
 
@@ -76,6 +89,7 @@ impl Instance {
         match self {
             Instance::Process(i) => i.is_broken(),
             Instance::Wasm(i) => i.is_broken(),
+            Instance::Http(i) => i.process().is_broken(),
         }
     }
 
@@ -83,6 +97,7 @@ impl Instance {
         match self {
             Instance::Process(i) => i.last_used,
             Instance::Wasm(i) => i.last_used,
+            Instance::Http(i) => i.process().last_used,
         }
     }
 
@@ -91,6 +106,7 @@ impl Instance {
         match self {
             Instance::Process(i) => i.stop().await,
             Instance::Wasm(i) => drop(i),
+            Instance::Http(i) => i.into_process().stop().await,
         }
     }
 }

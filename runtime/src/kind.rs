@@ -24,6 +24,9 @@ pub enum Language {
     Custom,
     /// A WebAssembly component (runtime `WASM`, an fgs extension).
     Wasm,
+    /// An HTTP function (runtime `http`): its `bootstrap` (a shell command line) starts a web
+    /// server on 127.0.0.1:8000, to which the gateway forwards requests.
+    Http,
 }
 
 /// FunctionGraph runtime names fgs runs.
@@ -42,6 +45,7 @@ const SUPPORTED: &[(&str, Language)] = &[
     ("Node.js20.15", Language::NodeJs),
     ("Custom", Language::Custom),
     ("WASM", Language::Wasm),
+    ("http", Language::Http),
 ];
 
 /// FunctionGraph runtime names that are valid but that fgs does not run (yet).
@@ -60,7 +64,6 @@ const KNOWN_UNSUPPORTED: &[&str] = &[
     "PHP7.3",
     "PHP8.3",
     "Cangjie1.0",
-    "http",
     "Custom Image",
 ];
 
@@ -91,7 +94,7 @@ impl Language {
         match self {
             Language::Python => format!("{module}.py"),
             Language::NodeJs => format!("{module}.js"),
-            Language::Custom => "bootstrap".into(),
+            Language::Custom | Language::Http => "bootstrap".into(),
             Language::Wasm => handler.to_string(),
         }
     }
@@ -153,6 +156,11 @@ impl RuntimeLayout {
                 vec![script("bootstrap.js")],
             ),
             Language::Custom => (code_root.join("bootstrap"), vec![]),
+            // FunctionGraph's HTTP bootstrap is a command line, executable or not.
+            Language::Http => (
+                PathBuf::from("/bin/sh"),
+                vec![code_root.join("bootstrap").to_string_lossy().into_owned()],
+            ),
             Language::Wasm => {
                 return Err(RuntimeError::UnsupportedRuntime(
                     "WASM runs in-process, not as a command".into(),
@@ -161,12 +169,14 @@ impl RuntimeLayout {
         })
     }
 
-    /// Host directories an instance of `language` needs to see (the interpreter's prefix).
+    /// Host directories an instance of `language` needs to see (the interpreter's prefix;
+    /// both interpreters for an HTTP function, whose bootstrap may start either).
     pub fn ro_paths(&self, language: Language) -> Vec<PathBuf> {
-        let found = match language {
-            Language::Python => &self.python,
-            Language::NodeJs => &self.node,
-            Language::Custom | Language::Wasm => &None,
+        let found: Vec<&Interpreter> = match language {
+            Language::Python => self.python.iter().collect(),
+            Language::NodeJs => self.node.iter().collect(),
+            Language::Http => self.python.iter().chain(self.node.iter()).collect(),
+            Language::Custom | Language::Wasm => Vec::new(),
         };
         found.iter().map(|i| i.prefix.clone()).collect()
     }

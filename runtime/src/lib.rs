@@ -8,6 +8,7 @@
 
 mod error;
 mod function;
+mod http_instance;
 mod instance;
 mod invocation;
 mod kind;
@@ -20,6 +21,7 @@ mod wasm;
 
 pub use error::RuntimeError;
 pub use function::FunctionSpec;
+pub use http_instance::HttpBody;
 pub use invocation::{InvokeFailure, InvokeOutcome, InvokeRequest, InvokeType};
 pub use kind::{Language, RuntimeLayout};
 pub use package::{CodeStore, StoredCode};

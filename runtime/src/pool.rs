@@ -16,9 +16,12 @@ use chrono::Utc;
 use fgs_sandbox::wasm::WasmEngine;
 use fgs_sandbox::Sandbox;
 
+use bytes::Bytes;
+
+use crate::http_instance::HttpBody;
 use crate::instance::{Instance, Launcher};
 use crate::wasm::WasmRuntime;
-use crate::{FunctionSpec, InvokeOutcome, InvokeRequest, RuntimeLayout};
+use crate::{FunctionSpec, InvokeFailure, InvokeOutcome, InvokeRequest, RuntimeLayout};
 
 /// Settings of an [`InstancePool`].
 #[derive(Debug, Clone)]
@@ -72,9 +75,48 @@ impl InstancePool {
 
     /// Runs `request` on an instance of `spec`.
     pub async fn invoke(&self, spec: Arc<FunctionSpec>, request: InvokeRequest) -> InvokeOutcome {
+        let mut lease = match self.lease(spec, &request.request_id).await {
+            Ok(lease) => lease,
+            Err(outcome) => return *outcome,
+        };
+        let (result, duration) = lease.instance.invoke(request).await;
+        self.finish(lease, result, duration)
+    }
+
+    /// Forwards an HTTP request to an instance of the HTTP function `spec`; the outcome (its
+    /// result carries no body) and the function's response.
+    pub async fn forward(
+        &self,
+        spec: Arc<FunctionSpec>,
+        request_id: &str,
+        request: hyper::Request<HttpBody>,
+    ) -> (InvokeOutcome, Option<hyper::Response<Bytes>>) {
+        let mut lease = match self.lease(spec, request_id).await {
+            Ok(lease) => lease,
+            Err(outcome) => return (*outcome, None),
+        };
+        let (result, duration) = match &mut lease.instance {
+            Instance::Http(instance) => instance.forward(request).await,
+            _ => (
+                Err(InvokeFailure::System("not an HTTP function".into())),
+                Duration::ZERO,
+            ),
+        };
+        let (result, response) = match result {
+            Ok(response) => (Ok(Bytes::new()), Some(response)),
+            Err(failure) => (Err(failure), None),
+        };
+        (self.finish(lease, result, duration), response)
+    }
+
+    /// An instance of `spec` for one invocation: an idle one, else a new one (or the outcome
+    /// of the failed start).
+    async fn lease(
+        &self,
+        spec: Arc<FunctionSpec>,
+        request_id: &str,
+    ) -> Result<Lease<'_>, Box<InvokeOutcome>> {
         let key = (spec.function_id.clone(), spec.revision);
-        let request_id = request.request_id.clone();
-        let memory_size_mb = spec.memory.mb();
         let started_at = Utc::now();
         let warm = self
             .idle
@@ -83,14 +125,15 @@ impl InstancePool {
             .get_mut(&key)
             .and_then(|list| list.pop());
         let cold_start = warm.is_none();
-        let _busy = BusyGuard::new(&self.busy);
-        let mut instance = match warm {
+        let busy = BusyGuard::new(&self.busy);
+        let instance = match warm {
             Some(instance) => instance,
             None => match Instance::start(spec.clone(), &self.launcher).await {
                 Ok(instance) => instance,
                 Err(failure) => {
+                    let memory_size_mb = spec.memory.mb();
                     let log = format_log(
-                        &request_id,
+                        request_id,
                         &spec.version,
                         started_at,
                         b"",
@@ -99,40 +142,58 @@ impl InstancePool {
                         memory_size_mb,
                         false,
                     );
-                    return InvokeOutcome {
-                        request_id,
+                    return Err(Box::new(InvokeOutcome {
+                        request_id: request_id.to_string(),
                         result: Err(failure),
                         log,
                         duration: Duration::ZERO,
                         memory_used_mb: 0.0,
                         memory_size_mb,
                         cold_start,
-                    };
+                    }));
                 }
             },
         };
-        let (result, duration) = instance.invoke(request).await;
-        let output = instance.take_log();
-        let memory_used_mb = instance.memory_used_mb();
-        let log = format_log(
-            &request_id,
-            &spec.version,
+        Ok(Lease {
+            key,
+            instance,
+            spec,
+            request_id: request_id.to_string(),
             started_at,
+            cold_start,
+            _busy: busy,
+        })
+    }
+
+    /// Frames the outcome of an invocation on `lease`'s instance and gives the instance back.
+    fn finish(
+        &self,
+        lease: Lease<'_>,
+        result: Result<Bytes, InvokeFailure>,
+        duration: Duration,
+    ) -> InvokeOutcome {
+        let output = lease.instance.take_log();
+        let memory_used_mb = lease.instance.memory_used_mb();
+        let memory_size_mb = lease.spec.memory.mb();
+        let log = format_log(
+            &lease.request_id,
+            &lease.spec.version,
+            lease.started_at,
             &output,
             duration,
             memory_used_mb,
             memory_size_mb,
             result.is_ok(),
         );
-        self.release(key, instance);
+        self.release(lease.key, lease.instance);
         InvokeOutcome {
-            request_id,
+            request_id: lease.request_id,
             result,
             log,
             duration,
             memory_used_mb,
             memory_size_mb,
-            cold_start,
+            cold_start: lease.cold_start,
         }
     }
 
@@ -283,6 +344,17 @@ async fn reap(pool: Weak<InstancePool>) {
             None => return,
         }
     }
+}
+
+/// An instance taken for one invocation, and what its outcome's log needs.
+struct Lease<'a> {
+    key: VersionKey,
+    instance: Instance,
+    spec: Arc<FunctionSpec>,
+    request_id: String,
+    started_at: chrono::DateTime<Utc>,
+    cold_start: bool,
+    _busy: BusyGuard<'a>,
 }
 
 struct BusyGuard<'a>(&'a AtomicUsize);

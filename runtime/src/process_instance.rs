@@ -27,7 +27,7 @@ pub(crate) struct ProcessInstance {
     process: Process,
     api: RuntimeApi,
     /// The instance's network namespace, kept until the instance is gone.
-    _network: Option<fgs_sandbox::network::Namespace>,
+    network: Option<fgs_sandbox::network::Namespace>,
     logs: Arc<LogPipe>,
     /// The runtime has asked for work at least once (it is initialized).
     started: bool,
@@ -46,7 +46,13 @@ impl ProcessInstance {
     ) -> Result<Self, InvokeFailure> {
         let system =
             |e: std::io::Error| InvokeFailure::System(format!("cannot start instance: {e}"));
-        if spec.language == Language::Custom && !is_executable(&spec.code_dir.join("bootstrap")) {
+        let bootstrap = spec.code_dir.join("bootstrap");
+        let found = match spec.language {
+            Language::Custom => is_executable(&bootstrap),
+            Language::Http => bootstrap.is_file(),
+            _ => true,
+        };
+        if !found {
             return Err(InvokeFailure::BootstrapNotFound);
         }
         // From the sandbox's pool; when it has run dry, making one runs `ip`: off the async
@@ -88,7 +94,7 @@ impl ProcessInstance {
             spec,
             process,
             api,
-            _network: network,
+            network,
             logs,
             started: false,
             broken: false,
@@ -105,6 +111,22 @@ impl ProcessInstance {
 
     pub fn is_broken(&self) -> bool {
         self.broken || self.process.exit().is_some()
+    }
+
+    /// Kills an instance left in an unknown state; the pool discards it.
+    pub fn discard(&mut self) {
+        self.broken = true;
+        self.process.kill();
+    }
+
+    /// The instance's own network namespace, if it has one.
+    pub fn namespace(&self) -> Option<&fgs_sandbox::network::Namespace> {
+        self.network.as_ref()
+    }
+
+    /// Waits until the instance's process has ended.
+    pub async fn exited(&self) -> Exit {
+        self.process.wait().await
     }
 
     /// Runs one invocation; returns its result and the handler's execution time.

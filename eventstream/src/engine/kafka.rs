@@ -57,17 +57,23 @@ fn client_config(kafka: &Value) -> ClientConfig {
     config
 }
 
-/// A consumer of `source_kafka` in its group, committing nothing by itself (the stream commits
-/// what it delivered) and reporting its lag to `lag`.
+/// A consumer of `topics` of the Kafka instance `source` (`addr`, SASL settings) in its
+/// `group`, starting at `seek_to` where the group has no offset, committing nothing by itself
+/// (its user commits what it delivered) and reporting its lag to `lag`.
 ///
-/// The consumer is a static member of its group (`group.instance.id` = `fgs-<stream id>`): when
-/// a stream starts again, after a PAUSE, an ERROR or a crash of the host, it takes its
-/// partitions back at once instead of waiting for the broker to time the old member out.
-pub fn consumer(stream_id: &str, source: &Value, lag: IntGauge) -> Result<Source, String> {
+/// The consumer is a static member of its group (`group.instance.id` = `member`): when its
+/// user starts again, after a pause, an error or a crash of the host, it takes its partitions
+/// back at once instead of waiting for the broker to time the old member out.
+pub fn consumer(
+    member: &str,
+    source: &Value,
+    topics: &[String],
+    lag: IntGauge,
+) -> Result<Source, String> {
     let text = |k: &str| source.get(k).and_then(Value::as_str).unwrap_or_default();
     let consumer: Source = client_config(source)
         .set("group.id", text("group"))
-        .set("group.instance.id", format!("fgs-{stream_id}"))
+        .set("group.instance.id", member)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", text("seek_to"))
@@ -75,8 +81,9 @@ pub fn consumer(stream_id: &str, source: &Value, lag: IntGauge) -> Result<Source
         .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
         .create_with_context(SourceContext { lag })
         .map_err(|e| format!("cannot create the Kafka consumer: {e}"))?;
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer
-        .subscribe(&[text("topic")])
+        .subscribe(&topics)
         .map_err(|e| format!("cannot subscribe: {e}"))?;
     Ok(consumer)
 }

@@ -8,16 +8,18 @@
 //! skipped. A broker that cannot be reached puts the stream in ERROR with the reason; it
 //! returns to RUNNING when records flow again.
 //!
-//! - [`envelope`]: the CloudEvents envelope of a record.
+//! - [`envelope`]: a consumed record and its CloudEvents envelope.
 //! - [`kafka`]: the source's consumer (and its lag) and a Kafka sink's producer.
-//! - [`lane`]: batching, rules, delivery with retries, commits.
+//! - [`source`]: consuming in lanes, batching, delivery with retries, commits (shared with
+//!   functions' Kafka triggers).
 //! - [`sink`]: the FunctionGraph and Kafka sinks, and the batch form they receive.
 
 pub mod envelope;
 pub mod kafka;
-pub mod lane;
 pub mod sink;
+pub mod source;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -25,16 +27,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
-use tokio::task::{JoinError, JoinSet};
+use serde_json::Value;
+use tokio::sync::watch;
 
 use crate::api::{ERROR, RUNNING};
 use crate::definition::Definition;
-use crate::metrics::StreamMetrics;
+use crate::metrics::{StreamCounters, StreamMetrics};
 use crate::store::{StoredStream, StreamStore};
 use envelope::Record;
-use lane::{Lane, Window};
 use sink::Sink;
+use source::{Consumption, Deliver, Health, SourceCounters, Window};
 
 /// A delivery in progress.
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
@@ -167,102 +169,95 @@ fn is_current(running: &HashMap<String, Started>, stream: &StoredStream, generat
         .is_some_and(|s| s.generation == generation)
 }
 
-/// Why a lane ended.
-fn lane_ended(ended: Result<Result<(), String>, JoinError>) -> Option<String> {
-    match ended {
-        Ok(Ok(())) => None,
-        Ok(Err(reason)) => Some(reason),
-        Err(e) => Some(format!("a sink lane stopped unexpectedly: {e}")),
-    }
-}
-
-/// One start of a stream: the consumer loop handing records to the lanes.
+/// One start of a stream: its consumer delivering through its rules to its sink.
 async fn run(
     engine: Arc<Engine>,
     stream: StoredStream,
     definition: Definition,
     generation: u64,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let definition = Arc::new(definition);
     let json = &definition.json;
     let counters = engine.metrics.stream(&stream.id);
-    let clients = kafka::consumer(
-        &stream.id,
-        &json["source"]["source_kafka"],
-        counters.lag.clone(),
-    )
-    .and_then(|source| {
-        let sink = Sink::new(json, &stream.project_id, &engine.sink, &engine.store)?;
-        Ok((source, sink))
-    });
+    let source_kafka = &json["source"]["source_kafka"];
+    let topic = source_kafka["topic"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let member = format!("fgs-{}", stream.id);
+    let clients =
+        kafka::consumer(&member, source_kafka, &[topic], counters.lag.clone()).and_then(|source| {
+            let sink = Sink::new(json, &stream.project_id, &engine.sink, &engine.store)?;
+            Ok((source, sink))
+        });
     let (source, sink) = match clients {
         Ok(clients) => clients,
         Err(reason) => return engine.fail(&stream, generation, &reason),
     };
-    let (source, sink) = (Arc::new(source), Arc::new(sink));
-    let window = Window::of(json);
-    let threads = json["option"]["thread_num"].as_u64().unwrap_or(1).max(1) as usize;
-    let topic: Arc<str> = json["source"]["source_kafka"]["topic"]
-        .as_str()
-        .unwrap_or_default()
-        .into();
-    let mut lanes = JoinSet::new();
-    let inboxes: Vec<mpsc::Sender<Record>> = (0..threads)
-        .map(|_| {
-            let (inbox, records) = mpsc::channel((window.count * 2).max(256));
-            let lane = Lane {
-                stream_id: stream.id.clone(),
-                topic: topic.clone(),
-                rules: definition.clone(),
-                sink: sink.clone(),
-                source: source.clone(),
-                window,
-                retry_delay: engine.retry_delay,
-                counters: counters.clone(),
-            };
-            lanes.spawn(lane.run(records, stop.clone()));
-            inbox
-        })
-        .collect();
-    let mut failing = false;
-    loop {
-        let message = tokio::select! {
-            _ = stop.changed() => return,
-            Some(ended) = lanes.join_next() => match lane_ended(ended) {
-                Some(reason) => return engine.fail(&stream, generation, &reason),
-                None => return,
-            },
-            m = source.recv() => m,
-        };
-        let record = match message {
-            Ok(m) => Record::from_message(&m),
-            Err(e) => {
-                failing = true;
-                engine.report(
-                    &stream,
-                    generation,
-                    ERROR,
-                    Some(&format!("Kafka source: {e}")),
-                );
-                tokio::select! {
-                    _ = stop.changed() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+    let consumption = Consumption {
+        name: stream.id.clone(),
+        source: Arc::new(source),
+        window: Window::of(json),
+        threads: json["option"]["thread_num"].as_u64().unwrap_or(1).max(1) as usize,
+        retry_delay: engine.retry_delay,
+        counters: SourceCounters {
+            consumed: counters.consumed.clone(),
+            retries: counters.retries.clone(),
+            lag: counters.lag.clone(),
+        },
+    };
+    let delivery = Arc::new(StreamDelivery {
+        rules: definition.clone(),
+        sink,
+        counters,
+    });
+    let health = |health| match health {
+        Health::Running => engine.report(&stream, generation, RUNNING, None),
+        Health::Failing(reason) => engine.report(&stream, generation, ERROR, Some(&reason)),
+    };
+    if let Err(reason) = consumption.run(delivery, stop, health).await {
+        engine.fail(&stream, generation, &reason);
+    }
+}
+
+/// A stream's delivery of a batch: the events its filter passes, transformed, to its sink.
+struct StreamDelivery {
+    rules: Arc<Definition>,
+    sink: Sink,
+    counters: StreamCounters,
+}
+
+impl Deliver for StreamDelivery {
+    fn deliver<'a>(&'a self, batch: &'a [Record], attempt: u64) -> SinkFuture<'a> {
+        Box::pin(async move {
+            let envelopes: Vec<Value> = batch.iter().map(Record::envelope).collect();
+            let originals: Vec<&Value> = envelopes
+                .iter()
+                .filter(|event| self.rules.filter.as_ref().is_none_or(|f| f.matches(event)))
+                .collect();
+            if attempt == 0 {
+                self.counters
+                    .filtered_out
+                    .inc_by((batch.len() - originals.len()) as u64);
+            }
+            if originals.is_empty() {
+                return Ok(());
+            }
+            let events: Vec<Cow<'_, Value>> = originals
+                .iter()
+                .map(|e| self.rules.transform.apply(e))
+                .collect();
+            match self.sink.deliver(&events, &originals).await {
+                Ok(()) => {
+                    self.counters.delivered.inc_by(events.len() as u64);
+                    Ok(())
+                }
+                Err(e) => {
+                    self.counters.failed.inc();
+                    Err(e)
                 }
             }
-        };
-        if failing {
-            failing = false;
-            engine.report(&stream, generation, RUNNING, None);
-        }
-        let lane = &inboxes[record.partition.unsigned_abs() as usize % threads];
-        tokio::select! {
-            _ = stop.changed() => return,
-            Some(ended) = lanes.join_next() => match lane_ended(ended) {
-                Some(reason) => return engine.fail(&stream, generation, &reason),
-                None => return,
-            },
-            _ = lane.send(record) => {}
-        }
+        })
     }
 }

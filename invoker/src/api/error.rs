@@ -272,7 +272,15 @@ impl From<RegistryError> for ApiError {
                     "FSS.1417",
                     "Invalid APIG (dedicated) trigger parameters.",
                 ),
+                Kind::Kafka | Kind::OpenSourceKafka => {
+                    (400, "FSS.1112", "Invalid Kafka trigger parameters.")
+                }
             },
+            R::KafkaCredentials => (
+                400,
+                "FSS.1113",
+                "The username and password must be specified because Kafka SASL_SSL is enabled.",
+            ),
             R::PathExists(_) => (409, "FSS.1147", "The request path already exists."),
             R::TriggerNotFound(_) => (404, "FSS.1131", "The trigger does not exist."),
             R::TimerExists(_) => (409, "FSS.1148", "The timer trigger already exists."),

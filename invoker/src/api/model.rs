@@ -170,7 +170,7 @@ impl ConfigFields {
             .ok_or_else(|| LimitError::Handler("handler is required".into()))?;
         // A custom runtime runs its `bootstrap`; the API reference's own example names the
         // handler just that (a fixed name: no path is built from it).
-        if !(language == Language::Custom && handler == "bootstrap") {
+        if !(matches!(language, Language::Custom | Language::Http) && handler == "bootstrap") {
             validate_handler(&handler, limits)?;
         }
         let memory = self

@@ -38,6 +38,9 @@ pub struct UpdateBody {
 /// the host started.
 fn trigger_json(app: &App, t: &Trigger) -> Value {
     let mut event_data = t.event_data.clone();
+    for secret in Trigger::SECRETS {
+        event_data.remove(*secret);
+    }
     if t.kind().is_some_and(Kind::is_gateway) {
         event_data.insert("sl_domain".into(), json!(app.gateway_domain));
     }
@@ -71,7 +74,11 @@ pub async fn create(
 ) -> ApiResult {
     let type_code = body.trigger_type_code.unwrap_or_default();
     let event_data = validate(&type_code, &body.event_data.unwrap_or_default())?;
-    let status = body.trigger_status.unwrap_or_else(|| "ACTIVE".into());
+    let status = body.trigger_status.unwrap_or_else(|| {
+        Kind::parse(&type_code)
+            .map_or("ACTIVE", Kind::default_status)
+            .into()
+    });
     validate_status(&type_code, &status)?;
     let timestamp = now();
     let trigger = Trigger {

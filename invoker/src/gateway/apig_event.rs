@@ -49,11 +49,15 @@ pub fn event(parts: &Parts, body: &[u8], context: &Context<'_>) -> Vec<u8> {
     }
     let ip = context.source_ip.to_string();
     headers.entry("x-real-ip").or_insert_with(|| json!(ip));
-    headers.entry("x-forwarded-for").or_insert_with(|| json!(ip));
+    headers
+        .entry("x-forwarded-for")
+        .or_insert_with(|| json!(ip));
     headers.insert("x-request-id".into(), json!(context.request_id));
     let mut query = Map::new();
     for (k, v) in form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()) {
-        query.entry(k.into_owned()).or_insert(Value::String(v.into_owned()));
+        query
+            .entry(k.into_owned())
+            .or_insert(Value::String(v.into_owned()));
     }
     let path_parameters: Map<String, Value> = context
         .path_parameters
@@ -99,9 +103,9 @@ pub fn response(result: &[u8]) -> Result<Response, String> {
         .unwrap_or(false);
     let body = match answer.get("body") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) if base64 => BASE64
-            .decode(s)
-            .map_err(|e| format!("body is not valid base64 although isBase64Encoded is true: {e}"))?,
+        Some(Value::String(s)) if base64 => BASE64.decode(s).map_err(|e| {
+            format!("body is not valid base64 although isBase64Encoded is true: {e}")
+        })?,
         Some(Value::String(s)) => s.clone().into_bytes(),
         Some(other) => other.to_string().into_bytes(),
     };
@@ -139,15 +143,23 @@ mod tests {
 
     #[test]
     fn answers() {
-        let r = response(br#"{"statusCode": 201, "headers": {"a": "1", "b": ["x", "y"], "n": 5},
-            "body": "aGk=", "isBase64Encoded": true}"#)
+        let r = response(
+            br#"{"statusCode": 201, "headers": {"a": "1", "b": ["x", "y"], "n": 5},
+            "body": "aGk=", "isBase64Encoded": true}"#,
+        )
         .unwrap();
         assert_eq!(r.status(), 201);
         assert_eq!(r.headers().get_all("b").iter().count(), 2);
         assert_eq!(r.headers()["n"], "5");
-        for bad in [&b"\"text\""[..], b"{}", b"{\"statusCode\": \"200\"}", b"{\"statusCode\": 99}",
+        for bad in [
+            &b"\"text\""[..],
+            b"{}",
+            b"{\"statusCode\": \"200\"}",
+            b"{\"statusCode\": 99}",
             b"{\"statusCode\": 200, \"body\": \"!!\", \"isBase64Encoded\": true}",
-            b"{\"statusCode\": 200, \"headers\": {\"a b\": \"1\"}}", b"not json"] {
+            b"{\"statusCode\": 200, \"headers\": {\"a b\": \"1\"}}",
+            b"not json",
+        ] {
             assert!(response(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }

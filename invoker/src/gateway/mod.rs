@@ -9,6 +9,7 @@
 
 mod apig_event;
 mod error;
+mod http_function;
 mod routes;
 
 use std::net::SocketAddr;
@@ -112,6 +113,9 @@ async fn invoke(
     let entry = invocation::route(app, &trigger.project_id, &func, |name| {
         parts.headers.get(name).and_then(|v| v.to_str().ok())
     })?;
+    if entry.spec.language == fgs_runtime::Language::Http {
+        return forward(app, route, &entry, parts, body, request_id).await;
+    }
     let context = apig_event::Context {
         api_id: &trigger.trigger_id,
         request_id,
@@ -130,7 +134,11 @@ async fn invoke(
             .into());
         }
         let id = invocation::submit(app, &entry, event, 0).await?;
-        return Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "request_id": id }))).into_response());
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "request_id": id })),
+        )
+            .into_response());
     }
     // Admitted before the body is read, as the invoke API does.
     let permit = match invocation::admit(app, &entry) {
@@ -164,4 +172,53 @@ async fn invoke(
             payload: failure.payload(),
         }),
     }
+}
+
+/// Forwards the request to the HTTP function `entry` (sync only: HTTP functions cannot be
+/// invoked asynchronously). A body declared over 6 MB is refused before it is read (413
+/// FSS.1201); one that is not declared is cut off at 6 MB.
+async fn forward(
+    app: &Arc<App>,
+    route: &Route,
+    entry: &crate::registry::Entry,
+    parts: Parts,
+    mut body: Body,
+    request_id: &str,
+) -> Result<Response, GatewayError> {
+    if route.api.asynchronous {
+        discard(&mut body).await;
+        return Err(GatewayError::Unavailable(
+            "HTTP functions cannot be invoked asynchronously".into(),
+        ));
+    }
+    let max = app.payload.sync_request;
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared.filter(|len| *len > max as u64) {
+        discard(&mut body).await;
+        return Err(crate::api::ApiError::event_too_large(Some(len), max).into());
+    }
+    let permit = match invocation::admit(app, entry) {
+        Ok(permit) => permit,
+        Err(refused) => {
+            discard(&mut body).await;
+            return Err(refused.into());
+        }
+    };
+    let body = Body::new(http_body_util::Limited::new(body, max));
+    let request = http_function::request(&parts, body, entry, request_id, app.registry.region());
+    let (outcome, response) = invocation::forward(
+        app,
+        entry,
+        permit,
+        request_id,
+        request,
+        tokio::time::sleep(route.api.timeout),
+    )
+    .await
+    .ok_or(GatewayError::Timeout)?;
+    http_function::answer(response, outcome.result.err())
 }

@@ -38,10 +38,12 @@ pub struct Routes {
 impl Routes {
     /// Publishes the API of `trigger` if it is ACTIVE, withdraws it otherwise.
     pub fn sync(&self, trigger: &Arc<Trigger>) {
-        let route = trigger
-            .api()
-            .filter(|_| trigger.is_active())
-            .map(|api| Arc::new(Route { trigger: trigger.clone(), api }));
+        let route = trigger.api().filter(|_| trigger.is_active()).map(|api| {
+            Arc::new(Route {
+                trigger: trigger.clone(),
+                api,
+            })
+        });
         self.rebuild(&trigger.trigger_id, route);
     }
 

@@ -68,6 +68,9 @@ pub enum RegistryError {
         kind: super::triggers::Kind,
         why: String,
     },
+    /// `kafka_ssl_enable` without a user name and password.
+    #[error("kafka_ssl_enable needs kafka_user and kafka_password")]
+    KafkaCredentials,
     /// Another gateway trigger (of any project: the gateway has one URL space) already
     /// serves these requests.
     #[error("{0}")]

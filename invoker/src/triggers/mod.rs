@@ -2,6 +2,7 @@
 //! and what it did last. Every trigger invokes through the one invocation path
 //! ([`crate::invocation`]); none keeps a copy of admission, journaling or metrics.
 
+mod kafka;
 mod timer;
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use crate::registry::Trigger;
 #[derive(Default)]
 pub struct Triggers {
     timers: timer::Timers,
+    kafka: kafka::KafkaTriggers,
     /// The APIs the gateway serves.
     pub routes: Routes,
     /// The last failure of each trigger (when, why), shown by show_function_trigger.
@@ -35,7 +37,10 @@ impl Triggers {
         match trigger.kind() {
             Some(Kind::Timer) => self.timers.sync(app, trigger),
             Some(Kind::Apig | Kind::DedicatedGateway) => self.routes.sync(trigger),
-            None => tracing::error!(trigger = %trigger.trigger_id, kind = %trigger.trigger_type_code, "stored trigger of a type fgs does not serve"),
+            Some(Kind::Kafka | Kind::OpenSourceKafka) => self.kafka.sync(app, trigger),
+            None => {
+                tracing::error!(trigger = %trigger.trigger_id, kind = %trigger.trigger_type_code, "stored trigger of a type fgs does not serve")
+            }
         }
     }
 
@@ -43,8 +48,10 @@ impl Triggers {
     pub fn stop(&self, app: &App, trigger: &Trigger) {
         app.metrics
             .forget_trigger(&trigger.trigger_type_code, &trigger.trigger_id);
+        app.metrics.forget_kafka_trigger(&trigger.trigger_id);
         self.timers.stop(&trigger.trigger_id);
         self.routes.remove(&trigger.trigger_id);
+        self.kafka.stop(&trigger.trigger_id);
         self.last_errors.lock().unwrap().remove(&trigger.trigger_id);
     }
 
@@ -57,14 +64,21 @@ impl Triggers {
             result.is_ok(),
         );
         if let Err(message) = result {
-            let time = chrono::Utc::now()
-                .format("%Y-%m-%dT%H:%M:%S+00:00")
-                .to_string();
-            self.last_errors
-                .lock()
-                .unwrap()
-                .insert(trigger.trigger_id.clone(), LastError { time, message });
+            self.failed(trigger, message);
         }
+    }
+
+    /// Keeps `message` as the last error of `trigger` (a firing that failed, or a source
+    /// that cannot be read).
+    pub fn failed(&self, trigger: &Trigger, message: String) {
+        tracing::warn!(trigger = %trigger.trigger_id, kind = %trigger.trigger_type_code, %message, "trigger failed");
+        let time = chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S+00:00")
+            .to_string();
+        self.last_errors
+            .lock()
+            .unwrap()
+            .insert(trigger.trigger_id.clone(), LastError { time, message });
     }
 
     /// The last failure of trigger `id`, if it failed since the host started.

@@ -91,7 +91,8 @@ async fn fire(app: &App, trigger: &Trigger, tick: DateTime<Utc>) {
     if let Err(e) = &submitted {
         tracing::warn!(trigger = %trigger.trigger_id, error = %e, "timer tick not submitted");
     }
-    app.triggers.fired(app, trigger, submitted.map_err(|e| e.to_string()));
+    app.triggers
+        .fired(app, trigger, submitted.map_err(|e| e.to_string()));
 }
 
 /// The UTC offset the timer event's `time` is written in: the region's (fgs knows Huawei

@@ -39,19 +39,43 @@ pub struct Api {
 impl Api {
     /// Parses and validates the `event_data` of a gateway trigger; returns the API and what is
     /// stored (defaults filled in).
-    pub fn parse(kind: Kind, data: &Map<String, Value>) -> Result<(Api, Map<String, Value>), String> {
+    pub fn parse(
+        kind: Kind,
+        data: &Map<String, Value>,
+    ) -> Result<(Api, Map<String, Value>), String> {
         let fields = Fields(data);
-        let type_code = if kind == Kind::Apig { "APIG" } else { "DEDICATEDGATEWAY" };
+        let type_code = if kind == Kind::Apig {
+            "APIG"
+        } else {
+            "DEDICATEDGATEWAY"
+        };
         fields.only(
             type_code,
             &[
-                "name", "type", "path", "protocol", "req_method", "group_id", "group_name",
-                "match_mode", "env_name", "env_id", "auth", "func_info", "sl_domain",
-                "backend_type", "instance_id",
+                "name",
+                "type",
+                "path",
+                "protocol",
+                "req_method",
+                "group_id",
+                "group_name",
+                "match_mode",
+                "env_name",
+                "env_id",
+                "auth",
+                "func_info",
+                "sl_domain",
+                "backend_type",
+                "instance_id",
             ],
         )?;
         let name = fields.text("name")?.unwrap_or("API_fgs").to_string();
-        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        {
             return Err(format!("name {name:?}: 1 to 64 letters, digits, _ and -"));
         }
         let api_type = fields.integer("type")?.unwrap_or(1);
@@ -65,7 +89,10 @@ impl Api {
         }
         let method = fields.text("req_method")?.unwrap_or_default();
         if !METHODS.contains(&method) {
-            return Err(format!("req_method {method:?}: one of {}", METHODS.join(", ")));
+            return Err(format!(
+                "req_method {method:?}: one of {}",
+                METHODS.join(", ")
+            ));
         }
         let match_mode = fields.text("match_mode")?.unwrap_or("NORMAL");
         if !matches!(match_mode, "NORMAL" | "SWA") {
@@ -74,27 +101,36 @@ impl Api {
         let auth = fields.text("auth")?.unwrap_or("NONE");
         match auth {
             "NONE" => {}
-            "IAM" | "APP" => {
-                return Err(format!(
-                    "auth {auth}: fgs's gateway does not authenticate callers yet; only NONE is served"
-                ))
-            }
+            "IAM" | "APP" => return Err(format!(
+                "auth {auth}: fgs's gateway does not authenticate callers yet; only NONE is served"
+            )),
             other => return Err(format!("auth {other:?}: IAM, APP or NONE")),
         }
         let backend_type = fields.text("backend_type")?.unwrap_or("FUNCTION");
         if backend_type != "FUNCTION" {
             return Err(format!("backend_type {backend_type:?}: FUNCTION"));
         }
-        let func_info = fields.object("func_info")?.ok_or("func_info with a timeout is required")?;
+        let func_info = fields
+            .object("func_info")?
+            .ok_or("func_info with a timeout is required")?;
         let info = Fields(func_info);
-        info.only("func_info", &["timeout", "invocation_type", "function_urn", "version"])?;
-        let timeout = info.integer("timeout")?.ok_or("func_info.timeout is required")?;
+        info.only(
+            "func_info",
+            &["timeout", "invocation_type", "function_urn", "version"],
+        )?;
+        let timeout = info
+            .integer("timeout")?
+            .ok_or("func_info.timeout is required")?;
         if !(1..=MAX_TIMEOUT_MS).contains(&timeout) {
-            return Err(format!("func_info.timeout {timeout}: 1 to {MAX_TIMEOUT_MS} ms"));
+            return Err(format!(
+                "func_info.timeout {timeout}: 1 to {MAX_TIMEOUT_MS} ms"
+            ));
         }
         let invocation_type = info.text("invocation_type")?.unwrap_or("sync");
         if !matches!(invocation_type, "sync" | "async") {
-            return Err(format!("func_info.invocation_type {invocation_type:?}: sync or async"));
+            return Err(format!(
+                "func_info.invocation_type {invocation_type:?}: sync or async"
+            ));
         }
         let text = |k: &str, default: &str| -> Result<String, String> {
             let v = fields.text(k)?.unwrap_or(default);
@@ -119,7 +155,10 @@ impl Api {
             ("auth", json!(auth)),
             ("backend_type", json!(backend_type)),
             ("instance_id", json!(text("instance_id", "")?)),
-            ("func_info", json!({"timeout": timeout, "invocation_type": invocation_type})),
+            (
+                "func_info",
+                json!({"timeout": timeout, "invocation_type": invocation_type}),
+            ),
         ] {
             stored.insert(k.into(), v);
         }
@@ -169,7 +208,9 @@ impl ApiPath {
     pub fn parse(raw: &str) -> Result<ApiPath, String> {
         let bad = |why: &str| format!("path {raw:?}: {why}");
         if !raw.starts_with('/') || raw.len() > MAX_PATH {
-            return Err(bad(&format!("must start with / and have at most {MAX_PATH} characters")));
+            return Err(bad(&format!(
+                "must start with / and have at most {MAX_PATH} characters"
+            )));
         }
         let mut segments = Vec::new();
         let body = &raw[1..];
@@ -183,17 +224,27 @@ impl ApiPath {
                         };
                         let valid = !name.is_empty()
                             && name.len() <= 32
-                            && name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'));
+                            && name
+                                .bytes()
+                                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'));
                         if !valid {
-                            return Err(bad(&format!("parameter {{{name}}}: letters, digits, _ and -")));
+                            return Err(bad(&format!(
+                                "parameter {{{name}}}: letters, digits, _ and -"
+                            )));
                         }
-                        if greedy { Segment::Greedy(name.into()) } else { Segment::Param(name.into()) }
+                        if greedy {
+                            Segment::Greedy(name.into())
+                        } else {
+                            Segment::Param(name.into())
+                        }
                     }
                     None => {
                         let ok = !part.is_empty()
                             && part != "."
                             && part != ".."
-                            && part.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.~".contains(&c));
+                            && part
+                                .bytes()
+                                .all(|c| c.is_ascii_alphanumeric() || b"-_.~".contains(&c));
                         if !ok {
                             return Err(bad("segments are letters, digits, - _ . ~ or {parameter}, never empty, . or .."));
                         }
@@ -213,10 +264,16 @@ impl ApiPath {
         if (1..names.len()).any(|i| names[..i].contains(&names[i])) {
             return Err(bad("a parameter name appears twice"));
         }
-        if segments[..segments.len().saturating_sub(1)].iter().any(|s| matches!(s, Segment::Greedy(_))) {
+        if segments[..segments.len().saturating_sub(1)]
+            .iter()
+            .any(|s| matches!(s, Segment::Greedy(_)))
+        {
             return Err(bad("a {name+} parameter can only be the last segment"));
         }
-        Ok(ApiPath { raw: raw.to_string(), segments })
+        Ok(ApiPath {
+            raw: raw.to_string(),
+            segments,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -240,8 +297,15 @@ impl ApiPath {
     /// How specific the path is, for choosing among APIs that all match a request: more
     /// literal segments first, then more segments, then no greedy parameter.
     pub fn specificity(&self) -> (usize, usize, bool) {
-        let literals = self.segments.iter().filter(|s| matches!(s, Segment::Literal(_))).count();
-        let greedy = self.segments.iter().any(|s| matches!(s, Segment::Greedy(_)));
+        let literals = self
+            .segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count();
+        let greedy = self
+            .segments
+            .iter()
+            .any(|s| matches!(s, Segment::Greedy(_)));
         (literals, self.segments.len(), !greedy)
     }
 
@@ -250,7 +314,11 @@ impl ApiPath {
     /// API path's last segment.
     pub fn matches(&self, path: &str, prefix: bool) -> Option<Vec<(String, String)>> {
         let rest = path.strip_prefix('/')?;
-        let parts: Vec<&str> = if rest.is_empty() { Vec::new() } else { rest.split('/').collect() };
+        let parts: Vec<&str> = if rest.is_empty() {
+            Vec::new()
+        } else {
+            rest.split('/').collect()
+        };
         let mut params = Vec::new();
         for (i, segment) in self.segments.iter().enumerate() {
             match segment {
@@ -278,7 +346,9 @@ impl ApiPath {
 }
 
 fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -312,7 +382,18 @@ mod tests {
 
     #[test]
     fn refused_paths() {
-        for bad in ["", "a", "/a//b", "/a/", "/../x", "/a/{p+}/b", "/{a}/{a}", "/a b", "/{}", "/{a b}"] {
+        for bad in [
+            "",
+            "a",
+            "/a//b",
+            "/a/",
+            "/../x",
+            "/a/{p+}/b",
+            "/{a}/{a}",
+            "/a b",
+            "/{}",
+            "/{a b}",
+        ] {
             assert!(ApiPath::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -327,10 +408,19 @@ mod tests {
         assert!(api("GET", "/a/{x}", "NORMAL").conflicts(&api("ANY", "/a/{y}", "NORMAL")));
         assert!(!api("GET", "/a/{x}", "NORMAL").conflicts(&api("POST", "/a/{y}", "NORMAL")));
         assert!(!api("GET", "/a", "NORMAL").conflicts(&api("GET", "/a", "SWA")));
-        let refused = |data: serde_json::Value| Api::parse(Kind::Apig, data.as_object().unwrap()).is_err();
-        assert!(refused(serde_json::json!({"req_method": "GET", "path": "/a", "func_info": {"timeout": 0}})));
-        assert!(refused(serde_json::json!({"req_method": "GET", "path": "/a", "auth": "IAM", "func_info": {"timeout": 10}})));
-        assert!(refused(serde_json::json!({"req_method": "GET", "path": "/a"})));
-        assert!(refused(serde_json::json!({"req_method": "GET", "path": "/a", "func_info": {"timeout": 10}, "schedule": "1m"})));
+        let refused =
+            |data: serde_json::Value| Api::parse(Kind::Apig, data.as_object().unwrap()).is_err();
+        assert!(refused(
+            serde_json::json!({"req_method": "GET", "path": "/a", "func_info": {"timeout": 0}})
+        ));
+        assert!(refused(
+            serde_json::json!({"req_method": "GET", "path": "/a", "auth": "IAM", "func_info": {"timeout": 10}})
+        ));
+        assert!(refused(
+            serde_json::json!({"req_method": "GET", "path": "/a"})
+        ));
+        assert!(refused(
+            serde_json::json!({"req_method": "GET", "path": "/a", "func_info": {"timeout": 10}, "schedule": "1m"})
+        ));
     }
 }

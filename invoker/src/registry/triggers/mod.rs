@@ -4,6 +4,7 @@
 
 pub mod apig;
 mod fields;
+mod kafka;
 mod timer;
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,9 @@ pub enum Kind {
     /// gateway listener for both.
     Apig,
     DedicatedGateway,
+    /// DMS for Kafka (`KAFKA`) and open-source Kafka (`OPENSOURCEKAFKA`): one consumer each.
+    Kafka,
+    OpenSourceKafka,
 }
 
 impl Kind {
@@ -32,6 +36,8 @@ impl Kind {
             "TIMER" => Kind::Timer,
             "APIG" => Kind::Apig,
             "DEDICATEDGATEWAY" => Kind::DedicatedGateway,
+            "KAFKA" => Kind::Kafka,
+            "OPENSOURCEKAFKA" => Kind::OpenSourceKafka,
             _ => return None,
         })
     }
@@ -39,12 +45,24 @@ impl Kind {
     pub fn is_gateway(self) -> bool {
         matches!(self, Kind::Apig | Kind::DedicatedGateway)
     }
+
+    pub fn is_kafka(self) -> bool {
+        matches!(self, Kind::Kafka | Kind::OpenSourceKafka)
+    }
+
+    /// The status of a trigger created without one: Kafka triggers start DISABLED (as
+    /// FunctionGraph's do), the others ACTIVE.
+    pub fn default_status(self) -> &'static str {
+        if self.is_kafka() {
+            "DISABLED"
+        } else {
+            "ACTIVE"
+        }
+    }
 }
 
 /// FunctionGraph's trigger types that fgs does not serve (yet).
 const NOT_SERVED: &[&str] = &[
-    "KAFKA",
-    "OPENSOURCEKAFKA",
     "DIS",
     "CTS",
     "DDS",
@@ -79,6 +97,9 @@ pub struct Trigger {
 }
 
 impl Trigger {
+    /// The `event_data` fields that are secrets: sealed at rest, never answered.
+    pub const SECRETS: &'static [&'static str] = &["kafka_password"];
+
     pub fn is_active(&self) -> bool {
         self.trigger_status == "ACTIVE"
     }
@@ -131,11 +152,17 @@ pub fn validate(
     let invalid = |kind| move |why| RegistryError::InvalidTrigger { kind, why };
     match Kind::parse(type_code) {
         Some(Kind::Timer) => timer::validate(event_data).map_err(invalid(Kind::Timer)),
+        Some(kind) if kind.is_kafka() => {
+            kafka::validate(type_code, event_data).map_err(|e| match e {
+                kafka::Invalid::Credentials => RegistryError::KafkaCredentials,
+                kafka::Invalid::Other(why) => RegistryError::InvalidTrigger { kind, why },
+            })
+        }
         Some(kind) => Api::parse(kind, event_data)
             .map(|(_, stored)| stored)
             .map_err(invalid(kind)),
         None if NOT_SERVED.contains(&type_code) => Err(RegistryError::TriggerType(format!(
-            "{type_code} triggers are not served by fgs (yet); TIMER, APIG and DEDICATEDGATEWAY are"
+            "{type_code} triggers are not served by fgs (yet); TIMER, APIG, DEDICATEDGATEWAY, KAFKA and OPENSOURCEKAFKA are"
         ))),
         None => Err(RegistryError::TriggerType(format!(
             "{type_code:?} is not a FunctionGraph trigger type"
@@ -149,7 +176,7 @@ mod tests {
 
     #[test]
     fn types() {
-        for t in ["KAFKA", "NOPE"] {
+        for t in ["DIS", "NOPE"] {
             assert!(matches!(
                 validate(t, &Map::new()),
                 Err(RegistryError::TriggerType(_))

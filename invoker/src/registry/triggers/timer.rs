@@ -11,7 +11,10 @@ const MAX_USER_EVENT: usize = 4096;
 /// Validates a timer's `event_data`; returns what is stored, or why it is invalid.
 pub fn validate(data: &Map<String, Value>) -> Result<Map<String, Value>, String> {
     let fields = Fields(data);
-    fields.only("TIMER", &["name", "schedule_type", "schedule", "user_event"])?;
+    fields.only(
+        "TIMER",
+        &["name", "schedule_type", "schedule", "user_event"],
+    )?;
     let name = fields.text("name")?.unwrap_or_default();
     if !is_name(name, 64) {
         return Err(format!(
