@@ -379,3 +379,40 @@ def test_cancel_a_running_request(fresh_fgs, witness):
     while runtime_pids("running") and time.time() < deadline:
         time.sleep(0.05)
     assert runtime_pids("running") == [], "the canceled request's instance was not stopped"
+
+
+def test_a_backlog_after_kill_9_starts_instances_within_the_bound_while_cpu_hogs_run(fresh_fgs):
+    """500 queued async requests, kill -9, a restart while two CPU hogs run: the dispatcher
+    admits 100 at once (the tenant limit) but at most 3 instances start at a time, waiting ones
+    take the instances that come back, and every request ends SUCCESS (none FAIL with 4012)."""
+    import subprocess
+    import sys
+    args = ("--max-concurrent-starts", "3")
+    host = fresh_fgs(*args)
+    fn = host.create(**python_fn(unique("storm"), "import time\ndef handler(event, context):\n"
+                                 "    time.sleep(0.05)\n    return 'ok'\n", timeout=30))
+    urn = fn["func_urn"]
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(lambda _: accept(host, urn), range(500)))
+    host.stop(signal.SIGKILL)
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        again = fresh_fgs(*args, data_dir=host.data_dir)
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            final = all_records(again, urn)
+            if len(final) == 500 and all(r["status"] in ("SUCCESS", "FAIL", "DISCARD") for r in final):
+                break
+            time.sleep(0.5)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    final = all_records(again, urn)
+    statuses = collections.Counter(r["status"] for r in final)
+    failures = collections.Counter((r["error_code"], r["error_message"]) for r in final if r["status"] != "SUCCESS")
+    assert statuses == {"SUCCESS": 500}, (statuses, failures.most_common(3))
+    assert {r["request_id"] for r in final} == set(ids)
+    text = again.http.get(again.url + "/metrics").text
+    peak = int(re.search(r"^fgs_instance_starts_peak (\d+)", text, re.M).group(1))
+    assert 1 <= peak <= 3, peak

@@ -141,6 +141,8 @@ pub async fn invoke(
 
 /// Accepts an async request for `entry`, `depth` destination hops from a caller's: checks
 /// there is room in its queues, journals it durably, then queues it. Returns its request id.
+/// The journaling and the hand-off to the queue run on a task of their own: a caller that goes
+/// away meanwhile (a client disconnecting) cannot leave a journaled request unqueued.
 pub async fn submit(
     app: &App,
     entry: &Entry,
@@ -162,10 +164,15 @@ pub async fn submit(
         status: journal::WAIT.into(),
         depth,
     };
-    app.journal.accept(request.clone()).await?;
-    let request_id = request.request_id.clone();
-    app.queue.push(dispatch::job_of(request));
-    Ok(request_id)
+    let (journal, queue) = (app.journal.clone(), app.queue.clone());
+    tokio::spawn(async move {
+        journal.accept(request.clone()).await?;
+        let request_id = request.request_id.clone();
+        queue.push(dispatch::job_of(request));
+        Ok(request_id)
+    })
+    .await
+    .map_err(|e| InvokeError::Store(StoreError::Join(e)))?
 }
 
 /// Records an invocation of `entry` that ran: in the metrics and the statistics.

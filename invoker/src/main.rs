@@ -110,6 +110,10 @@ struct ServeArgs {
     /// 403 FSS.1045.
     #[arg(long, default_value_t = 200)]
     max_dependency_versions: usize,
+    /// Instances starting at once, at most (default: twice the CPUs); more wait, and take an
+    /// instance of their function that comes back meanwhile.
+    #[arg(long)]
+    max_concurrent_starts: Option<usize>,
     /// Most WebAssembly instances alive at once (slots of wasmtime's pooling allocator).
     #[arg(long, default_value_t = 256)]
     wasm_instances: u32,
@@ -240,6 +244,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         PoolConfig {
             idle_timeout: args.idle_timeout,
             max_response: payload.sync_response as u64,
+            max_starting: args
+                .max_concurrent_starts
+                .unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, |n| n.get())),
         },
     );
     let app = Arc::new(api::App {
@@ -251,10 +258,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         admission: fgs_limits::Admission::new(args.tenant_concurrency, args.host_concurrency),
         journal: asynchronous::Journal::open(&data_dir.join("fgs.sqlite3"))
             .context("cannot open the async journal")?,
-        queue: asynchronous::Queue::new(asynchronous::QueueLimits {
+        queue: Arc::new(asynchronous::Queue::new(asynchronous::QueueLimits {
             per_function: args.async_queue_per_function,
             per_project: args.async_queue_per_project,
-        }),
+        })),
         async_settings: asynchronous::AsyncSettings {
             retry_delay: args.async_retry_delay,
         },

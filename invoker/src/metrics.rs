@@ -13,6 +13,8 @@ pub struct Metrics {
     cold_starts: IntCounterVec,
     duration: HistogramVec,
     instances: IntGauge,
+    starting: IntGauge,
+    peak_starting: IntGauge,
     async_waiting: IntGauge,
     trigger_fires: IntCounterVec,
     trigger_records: IntCounterVec,
@@ -57,6 +59,16 @@ impl Metrics {
         .expect("valid metric");
         let instances = IntGauge::new("fgs_instances", "Function instances alive (idle and busy).")
             .expect("valid metric");
+        let starting = IntGauge::new(
+            "fgs_instance_starts_in_progress",
+            "Instances starting now (at most --max-concurrent-starts).",
+        )
+        .expect("valid metric");
+        let peak_starting = IntGauge::new(
+            "fgs_instance_starts_peak",
+            "The most instances that were starting at once since the host started.",
+        )
+        .expect("valid metric");
         let async_waiting = IntGauge::new(
             "fgs_async_waiting",
             "Async requests waiting to run (including retries).",
@@ -99,6 +111,8 @@ impl Metrics {
             Box::new(cold_starts.clone()),
             Box::new(duration.clone()),
             Box::new(instances.clone()),
+            Box::new(starting.clone()),
+            Box::new(peak_starting.clone()),
             Box::new(async_waiting.clone()),
             Box::new(trigger_fires.clone()),
             Box::new(trigger_records.clone()),
@@ -113,6 +127,8 @@ impl Metrics {
             cold_starts,
             duration,
             instances,
+            starting,
+            peak_starting,
             async_waiting,
             trigger_fires,
             trigger_records,
@@ -176,8 +192,15 @@ impl Metrics {
     }
 
     /// The text exposition format.
-    pub fn render(&self, instances: usize, async_waiting: usize) -> String {
+    pub fn render(
+        &self,
+        instances: usize,
+        (starting, peak_starting): (usize, usize),
+        async_waiting: usize,
+    ) -> String {
         self.instances.set(instances as i64);
+        self.starting.set(starting as i64);
+        self.peak_starting.set(peak_starting as i64);
         self.async_waiting.set(async_waiting as i64);
         let mut out = Vec::new();
         TextEncoder::new()

@@ -95,6 +95,15 @@ impl InvokeFailure {
         )
     }
 
+    /// Whether no instance could be started for the host's reasons: the runtime did not come
+    /// up within the start budget (on a machine busy with other starts), or the host failed.
+    pub fn is_start_failure(&self) -> bool {
+        matches!(
+            self,
+            InvokeFailure::LoadTimeout { .. } | InvokeFailure::System(_)
+        )
+    }
+
     /// Whether the failure is the function's (codes 4001–9999) rather than the platform's.
     pub fn is_function_error(&self) -> bool {
         self.code() < 10000

@@ -6,11 +6,18 @@
 //! afterwards; a broken one (timeout, crash, failed initializer) is killed. Idle instances are
 //! killed after the idle timeout, and all instances of a function older than a given revision
 //! are retired when its code or configuration changes.
+//!
+//! At most `max_starting` instances start at once (a start is CPU-bound: a storm of them, after
+//! a restart with a backlog, would crawl past every start budget). An invocation waiting for a
+//! start takes an instance of its version that comes back meanwhile instead: warm instances
+//! are preferred.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use chrono::Utc;
 use fgs_sandbox::wasm::WasmEngine;
@@ -30,6 +37,8 @@ pub struct PoolConfig {
     pub idle_timeout: Duration,
     /// Largest accepted function response, bytes.
     pub max_response: u64,
+    /// Instances starting at once, at most.
+    pub max_starting: usize,
 }
 
 type VersionKey = (String, u64);
@@ -44,6 +53,12 @@ pub struct InstancePool {
     /// Per function version: how many idle instances are kept warm (reserved instances).
     reserved: Mutex<HashMap<VersionKey, usize>>,
     busy: AtomicUsize,
+    /// Start slots (`max_starting`).
+    starts: Arc<Semaphore>,
+    /// Per version: wakes one invocation waiting for a start when an instance comes back.
+    returned: Mutex<HashMap<VersionKey, Arc<Notify>>>,
+    starting: AtomicUsize,
+    peak_starting: AtomicUsize,
 }
 
 impl InstancePool {
@@ -61,13 +76,18 @@ impl InstancePool {
             wasm: wasm.map(WasmRuntime::new),
             max_response: config.max_response,
         };
+        let starts = Arc::new(Semaphore::new(config.max_starting.max(1)));
         let pool = Arc::new(Self {
+            starts,
             launcher,
             config,
             idle: Mutex::new(HashMap::new()),
             min_revision: Mutex::new(HashMap::new()),
             reserved: Mutex::new(HashMap::new()),
             busy: AtomicUsize::new(0),
+            returned: Mutex::new(HashMap::new()),
+            starting: AtomicUsize::new(0),
+            peak_starting: AtomicUsize::new(0),
         });
         tokio::spawn(reap(Arc::downgrade(&pool)));
         pool
@@ -118,17 +138,12 @@ impl InstancePool {
     ) -> Result<Lease<'_>, Box<InvokeOutcome>> {
         let key = (spec.function_id.clone(), spec.revision);
         let started_at = Utc::now();
-        let warm = self
-            .idle
-            .lock()
-            .unwrap()
-            .get_mut(&key)
-            .and_then(|list| list.pop());
-        let cold_start = warm.is_none();
         let busy = BusyGuard::new(&self.busy);
+        let warm = self.take_idle(&key).await;
+        let cold_start = warm.is_err();
         let instance = match warm {
-            Some(instance) => instance,
-            None => match Instance::start(spec.clone(), &self.launcher).await {
+            Ok(instance) => instance,
+            Err(slot) => match self.start(spec.clone(), slot).await {
                 Ok(instance) => instance,
                 Err(failure) => {
                     let memory_size_mb = spec.memory.mb();
@@ -163,6 +178,61 @@ impl InstancePool {
             cold_start,
             _busy: busy,
         })
+    }
+
+    /// An idle instance of version `key`, waiting for one to come back while all start slots
+    /// are taken; or, when none is idle, a start slot.
+    async fn take_idle(&self, key: &VersionKey) -> Result<Instance, OwnedSemaphorePermit> {
+        let returned = self
+            .returned
+            .lock()
+            .unwrap()
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        loop {
+            let pop = || {
+                self.idle
+                    .lock()
+                    .unwrap()
+                    .get_mut(key)
+                    .and_then(|list| list.pop())
+            };
+            if let Some(instance) = pop() {
+                return Ok(instance);
+            }
+            tokio::select! {
+                biased;
+                slot = self.starts.clone().acquire_owned() => {
+                    let slot = slot.expect("the start semaphore is never closed");
+                    // One may have come back while this waited.
+                    return pop().ok_or(slot);
+                }
+                _ = returned.notified() => {}
+            }
+        }
+    }
+
+    /// Starts an instance of `spec` in start `slot`.
+    async fn start(
+        &self,
+        spec: Arc<FunctionSpec>,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<Instance, crate::InvokeFailure> {
+        let now = self.starting.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak_starting.fetch_max(now, Ordering::Relaxed);
+        let started = Instance::start(spec, &self.launcher).await;
+        self.starting.fetch_sub(1, Ordering::Relaxed);
+        drop(slot);
+        started
+    }
+
+    /// Instances starting now, and the most that ever started at once.
+    pub fn starting(&self) -> (usize, usize) {
+        (
+            self.starting.load(Ordering::Relaxed),
+            self.peak_starting.load(Ordering::Relaxed),
+        )
     }
 
     /// Frames the outcome of an invocation on `lease`'s instance and gives the instance back.
@@ -213,6 +283,10 @@ impl InstancePool {
             .lock()
             .unwrap()
             .retain(|(id, rev), _| !(id == function_id && *rev < revision));
+        self.returned
+            .lock()
+            .unwrap()
+            .retain(|(id, rev), _| !(id == function_id && *rev < revision));
         if let Some(wasm) = &self.launcher.wasm {
             wasm.retire(function_id, revision);
         }
@@ -253,9 +327,12 @@ impl InstancePool {
         self.idle
             .lock()
             .unwrap()
-            .entry(key)
+            .entry(key.clone())
             .or_default()
             .push(instance);
+        if let Some(returned) = self.returned.lock().unwrap().get(&key) {
+            returned.notify_one();
+        }
     }
 
     /// Keeps `count` instances of `spec`'s version warm (reserved instances): starts what is
@@ -299,7 +376,13 @@ impl InstancePool {
     ) {
         let have = self.idle.lock().unwrap().get(&key).map_or(0, Vec::len);
         for _ in have..count {
-            match Instance::start(spec.clone(), &self.launcher).await {
+            let slot = self
+                .starts
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the start semaphore is never closed");
+            match self.start(spec.clone(), slot).await {
                 Ok(instance) => self.release(key.clone(), instance),
                 Err(failure) => {
                     tracing::warn!(function = %spec.urn, error = %String::from_utf8_lossy(&failure.payload()), "cannot start a reserved instance");

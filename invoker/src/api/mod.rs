@@ -42,7 +42,7 @@ pub struct App {
     pub async_limits: AsyncLimits,
     pub admission: Admission,
     pub journal: Journal,
-    pub queue: Queue,
+    pub queue: Arc<Queue>,
     pub async_settings: AsyncSettings,
     pub metrics: Metrics,
     pub statistics: Statistics,
@@ -188,9 +188,11 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let text = app
-        .metrics
-        .render(app.pool.instance_count(), app.queue.len());
+    let text = app.metrics.render(
+        app.pool.instance_count(),
+        app.pool.starting(),
+        app.queue.len(),
+    );
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

@@ -5,7 +5,9 @@
 //! failed one it waits for its backoff and runs again while retries remain
 //! (`max_async_retry_attempts`), then is FAIL and the `on_failure` destination gets the
 //! outcome. A request older than `max_async_event_age_in_seconds` when its turn comes is
-//! DISCARD (and goes to `on_failure`). Records exist for every request, whether or not
+//! DISCARD (and goes to `on_failure`). An instance that could not start for the host's reasons
+//! (4012 load timeout, a host error) is a system error: the request waits and runs again, with
+//! backoff, until its maximum age, without spending its retries. Records exist for every request, whether or not
 //! `enable_async_status_log` is set.
 
 use std::sync::Arc;
@@ -80,6 +82,7 @@ pub(crate) fn job_of(r: Request) -> Job {
         event: Bytes::from(r.event),
         accepted_ms: r.accepted_ms,
         attempts: r.attempts,
+        start_retries: 0,
         not_before: None,
         depth: r.depth,
     }
@@ -219,6 +222,23 @@ async fn attempt(app: Arc<App>, mut job: Job, turn: Turn) {
                 true,
             ));
             notify(&app, &entry, &job, "", 200, result.to_vec()).await;
+        }
+        Err(failure) if failure.is_start_failure() => {
+            // The host could not start an instance (a storm of starts on a busy machine, a
+            // host error): a system error, retried with backoff until the event's maximum age
+            // and not counted against max_async_retry_attempts, which are the function's.
+            job.start_retries += 1;
+            tracing::warn!(request_id = %job.request_id, retry = job.start_retries, error = %error_message(&failure), "async request's instance did not start; retrying");
+            app.journal.set_status(status(
+                &job,
+                journal::WAIT,
+                job.attempts,
+                failure.code(),
+                error_message(&failure),
+                false,
+            ));
+            job.not_before = Some(Instant::now() + app.async_settings.backoff(job.start_retries));
+            app.queue.push(job);
         }
         Err(failure) => {
             let retries = entry

@@ -22,6 +22,9 @@ pub struct Job {
     pub accepted_ms: i64,
     /// Attempts made so far.
     pub attempts: u32,
+    /// Instance starts that failed for the host's reasons, retried without counting as
+    /// attempts (in memory: a restart counts anew).
+    pub start_retries: u32,
     /// Not to run before this instant (retry backoff).
     pub not_before: Option<Instant>,
     /// Destination hops that led to this request (0: a caller's).
@@ -233,6 +236,7 @@ mod tests {
             event: Bytes::new(),
             accepted_ms: 0,
             attempts: 0,
+            start_retries: 0,
             not_before: None,
             depth: 0,
         }

@@ -101,9 +101,11 @@ impl Api {
         let auth = fields.text("auth")?.unwrap_or("NONE");
         match auth {
             "NONE" => {}
-            "IAM" | "APP" => return Err(format!(
+            "IAM" | "APP" => {
+                return Err(format!(
                 "auth {auth}: fgs's gateway does not authenticate callers yet; only NONE is served"
-            )),
+            ))
+            }
             other => return Err(format!("auth {other:?}: IAM, APP or NONE")),
         }
         let backend_type = fields.text("backend_type")?.unwrap_or("FUNCTION");
