@@ -183,6 +183,17 @@ impl InstancePool {
     /// An idle instance of version `key`, waiting for one to come back while all start slots
     /// are taken; or, when none is idle, a start slot.
     async fn take_idle(&self, key: &VersionKey) -> Result<Instance, OwnedSemaphorePermit> {
+        let pop = || {
+            self.idle
+                .lock()
+                .unwrap()
+                .get_mut(key)
+                .and_then(|list| list.pop())
+        };
+        // The warm path: one lock, no waiting.
+        if let Some(instance) = pop() {
+            return Ok(instance);
+        }
         let returned = self
             .returned
             .lock()
@@ -191,16 +202,6 @@ impl InstancePool {
             .or_default()
             .clone();
         loop {
-            let pop = || {
-                self.idle
-                    .lock()
-                    .unwrap()
-                    .get_mut(key)
-                    .and_then(|list| list.pop())
-            };
-            if let Some(instance) = pop() {
-                return Ok(instance);
-            }
             tokio::select! {
                 biased;
                 slot = self.starts.clone().acquire_owned() => {
@@ -209,6 +210,9 @@ impl InstancePool {
                     return pop().ok_or(slot);
                 }
                 _ = returned.notified() => {}
+            }
+            if let Some(instance) = pop() {
+                return Ok(instance);
             }
         }
     }
