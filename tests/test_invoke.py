@@ -364,3 +364,19 @@ def test_instance_memory_header_is_honoured_or_refused(fgs):
         assert "X-Cff-Instance-Memory" in body["error_msg"]
         error(fgs.api("POST", "/functions/%s/invocations-async" % fn["func_urn"], json={},
                       headers={"X-Cff-Instance-Memory": value}), 400, "FSS.1007")
+
+
+def test_a_cold_start_reports_its_start_up_time(fgs):
+    import re
+    name = unique("cold")
+    fn = fgs.create(**python_fn(name, "import time\ntime.sleep(0.2)\ndef handler(e, c):\n    return 1\n"))
+    urn = fn["func_urn"]
+    metric = r'^fgs_cold_start_seconds_count\{runtime="Python3.9"\} (\d+)'
+    count = lambda: int((re.search(metric, fgs.http.get(fgs.url + "/metrics").text, re.M) or [0, 0])[1])
+    before = count()
+    cold = json.loads(fgs.invoke(urn).headers["X-Cff-Invoke-Summary"])
+    # The module's import (0.2 s) is part of the start-up, not of the handler's duration.
+    assert cold["initDuration"] >= 200 and cold["duration"] < 200, cold
+    warm = json.loads(fgs.invoke(urn).headers["X-Cff-Invoke-Summary"])
+    assert "initDuration" not in warm, warm
+    assert count() == before + 1

@@ -177,7 +177,8 @@ pub async fn submit(
 
 /// Records an invocation of `entry` that ran: in the metrics and the statistics.
 fn observe(app: &App, entry: &Entry, outcome: &InvokeOutcome) {
-    app.metrics.observe(&entry.spec.urn, outcome);
+    app.metrics
+        .observe(&entry.spec.urn, &entry.record.runtime, outcome);
     let failure = outcome.result.as_ref().err();
     let function_error = failure.is_some_and(|f| f.is_function_error());
     app.statistics.record(

@@ -28,6 +28,12 @@ use fgs_sandbox::{
     Enforcement, NamespaceConfig, NamespaceError, NamespaceSandbox, ProcessGroupSandbox, Sandbox,
 };
 
+/// mimalloc: the request path allocates small buffers on every worker thread, where glibc's
+/// arenas contend (BENCHMARKS.md, "Allocator").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "fgs",

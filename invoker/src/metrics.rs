@@ -11,6 +11,7 @@ pub struct Metrics {
     registry: Registry,
     invocations: IntCounterVec,
     cold_starts: IntCounterVec,
+    cold_start_seconds: HistogramVec,
     duration: HistogramVec,
     instances: IntGauge,
     starting: IntGauge,
@@ -46,6 +47,18 @@ impl Metrics {
                 "Invocations that started a new instance.",
             ),
             &["function"],
+        )
+        .expect("valid metric");
+        let cold_start_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "fgs_cold_start_seconds",
+                "From an invocation finding no idle instance to a new instance taking it (a start slot, the sandbox, the runtime's boot and initializer), by runtime.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0,
+                2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["runtime"],
         )
         .expect("valid metric");
         let duration = HistogramVec::new(
@@ -109,6 +122,7 @@ impl Metrics {
         for m in [
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(cold_starts.clone()),
+            Box::new(cold_start_seconds.clone()),
             Box::new(duration.clone()),
             Box::new(instances.clone()),
             Box::new(starting.clone()),
@@ -125,6 +139,7 @@ impl Metrics {
             registry,
             invocations,
             cold_starts,
+            cold_start_seconds,
             duration,
             instances,
             starting,
@@ -174,8 +189,8 @@ impl Metrics {
         &self.registry
     }
 
-    /// Records one invocation of `function` (its URN).
-    pub fn observe(&self, function: &str, outcome: &InvokeOutcome) {
+    /// Records one invocation of `function` (its URN) of `runtime`.
+    pub fn observe(&self, function: &str, runtime: &str, outcome: &InvokeOutcome) {
         let code = match &outcome.result {
             Ok(_) => 0,
             Err(failure) => failure.code(),
@@ -185,6 +200,11 @@ impl Metrics {
             .inc();
         if outcome.cold_start {
             self.cold_starts.with_label_values(&[function]).inc();
+        }
+        if let Some(init) = outcome.init_duration {
+            self.cold_start_seconds
+                .with_label_values(&[runtime])
+                .observe(init.as_secs_f64());
         }
         self.duration
             .with_label_values(&[function])

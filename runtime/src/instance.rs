@@ -77,6 +77,15 @@ impl Instance {
         }
     }
 
+    /// Start-up time inside the instance not covered by [`Instance::start`] (a process
+    /// runtime's boot and initializer, which its first invocation waits for), once.
+    pub fn take_init(&mut self) -> Option<Duration> {
+        match self {
+            Instance::Process(i) => i.take_init(),
+            Instance::Wasm(_) | Instance::Http(_) => None,
+        }
+    }
+
     pub fn memory_used_mb(&self) -> f64 {
         match self {
             Instance::Process(i) => i.memory_used_mb(),

@@ -141,6 +141,7 @@ impl InstancePool {
         let busy = BusyGuard::new(&self.busy);
         let warm = self.take_idle(&key).await;
         let cold_start = warm.is_err();
+        let start = std::time::Instant::now();
         let instance = match warm {
             Ok(instance) => instance,
             Err(slot) => match self.start(spec.clone(), slot).await {
@@ -165,6 +166,7 @@ impl InstancePool {
                         memory_used_mb: 0.0,
                         memory_size_mb,
                         cold_start,
+                        init_duration: Some(start.elapsed()),
                     }));
                 }
             },
@@ -175,7 +177,7 @@ impl InstancePool {
             spec,
             request_id: request_id.to_string(),
             started_at,
-            cold_start,
+            start: cold_start.then(|| start.elapsed()),
             _busy: busy,
         })
     }
@@ -242,10 +244,13 @@ impl InstancePool {
     /// Frames the outcome of an invocation on `lease`'s instance and gives the instance back.
     fn finish(
         &self,
-        lease: Lease<'_>,
+        mut lease: Lease<'_>,
         result: Result<Bytes, InvokeFailure>,
         duration: Duration,
     ) -> InvokeOutcome {
+        let init_duration = lease
+            .start
+            .map(|start| start + lease.instance.take_init().unwrap_or_default());
         let output = lease.instance.take_log();
         let memory_used_mb = lease.instance.memory_used_mb();
         let memory_size_mb = lease.spec.memory.mb();
@@ -267,7 +272,8 @@ impl InstancePool {
             duration,
             memory_used_mb,
             memory_size_mb,
-            cold_start: lease.cold_start,
+            cold_start: lease.start.is_some(),
+            init_duration,
         }
     }
 
@@ -440,7 +446,8 @@ struct Lease<'a> {
     spec: Arc<FunctionSpec>,
     request_id: String,
     started_at: chrono::DateTime<Utc>,
-    cold_start: bool,
+    /// For a new instance: how long [`Instance::start`] took.
+    start: Option<Duration>,
     _busy: BusyGuard<'a>,
 }
 

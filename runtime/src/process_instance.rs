@@ -31,6 +31,10 @@ pub(crate) struct ProcessInstance {
     logs: Arc<LogPipe>,
     /// The runtime has asked for work at least once (it is initialized).
     started: bool,
+    launched: Instant,
+    /// How long the runtime took from launch to its first request for work (its start and
+    /// initializer), until taken.
+    init: Option<Duration>,
     broken: bool,
     max_response: u64,
     pub last_used: Instant,
@@ -97,6 +101,8 @@ impl ProcessInstance {
             network,
             logs,
             started: false,
+            launched: Instant::now(),
+            init: None,
             broken: false,
             max_response,
             last_used: Instant::now(),
@@ -111,6 +117,11 @@ impl ProcessInstance {
 
     pub fn is_broken(&self) -> bool {
         self.broken || self.process.exit().is_some()
+    }
+
+    /// The runtime's start and initialization time, once, after its first invocation.
+    pub fn take_init(&mut self) -> Option<Duration> {
+        self.init.take()
     }
 
     /// Kills an instance left in an unknown state; the pool discards it.
@@ -249,6 +260,9 @@ impl ProcessInstance {
                     return (Err(failure), Duration::ZERO);
                 }
             }
+        }
+        if !self.started {
+            self.init = Some(self.launched.elapsed());
         }
         self.started = true;
 

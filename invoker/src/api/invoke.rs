@@ -188,12 +188,17 @@ fn respond(outcome: InvokeOutcome, v1: bool, tail: bool) -> Response {
     } else {
         payload
     };
-    let summary = serde_json::json!({
-        "duration": (outcome.duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+    let ms = |d: std::time::Duration| (d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
+    let mut summary = serde_json::json!({
+        "duration": ms(outcome.duration),
         "billingDuration": billing,
         "memorySize": outcome.memory_size_mb,
         "memoryUsed": (outcome.memory_used_mb * 1000.0).round() / 1000.0,
     });
+    if let Some(init) = outcome.init_duration {
+        // fgs's field: a cold start's start-up time, ms (FunctionGraph's summary has none).
+        summary["initDuration"] = serde_json::json!(ms(init));
+    }
     let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
     let value = |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""));
