@@ -57,23 +57,30 @@ class Fgs:
         """The API gateway's base URL (APIG triggers' APIs)."""
         return "http://127.0.0.1:%d" % self.gateway_port
 
-    def start(self):
-        """Starts fgs on a free loopback port, or where `--listen` in the extra args says."""
+    def start(self, attempts=3):
+        """Starts fgs on a free loopback port, or where `--listen` in the extra args says (and
+        the gateway likewise, `--gateway-listen`). A port chosen here can be taken by another
+        process before fgs binds it (an ephemeral port of a client): then fgs says it cannot
+        listen, and it starts again on other ports."""
         args = list(self.extra_args)
+        chosen = []
         if "--listen" in args:
             self.port = int(args[args.index("--listen") + 1].rsplit(":", 1)[1])
         else:
             self.port = free_port()
+            chosen.append("--listen")
             args = ["--listen", "127.0.0.1:%d" % self.port] + args
         if "--gateway-listen" in args:
             self.gateway_port = int(args[args.index("--gateway-listen") + 1].rsplit(":", 1)[1])
         else:
             # Kept across restarts, as the API port is.
             self.gateway_port = self.gateway_port or free_port()
+            chosen.append("--gateway-listen")
             args = ["--gateway-listen", "127.0.0.1:%d" % self.gateway_port] + args
         logs = os.path.join(self.cwd or "", self.data_dir)
         os.makedirs(logs, exist_ok=True)
-        self.log = open(os.path.join(logs, "fgs-%d.log" % self.port), "wb")
+        log_path = os.path.join(logs, "fgs-%d.log" % self.port)
+        self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(
             [FGS, "serve", "--data-dir", self.data_dir] + args,
             stdout=self.log, stderr=subprocess.STDOUT, cwd=self.cwd,
@@ -81,7 +88,14 @@ class Fgs:
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("fgs exited with %s" % self.proc.returncode)
+                self.log.close()
+                with open(log_path, "rb") as f:
+                    tail = f.read()[-2000:].decode(errors="replace")
+                if "cannot listen" in tail and chosen and attempts > 1:
+                    if "--gateway-listen" in chosen:
+                        self.gateway_port = None
+                    return self.start(attempts - 1)
+                raise RuntimeError("fgs exited with %s:\n%s" % (self.proc.returncode, tail))
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self

@@ -380,3 +380,40 @@ def test_no_host_descriptor_leaks_into_instances(fgs):
     fds = result(fgs.invoke(fn["func_urn"]))
     # stdin, stdout, stderr, the runtime API socket, the listing itself; nothing inherited.
     assert fds[:3] == [0, 1, 2] and len(fds) <= 6, fds
+
+
+def cpu_weight(pid):
+    """The CPU weight of `pid`'s cgroup: (`cpu.shares` on v1 | `cpu.weight` on v2, value)."""
+    with open("/proc/%d/cgroup" % pid) as f:
+        lines = [l.strip().split(":", 2) for l in f]
+    for _, controllers, path in lines:
+        if "cpu" in controllers.split(","):
+            for mount in ("/sys/fs/cgroup/" + controllers, "/sys/fs/cgroup/cpu"):
+                shares = os.path.join(mount, path.lstrip("/"), "cpu.shares")
+                if os.path.exists(shares):
+                    return "cpu.shares", int(open(shares).read())
+    for _, controllers, path in lines:
+        if controllers == "":
+            return "cpu.weight", int(open(os.path.join("/sys/fs/cgroup", path.lstrip("/"), "cpu.weight")).read())
+    raise AssertionError("no cpu cgroup for %d" % pid)
+
+
+def test_a_starting_instance_gets_an_ordinary_cpu_weight_then_its_own(fgs):
+    """A start is a burst: until the runtime first asks for work its group weighs as an ordinary
+    process (1024 shares), then as its memory says (128 MB: 128), so a busy machine does not
+    starve a start past its budget."""
+    import threading
+    name = unique("weight")
+    fn = fgs.create(**python_fn(name, "import time\ntime.sleep(2)\ndef handler(e, c):\n    return 1\n", timeout=10))
+    invoked = threading.Thread(target=lambda: fgs.invoke(fn["func_urn"]))
+    invoked.start()
+    deadline = time.time() + 10
+    while not runtime_pids(name) and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    kind, starting = cpu_weight(runtime_pids(name)[0])
+    invoked.join()
+    _, settled = cpu_weight(runtime_pids(name)[0])
+    assert starting > settled, (kind, starting, settled)
+    if kind == "cpu.shares":
+        assert (starting, settled) == (1024, 128)

@@ -63,6 +63,7 @@ impl HttpInstance {
             match connect(&instance.process).await {
                 Ok(sender) => {
                     instance.sender = Some(sender);
+                    instance.process.settle_cpu();
                     return Ok(instance);
                 }
                 Err(_) if tokio::time::Instant::now() < deadline => {}

@@ -124,6 +124,12 @@ impl ProcessInstance {
         self.init.take()
     }
 
+    /// The instance has started (an HTTP function's server listens): its CPU weight drops
+    /// from the start weight to its steady one.
+    pub fn settle_cpu(&self) {
+        self.process.settle_cpu();
+    }
+
     /// Kills an instance left in an unknown state; the pool discards it.
     pub fn discard(&mut self) {
         self.broken = true;
@@ -263,6 +269,7 @@ impl ProcessInstance {
         }
         if !self.started {
             self.init = Some(self.launched.elapsed());
+            self.process.settle_cpu();
         }
         self.started = true;
 

@@ -25,9 +25,14 @@ const CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
 pub struct GroupLimits {
     pub memory_bytes: i64,
     pub pids_max: i64,
-    /// Relative CPU weight (v1 `cpu.shares`; converted to `cpu.weight` on v2).
-    pub cpu_shares: u64,
+    /// Relative CPU weight while the instance starts (v1 `cpu.shares`; converted to
+    /// `cpu.weight` on v2): a start is a burst of work, not the tenant's steady load, and one
+    /// starved by a busy machine would overrun its start budget.
+    pub start_cpu_shares: u64,
 }
+
+/// The CPU weight of an instance that starts, in `cpu.shares` (1024: an ordinary process's).
+pub const START_CPU_SHARES: u64 = 1024;
 
 /// One instance's control group.
 pub trait ControlGroup: Send + Sync {
@@ -37,6 +42,8 @@ pub trait ControlGroup: Send + Sync {
     fn oom_kills(&self) -> u64;
     /// Peak memory use of the group, bytes (0 when the kernel does not report it).
     fn memory_peak(&self) -> u64;
+    /// Sets the group's relative CPU weight (`cpu.shares`, converted on v2).
+    fn set_cpu_shares(&self, shares: u64);
     /// Kills every process in the group and removes it.
     fn destroy(&self);
 }
@@ -178,8 +185,16 @@ fn configure(group: &Cgroup, limits: GroupLimits) -> std::io::Result<()> {
     let cpu: &CpuController = group
         .controller_of()
         .ok_or_else(|| std::io::Error::other("no cpu controller"))?;
-    cpu.set_shares(limits.cpu_shares).map_err(io_error)?;
+    cpu.set_shares(limits.start_cpu_shares).map_err(io_error)?;
     Ok(())
+}
+
+fn set_shares(group: &Cgroup, shares: u64) {
+    if let Some(cpu) = group.controller_of::<CpuController>() {
+        if let Err(e) = cpu.set_shares(shares) {
+            tracing::warn!(error = %e, "cannot set an instance's CPU weight");
+        }
+    }
 }
 
 /// Every `cgroup.procs` file of the group's controller directories.
@@ -255,6 +270,10 @@ impl ControlGroup for V1 {
             .unwrap_or(0)
     }
 
+    fn set_cpu_shares(&self, shares: u64) {
+        set_shares(&self.0, shares);
+    }
+
     fn destroy(&self) {
         kill_and_remove(&self.0);
     }
@@ -280,6 +299,10 @@ impl ControlGroup for V2 {
             .controller_of::<MemController>()
             .map(|m| read_number(&m.path().join("memory.peak")))
             .unwrap_or(0)
+    }
+
+    fn set_cpu_shares(&self, shares: u64) {
+        set_shares(&self.0, shares);
     }
 
     fn destroy(&self) {

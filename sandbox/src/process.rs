@@ -111,6 +111,8 @@ pub struct Process {
     exit: watch::Receiver<Option<Exit>>,
     group: Option<Arc<dyn ControlGroup>>,
     private_tmp: bool,
+    /// The CPU weight the instance settles at once started (`cpu.shares`).
+    steady_cpu_shares: Option<u64>,
 }
 
 impl std::fmt::Debug for dyn ControlGroup {
@@ -164,6 +166,22 @@ impl Process {
             exit: rx,
             group,
             private_tmp,
+            steady_cpu_shares: None,
+        }
+    }
+
+    /// The CPU weight (`cpu.shares`) of the instance's group once [`Process::settle_cpu`]
+    /// says it started; until then it has its start weight.
+    pub(crate) fn with_steady_cpu(mut self, shares: u64) -> Self {
+        self.steady_cpu_shares = Some(shares);
+        self
+    }
+
+    /// The instance has started: its group drops from the start weight to its steady one
+    /// (proportional to its memory, as FunctionGraph allocates CPU).
+    pub fn settle_cpu(&self) {
+        if let (Some(group), Some(shares)) = (&self.group, self.steady_cpu_shares) {
+            group.set_cpu_shares(shares);
         }
     }
 

@@ -35,7 +35,7 @@ pub use spec::ExecSpec;
 
 use fgs_limits::instance::{MAX_OPEN_FILES, MAX_TASKS, TMP_BYTES};
 
-use crate::cgroup::{Cgroups, GroupLimits};
+use crate::cgroup::{Cgroups, GroupLimits, START_CPU_SHARES};
 use crate::lease::Block;
 use crate::network::{InstanceNetwork, NetworkMode, Networks};
 use crate::process::instance_command;
@@ -210,7 +210,7 @@ impl Sandbox for NamespaceSandbox {
         let limits = GroupLimits {
             memory_bytes: i64::from(spec.memory_mb) * 1024 * 1024,
             pids_max: MAX_TASKS,
-            cpu_shares: u64::from(spec.memory_mb),
+            start_cpu_shares: START_CPU_SHARES.max(u64::from(spec.memory_mb)),
         };
         let group = self
             .cgroups
@@ -234,7 +234,8 @@ impl Sandbox for NamespaceSandbox {
                 });
             }
         };
-        Ok(Process::monitor(child, Some(group), true, Some(identity)))
+        Ok(Process::monitor(child, Some(group), true, Some(identity))
+            .with_steady_cpu(u64::from(spec.memory_mb)))
     }
 
     fn enforcement(&self) -> Enforcement {
