@@ -46,7 +46,7 @@ impl HttpInstance {
         sandbox: &dyn Sandbox,
         max_response: u64,
     ) -> Result<Self, InvokeFailure> {
-        let process = ProcessInstance::start(spec, layout, sandbox, max_response).await?;
+        let process = ProcessInstance::start(spec, layout, sandbox, max_response, None).await?;
         if process.namespace().is_none() {
             process.stop().await;
             return Err(InvokeFailure::System(

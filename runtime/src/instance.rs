@@ -7,6 +7,7 @@ use bytes::Bytes;
 use fgs_sandbox::Sandbox;
 
 use crate::http_instance::HttpInstance;
+use crate::pool::StartGuard;
 use crate::process_instance::ProcessInstance;
 use crate::wasm::{WasmFunctionInstance, WasmRuntime};
 use crate::{FunctionSpec, InvokeFailure, InvokeRequest, Language, RuntimeLayout};
@@ -26,9 +27,11 @@ pub(crate) enum Instance {
 }
 
 impl Instance {
+    /// Starts an instance; `guard` (its start slot) is released once it is ready for work.
     pub async fn start(
         spec: Arc<FunctionSpec>,
         launcher: &Launcher,
+        guard: StartGuard,
     ) -> Result<Self, InvokeFailure> {
         match (spec.language, &launcher.wasm) {
             (Language::Wasm, Some(wasm)) => {
@@ -39,6 +42,7 @@ impl Instance {
             (Language::Wasm, None) => Err(InvokeFailure::System(
                 "the WASM runtime is not enabled on this host".into(),
             )),
+            // Ready when started: the guard ends here.
             (Language::Http, _) => HttpInstance::start(
                 spec,
                 &launcher.layout,
@@ -52,6 +56,7 @@ impl Instance {
                 &launcher.layout,
                 launcher.sandbox.as_ref(),
                 launcher.max_response,
+                Some(guard),
             )
             .await
             .map(Instance::Process),

@@ -57,8 +57,21 @@ pub struct InstancePool {
     starts: Arc<Semaphore>,
     /// Per version: wakes one invocation waiting for a start when an instance comes back.
     returned: Mutex<HashMap<VersionKey, Arc<Notify>>>,
-    starting: AtomicUsize,
+    starting: Arc<AtomicUsize>,
     peak_starting: AtomicUsize,
+}
+
+/// A start slot, held until the instance is ready to take work (a process runtime: until it
+/// first asks for work, not merely launched), and counted in the starts in progress.
+pub(crate) struct StartGuard {
+    _slot: OwnedSemaphorePermit,
+    starting: Arc<AtomicUsize>,
+}
+
+impl Drop for StartGuard {
+    fn drop(&mut self) {
+        self.starting.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl InstancePool {
@@ -86,7 +99,7 @@ impl InstancePool {
             reserved: Mutex::new(HashMap::new()),
             busy: AtomicUsize::new(0),
             returned: Mutex::new(HashMap::new()),
-            starting: AtomicUsize::new(0),
+            starting: Arc::new(AtomicUsize::new(0)),
             peak_starting: AtomicUsize::new(0),
         });
         tokio::spawn(reap(Arc::downgrade(&pool)));
@@ -227,10 +240,11 @@ impl InstancePool {
     ) -> Result<Instance, crate::InvokeFailure> {
         let now = self.starting.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak_starting.fetch_max(now, Ordering::Relaxed);
-        let started = Instance::start(spec, &self.launcher).await;
-        self.starting.fetch_sub(1, Ordering::Relaxed);
-        drop(slot);
-        started
+        let guard = StartGuard {
+            _slot: slot,
+            starting: self.starting.clone(),
+        };
+        Instance::start(spec, &self.launcher, guard).await
     }
 
     /// Instances starting now, and the most that ever started at once.

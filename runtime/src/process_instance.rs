@@ -14,6 +14,7 @@ use fgs_sandbox::{Exit, LaunchSpec, Process, Sandbox};
 use tokio::sync::oneshot;
 
 use crate::logs::LogPipe;
+use crate::pool::StartGuard;
 use crate::runtime_api::{Completion, Dispatch, RuntimeApi};
 use crate::{FunctionSpec, InvokeFailure, InvokeRequest, Language, RuntimeLayout};
 
@@ -47,6 +48,7 @@ impl ProcessInstance {
         layout: &RuntimeLayout,
         sandbox: &dyn Sandbox,
         max_response: u64,
+        start: Option<StartGuard>,
     ) -> Result<Self, InvokeFailure> {
         let system =
             |e: std::io::Error| InvokeFailure::System(format!("cannot start instance: {e}"));
@@ -94,6 +96,15 @@ impl ProcessInstance {
         let process = sandbox
             .launch(launch)
             .map_err(|e| InvokeFailure::System(e.to_string()))?;
+        // Until the runtime first asks for work it is starting: it keeps its start slot and
+        // its start CPU weight (not longer than the start budget, nor than it lives).
+        let mut ready = api.ready.clone();
+        let settle = process.cpu_settler();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(START_BUDGET, ready.wait_for(|r| *r)).await;
+            settle();
+            drop(start);
+        });
         Ok(Self {
             spec,
             process,
@@ -269,7 +280,6 @@ impl ProcessInstance {
         }
         if !self.started {
             self.init = Some(self.launched.elapsed());
-            self.process.settle_cpu();
         }
         self.started = true;
 

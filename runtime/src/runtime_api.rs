@@ -53,6 +53,8 @@ pub(crate) struct RuntimeApi {
     pub dispatch: mpsc::Sender<Dispatch>,
     pub init_error: watch::Receiver<Option<Bytes>>,
     pub init_started: watch::Receiver<bool>,
+    /// The runtime has asked for work: it has started (and initialized).
+    pub ready: watch::Receiver<bool>,
     server: JoinHandle<()>,
 }
 
@@ -67,6 +69,7 @@ struct ApiState {
     inflight: Mutex<Option<(String, oneshot::Sender<Completion>)>>,
     init_error: watch::Sender<Option<Bytes>>,
     init_started: watch::Sender<bool>,
+    ready: watch::Sender<bool>,
     max_response: u64,
 }
 
@@ -79,11 +82,13 @@ impl RuntimeApi {
         let (dispatch, queue) = mpsc::channel(1);
         let (init_tx, init_rx) = watch::channel(None);
         let (started_tx, started_rx) = watch::channel(false);
+        let (ready_tx, ready_rx) = watch::channel(false);
         let state = Arc::new(ApiState {
             queue: tokio::sync::Mutex::new(queue),
             inflight: Mutex::new(None),
             init_error: init_tx,
             init_started: started_tx,
+            ready: ready_tx,
             max_response,
         });
         let app = Router::new()
@@ -101,12 +106,16 @@ impl RuntimeApi {
             dispatch,
             init_error: init_rx,
             init_started: started_rx,
+            ready: ready_rx,
             server,
         })
     }
 }
 
 async fn next_request(State(state): State<Arc<ApiState>>) -> Response {
+    state
+        .ready
+        .send_if_modified(|ready| !std::mem::replace(ready, true));
     let dispatch = {
         let mut queue = state.queue.lock().await;
         match queue.recv().await {

@@ -180,8 +180,17 @@ impl Process {
     /// The instance has started: its group drops from the start weight to its steady one
     /// (proportional to its memory, as FunctionGraph allocates CPU).
     pub fn settle_cpu(&self) {
-        if let (Some(group), Some(shares)) = (&self.group, self.steady_cpu_shares) {
-            group.set_cpu_shares(shares);
+        self.cpu_settler()();
+    }
+
+    /// [`Process::settle_cpu`], to call later (from a task watching the instance's start).
+    pub fn cpu_settler(&self) -> impl FnOnce() + Send + 'static {
+        let group = self.group.clone();
+        let shares = self.steady_cpu_shares;
+        move || {
+            if let (Some(group), Some(shares)) = (group, shares) {
+                group.set_cpu_shares(shares);
+            }
         }
     }
 
