@@ -29,10 +29,6 @@ for q in v1 '!prod'; do
   test "$(curl -s -X POST -H 'Content-Type: application/json' -d '"hello"' "$host$base:$q/invocations")" = '"hello"'
 done
 
-for round in $(seq "${ROUNDS:-3}"); do
-  measure direct "$host$base:v1/invocations" "$work/post.lua"
-  measure alias "$host$base:!prod/invocations" "$work/post.lua"
-done | tee "$work/results"
-echo
-medians direct alias < "$work/results" | tee "$work/medians"
-awk '{ rps[$1] = $3 } END { printf "through the alias / version directly = %.2fx (medians)\n", rps["alias"] / rps["direct"] }' "$work/medians"
+interleave direct "$host$base:v1/invocations" "$work/post.lua" \
+  alias "$host$base:!prod/invocations" "$work/post.lua"
+ratio alias direct "through the alias / version directly"

@@ -23,10 +23,5 @@ for host in mimalloc:target/release/fgs glibc:target/system-alloc/release/fgs; d
   printf -v "url_$name" '%s' "http://127.0.0.1:$port/v2/bench/fgs/functions/urn:fss:cn-north-4:bench:function:default:echo:latest/invocations"
   port=$((port + 10))
 done
-for round in $(seq "${ROUNDS:-3}"); do
-  measure glibc "$url_glibc" "$work/post.lua"
-  measure mimalloc "$url_mimalloc" "$work/post.lua"
-done | tee "$work/results"
-echo
-medians glibc mimalloc < "$work/results" | tee "$work/medians"
-awk '{ rps[$1] = $3 } END { printf "mimalloc / glibc = %.2fx (medians)\n", rps["mimalloc"] / rps["glibc"] }' "$work/medians"
+interleave glibc "$url_glibc" "$work/post.lua" mimalloc "$url_mimalloc" "$work/post.lua"
+ratio mimalloc glibc "mimalloc / glibc"

@@ -34,12 +34,8 @@ test "$(curl -s $gateway/py)" = hello
 printf 'wrk.method = "POST"\nwrk.body = "{}"\nwrk.headers["Content-Type"] = "application/json"\n' > "$work/post.lua"
 printf 'wrk.method = "GET"\n' > "$work/get.lua"
 
-for round in $(seq "${ROUNDS:-3}"); do
-  measure wasm-direct "$host/v2/bench/fgs/functions/$urn:hello/invocations" "$work/post.lua"
-  measure wasm-gateway "$gateway/hello" "$work/get.lua"
-  measure python-direct "$host/v2/bench/fgs/functions/$urn:py/invocations" "$work/post.lua"
-  measure python-gateway "$gateway/py" "$work/get.lua"
-done | tee "$work/results"
-echo
-medians wasm-direct wasm-gateway python-direct python-gateway < "$work/results" | tee "$work/medians"
-awk '{ rps[$1] = $3 } END { printf "WASM through the gateway / the invoke API directly = %.2fx (medians)\n", rps["wasm-gateway"] / rps["wasm-direct"] }' "$work/medians"
+interleave wasm-direct "$host/v2/bench/fgs/functions/$urn:hello/invocations" "$work/post.lua" \
+  wasm-gateway "$gateway/hello" "$work/get.lua" \
+  python-direct "$host/v2/bench/fgs/functions/$urn:py/invocations" "$work/post.lua" \
+  python-gateway "$gateway/py" "$work/get.lua"
+ratio wasm-gateway wasm-direct "WASM through the gateway / the invoke API directly"

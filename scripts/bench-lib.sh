@@ -33,3 +33,19 @@ wrk_prerequisites() {
   (cd examples/wasm && cargo build --release --locked --target wasm32-wasip2)
   WASM=examples/wasm/target/wasm32-wasip2/release
 }
+# `interleave NAME URL LUA [NAME URL LUA ...]`: ROUNDS (default 3) rounds of `measure`, the
+# targets taking turns; prints every round, then the medians (also kept in `$work/medians`).
+interleave() {
+  local args=("$@") names=() i
+  for ((i = 0; i < ${#args[@]}; i += 3)); do names+=("${args[i]}"); done
+  for _ in $(seq "${ROUNDS:-3}"); do
+    for ((i = 0; i < ${#args[@]}; i += 3)); do measure "${args[i]}" "${args[i + 1]}" "${args[i + 2]}"; done
+  done | tee "$work/results"
+  echo
+  medians "${names[@]}" < "$work/results" | tee "$work/medians"
+}
+# `ratio A B TEXT`: prints "TEXT = <A's median / B's median>x (medians)".
+ratio() {
+  awk -v a="$1" -v b="$2" -v text="$3" \
+    '{ rps[$1] = $3 } END { printf "%s = %.2fx (medians)\n", text, rps[a] / rps[b] }' "$work/medians"
+}
