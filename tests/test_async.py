@@ -416,3 +416,25 @@ def test_a_backlog_after_kill_9_starts_instances_within_the_bound_while_cpu_hogs
     text = again.http.get(again.url + "/metrics").text
     peak = int(re.search(r"^fgs_instance_starts_peak (\d+)", text, re.M).group(1))
     assert 1 <= peak <= 3, peak
+
+
+def test_one_projects_slow_starts_leave_start_slots_to_the_others(fresh_fgs):
+    """With 2 start slots a project holds at most 1: while three of its functions take 4 s each
+    to start, another project's cold start goes through the other slot at once."""
+    from conftest import OTHER_PROJECT
+    host = fresh_fgs("--max-concurrent-starts", "2")
+    slow_src = "import time\ntime.sleep(4)\ndef handler(event, context):\n    return 'slow'\n"
+    slow = [host.create(**python_fn(unique("slow"), slow_src, timeout=10))["func_urn"] for _ in range(3)]
+    r = host.api("POST", "/functions", project=OTHER_PROJECT,
+                 json=python_fn(unique("quick"), "def handler(event, context):\n    return 'quick'\n"))
+    assert r.status_code == 200, r.text
+    quick = r.json()["func_urn"]
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        running = [pool.submit(host.invoke, urn) for urn in slow]
+        time.sleep(1)
+        start = time.time()
+        answer = host.invoke(quick, project=OTHER_PROJECT)
+        elapsed = time.time() - start
+        assert answer.status_code == 200 and answer.json()["result"] == "quick", answer.text
+        assert elapsed < 2.5, "the other project waited %.1f s for a start slot" % elapsed
+        assert all(f.result().json()["result"] == "slow" for f in running)

@@ -10,7 +10,8 @@
 //! At most `max_starting` instances start at once (a start is CPU-bound: a storm of them, after
 //! a restart with a backlog, would crawl past every start budget). An invocation waiting for a
 //! start takes an instance of its version that comes back meanwhile instead: warm instances
-//! are preferred.
+//! are preferred. A project holds at most all but one of the slots, so that its slow starts
+//! cannot stall every other project's cold starts.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -55,6 +56,10 @@ pub struct InstancePool {
     busy: AtomicUsize,
     /// Start slots (`max_starting`).
     starts: Arc<Semaphore>,
+    /// Per project: its share of the start slots (all but one of them), so that one project's
+    /// slow starts cannot hold every slot and stall the others' cold starts.
+    project_starts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    project_share: usize,
     /// Per version: wakes one invocation waiting for a start when an instance comes back.
     returned: Mutex<HashMap<VersionKey, Arc<Notify>>>,
     starting: Arc<AtomicUsize>,
@@ -64,9 +69,18 @@ pub struct InstancePool {
 /// A start slot, held until the instance is ready to take work (a process runtime: until it
 /// first asks for work, not merely launched), and counted in the starts in progress.
 pub(crate) struct StartGuard {
-    _slot: OwnedSemaphorePermit,
+    _slot: Slot,
     starting: Arc<AtomicUsize>,
 }
+
+/// A start slot: one of the project's share and one of the host's.
+pub(crate) struct Slot {
+    _project: OwnedSemaphorePermit,
+    _host: OwnedSemaphorePermit,
+}
+
+/// Projects whose start shares are kept before idle ones are forgotten.
+const MAX_PROJECT_SHARES: usize = 4096;
 
 impl Drop for StartGuard {
     fn drop(&mut self) {
@@ -89,9 +103,12 @@ impl InstancePool {
             wasm: wasm.map(WasmRuntime::new),
             max_response: config.max_response,
         };
-        let starts = Arc::new(Semaphore::new(config.max_starting.max(1)));
+        let max_starting = config.max_starting.max(1);
+        let starts = Arc::new(Semaphore::new(max_starting));
         let pool = Arc::new(Self {
             starts,
+            project_starts: Mutex::new(HashMap::new()),
+            project_share: (max_starting - 1).max(1),
             launcher,
             config,
             idle: Mutex::new(HashMap::new()),
@@ -152,7 +169,7 @@ impl InstancePool {
         let key = (spec.function_id.clone(), spec.revision);
         let started_at = Utc::now();
         let busy = BusyGuard::new(&self.busy);
-        let warm = self.take_idle(&key).await;
+        let warm = self.take_idle(&key, &spec.project_id).await;
         let cold_start = warm.is_err();
         let start = std::time::Instant::now();
         let instance = match warm {
@@ -197,7 +214,7 @@ impl InstancePool {
 
     /// An idle instance of version `key`, waiting for one to come back while all start slots
     /// are taken; or, when none is idle, a start slot.
-    async fn take_idle(&self, key: &VersionKey) -> Result<Instance, OwnedSemaphorePermit> {
+    async fn take_idle(&self, key: &VersionKey, project: &str) -> Result<Instance, Slot> {
         let pop = || {
             self.idle
                 .lock()
@@ -219,8 +236,7 @@ impl InstancePool {
         loop {
             tokio::select! {
                 biased;
-                slot = self.starts.clone().acquire_owned() => {
-                    let slot = slot.expect("the start semaphore is never closed");
+                slot = self.slot(project) => {
                     // One may have come back while this waited.
                     return pop().ok_or(slot);
                 }
@@ -232,11 +248,34 @@ impl InstancePool {
         }
     }
 
+    /// A start slot for `project`: one of its share, then one of the host's.
+    async fn slot(&self, project: &str) -> Slot {
+        let share = {
+            let mut shares = self.project_starts.lock().unwrap();
+            if shares.len() > MAX_PROJECT_SHARES && !shares.contains_key(project) {
+                // Forget the projects starting nothing now (ids are cheap without auth).
+                let full = self.project_share;
+                shares.retain(|_, s| s.available_permits() < full);
+            }
+            shares
+                .entry(project.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.project_share)))
+                .clone()
+        };
+        let closed = "start semaphores are never closed";
+        let project = share.acquire_owned().await.expect(closed);
+        let host = self.starts.clone().acquire_owned().await.expect(closed);
+        Slot {
+            _project: project,
+            _host: host,
+        }
+    }
+
     /// Starts an instance of `spec` in start `slot`.
     async fn start(
         &self,
         spec: Arc<FunctionSpec>,
-        slot: OwnedSemaphorePermit,
+        slot: Slot,
     ) -> Result<Instance, crate::InvokeFailure> {
         let now = self.starting.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak_starting.fetch_max(now, Ordering::Relaxed);
@@ -400,12 +439,7 @@ impl InstancePool {
     ) {
         let have = self.idle.lock().unwrap().get(&key).map_or(0, Vec::len);
         for _ in have..count {
-            let slot = self
-                .starts
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("the start semaphore is never closed");
+            let slot = self.slot(&spec.project_id).await;
             match self.start(spec.clone(), slot).await {
                 Ok(instance) => self.release(key.clone(), instance),
                 Err(failure) => {
