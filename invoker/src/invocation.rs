@@ -175,6 +175,18 @@ pub async fn submit(
     .map_err(|e| InvokeError::Store(StoreError::Join(e)))?
 }
 
+/// Accepts an async request of `func` for a caller without HTTP headers (a trigger, an event
+/// stream): routed, then [`submit`]ted. Returns its request id.
+pub async fn submit_to(
+    app: &App,
+    project_id: &str,
+    func: &FunctionRef,
+    event: Vec<u8>,
+) -> Result<String, InvokeError> {
+    let entry = route(app, project_id, func, |_| None)?;
+    submit(app, &entry, event, 0).await
+}
+
 /// Records an invocation of `entry` that ran: in the metrics and the statistics.
 fn observe(app: &App, entry: &Entry, outcome: &InvokeOutcome) {
     app.metrics

@@ -24,9 +24,7 @@ impl FunctionSink for InvokerSink {
             let app = &self.0;
             let func = FunctionRef::parse(urn, project_id).map_err(|e| e.msg)?;
             if !sync {
-                let entry = invocation::route(app, project_id, &func, |_| None)
-                    .map_err(|e| e.to_string())?;
-                return invocation::submit(app, &entry, payload, 0)
+                return invocation::submit_to(app, project_id, &func, payload)
                     .await
                     .map(drop)
                     .map_err(|e| e.to_string());

@@ -30,7 +30,6 @@ use routes::{Lookup, Route};
 use crate::api::invoke::{discard, read_event};
 use crate::api::App;
 use crate::invocation;
-use crate::urn::{FunctionRef, Qualifier};
 
 /// Serves the gateway on `listener` until `shutdown` completes.
 pub async fn serve(
@@ -105,12 +104,7 @@ async fn invoke(
     request_id: &str,
 ) -> Result<Response, GatewayError> {
     let trigger = &route.trigger;
-    let func = FunctionRef {
-        package: trigger.package.clone(),
-        name: trigger.func_name.clone(),
-        qualifier: Qualifier::Version(trigger.qualifier.clone()),
-    };
-    let entry = invocation::route(app, &trigger.project_id, &func, |name| {
+    let entry = invocation::route(app, &trigger.project_id, &trigger.function(), |name| {
         parts.headers.get(name).and_then(|v| v.to_str().ok())
     })?;
     if entry.spec.language == fgs_runtime::Language::Http {

@@ -21,7 +21,6 @@ use tokio::sync::watch;
 use crate::api::App;
 use crate::invocation;
 use crate::registry::Trigger;
-use crate::urn::{FunctionRef, Qualifier};
 
 /// The running Kafka triggers, by trigger id: how to stop each.
 #[derive(Default)]
@@ -126,18 +125,13 @@ impl Deliver for TriggerDelivery {
     fn deliver<'a>(&'a self, batch: &'a [Record], _attempt: u64) -> SinkFuture<'a> {
         Box::pin(async move {
             let event = event(&self.trigger, self.app.registry.region(), batch);
-            let func = FunctionRef {
-                package: self.trigger.package.clone(),
-                name: self.trigger.func_name.clone(),
-                qualifier: Qualifier::Version(self.trigger.qualifier.clone()),
-            };
             let app = &self.app;
-            let submitted = match invocation::route(app, &self.trigger.project_id, &func, |_| None)
-            {
-                Ok(entry) => invocation::submit(app, &entry, event, 0).await.map(drop),
-                Err(e) => Err(e),
-            }
-            .map_err(|e| e.to_string());
+            let trigger = &self.trigger;
+            let submitted =
+                invocation::submit_to(app, &trigger.project_id, &trigger.function(), event)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string());
             app.triggers.fired(app, &self.trigger, submitted.clone());
             submitted
         })

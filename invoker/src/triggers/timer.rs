@@ -17,7 +17,6 @@ use crate::api::App;
 use crate::invocation;
 use crate::registry::Trigger;
 use crate::schedule::Schedule;
-use crate::urn::{FunctionRef, Qualifier};
 
 /// The running timers, by trigger id.
 #[derive(Default)]
@@ -77,17 +76,14 @@ async fn fire(app: &App, trigger: &Trigger, tick: DateTime<Utc>) {
         "trigger_name": trigger.name(),
         "user_event": trigger.event_data.get("user_event").and_then(|v| v.as_str()).unwrap_or_default(),
     });
-    let func = FunctionRef {
-        package: trigger.package.clone(),
-        name: trigger.func_name.clone(),
-        qualifier: Qualifier::Version(trigger.qualifier.clone()),
-    };
-    let submitted = match invocation::route(app, &trigger.project_id, &func, |_| None) {
-        Ok(entry) => invocation::submit(app, &entry, event.to_string().into_bytes(), 0)
-            .await
-            .map(drop),
-        Err(e) => Err(e),
-    };
+    let submitted = invocation::submit_to(
+        app,
+        &trigger.project_id,
+        &trigger.function(),
+        event.to_string().into_bytes(),
+    )
+    .await
+    .map(drop);
     if let Err(e) = &submitted {
         tracing::warn!(trigger = %trigger.trigger_id, error = %e, "timer tick not submitted");
     }

@@ -104,6 +104,15 @@ impl Trigger {
         self.trigger_status == "ACTIVE"
     }
 
+    /// The version or alias the trigger invokes.
+    pub fn function(&self) -> crate::urn::FunctionRef {
+        crate::urn::FunctionRef {
+            package: self.package.clone(),
+            name: self.func_name.clone(),
+            qualifier: crate::urn::Qualifier::Version(self.qualifier.clone()),
+        }
+    }
+
     pub fn kind(&self) -> Option<Kind> {
         Kind::parse(&self.trigger_type_code)
     }
