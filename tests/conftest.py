@@ -77,6 +77,11 @@ class Fgs:
             self.gateway_port = self.gateway_port or free_port()
             chosen.append("--gateway-listen")
             args = ["--gateway-listen", "127.0.0.1:%d" % self.gateway_port] + args
+        if not any(a.startswith("--prewarm") and a != "--prewarm-memory" for a in args):
+            # Tests find a function's processes by the RUNTIME_FUNC_NAME in their initial
+            # environment, which a prewarmed interpreter learns only later: hosts run without
+            # the pool unless a test asks for it (test_prewarm.py covers the pool).
+            args = args + ["--prewarm", "off"]
         logs = os.path.join(self.cwd or "", self.data_dir)
         os.makedirs(logs, exist_ok=True)
         log_path = os.path.join(logs, "fgs-%d.log" % self.port)

@@ -372,7 +372,7 @@ def test_a_cold_start_reports_its_start_up_time(fgs):
     name = unique("cold")
     fn = fgs.create(**python_fn(name, "import time\ntime.sleep(0.2)\ndef handler(e, c):\n    return 1\n"))
     urn = fn["func_urn"]
-    metric = r'^fgs_cold_start_seconds_count\{runtime="Python3.9"\} (\d+)'
+    metric = r'^fgs_cold_start_seconds_count\{pooled="false",runtime="Python3.9"\} (\d+)'
     count = lambda: int((re.search(metric, fgs.http.get(fgs.url + "/metrics").text, re.M) or [0, 0])[1])
     before = count()
     cold = json.loads(fgs.invoke(urn).headers["X-Cff-Invoke-Summary"])

@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fgs_limits::{FunctionLimits, PayloadLimits};
-use fgs_runtime::{CodeStore, InstancePool, PoolConfig, RuntimeLayout};
+use fgs_runtime::{CodeStore, InstancePool, LaneConfig, PoolConfig, PrewarmConfig, RuntimeLayout};
 use fgs_sandbox::wasm::{WasmConfig, WasmEngine};
 use fgs_sandbox::{
     Enforcement, NamespaceConfig, NamespaceError, NamespaceSandbox, ProcessGroupSandbox, Sandbox,
@@ -120,6 +120,15 @@ struct ServeArgs {
     /// instance of their function that comes back meanwhile.
     #[arg(long)]
     max_concurrent_starts: Option<usize>,
+    /// Prewarmed sandboxes per runtime, `RUNTIME=MIN..MAX` (python, nodejs), comma-separated,
+    /// or `off`: interpreters started and waiting in their sandboxes, which a cold start of a
+    /// Python or Node.js function takes instead of starting one (needs the namespace sandbox).
+    /// Each lane's size follows the cold-start rate between MIN and MAX.
+    #[arg(long, default_value = "python=1..8,nodejs=1..4", value_parser = parse_prewarm)]
+    prewarm: PrewarmLanes,
+    /// Memory the prewarmed sandboxes may use together, MB; beyond it they are not refilled.
+    #[arg(long, default_value_t = 512)]
+    prewarm_memory: u64,
     /// Most WebAssembly instances alive at once (slots of wasmtime's pooling allocator).
     #[arg(long, default_value_t = 256)]
     wasm_instances: u32,
@@ -253,6 +262,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_starting: args
                 .max_concurrent_starts
                 .unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, |n| n.get())),
+            prewarm: PrewarmConfig {
+                lanes: args.prewarm.0.clone(),
+                memory_budget: args.prewarm_memory * 1024 * 1024,
+            },
         },
     );
     let app = Arc::new(api::App {
@@ -462,4 +475,12 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
     }
     tracing::info!("shutting down");
+}
+
+/// The lanes of `--prewarm`.
+#[derive(Debug, Clone)]
+struct PrewarmLanes(Vec<LaneConfig>);
+
+fn parse_prewarm(text: &str) -> Result<PrewarmLanes, String> {
+    PrewarmConfig::parse(text, 0).map(|c| PrewarmLanes(c.lanes))
 }

@@ -1,6 +1,6 @@
 //! Prometheus metrics, served at `/metrics`.
 
-use fgs_runtime::InvokeOutcome;
+use fgs_runtime::{InvokeOutcome, LaneStats};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -12,6 +12,9 @@ pub struct Metrics {
     invocations: IntCounterVec,
     cold_starts: IntCounterVec,
     cold_start_seconds: HistogramVec,
+    prewarm_ready: IntGaugeVec,
+    prewarm_hits: IntCounterVec,
+    prewarm_misses: IntCounterVec,
     duration: HistogramVec,
     instances: IntGauge,
     starting: IntGauge,
@@ -52,12 +55,36 @@ impl Metrics {
         let cold_start_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "fgs_cold_start_seconds",
-                "From an invocation finding no idle instance to a new instance taking it (a start slot, the sandbox, the runtime's boot and initializer), by runtime.",
+                "From an invocation finding no idle instance to a new instance taking it (a start slot, the sandbox, the runtime's boot and initializer), by runtime and whether a prewarmed sandbox was taken.",
             )
             .buckets(vec![
                 0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0,
                 2.5, 5.0, 10.0, 30.0,
             ]),
+            &["runtime", "pooled"],
+        )
+        .expect("valid metric");
+        let prewarm_ready = IntGaugeVec::new(
+            Opts::new(
+                "fgs_prewarm_pool_size",
+                "Prewarmed sandboxes ready now, by runtime.",
+            ),
+            &["runtime"],
+        )
+        .expect("valid metric");
+        let prewarm_hits = IntCounterVec::new(
+            Opts::new(
+                "fgs_prewarm_hits_total",
+                "Cold starts that took a prewarmed sandbox, by runtime.",
+            ),
+            &["runtime"],
+        )
+        .expect("valid metric");
+        let prewarm_misses = IntCounterVec::new(
+            Opts::new(
+                "fgs_prewarm_misses_total",
+                "Cold starts that could have taken a prewarmed sandbox but found none ready, by runtime.",
+            ),
             &["runtime"],
         )
         .expect("valid metric");
@@ -123,6 +150,9 @@ impl Metrics {
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(cold_starts.clone()),
             Box::new(cold_start_seconds.clone()),
+            Box::new(prewarm_ready.clone()),
+            Box::new(prewarm_hits.clone()),
+            Box::new(prewarm_misses.clone()),
             Box::new(duration.clone()),
             Box::new(instances.clone()),
             Box::new(starting.clone()),
@@ -140,6 +170,9 @@ impl Metrics {
             invocations,
             cold_starts,
             cold_start_seconds,
+            prewarm_ready,
+            prewarm_hits,
+            prewarm_misses,
             duration,
             instances,
             starting,
@@ -203,7 +236,7 @@ impl Metrics {
         }
         if let Some(init) = outcome.init_duration {
             self.cold_start_seconds
-                .with_label_values(&[runtime])
+                .with_label_values(&[runtime, if outcome.prewarmed { "true" } else { "false" }])
                 .observe(init.as_secs_f64());
         }
         self.duration
@@ -217,7 +250,22 @@ impl Metrics {
         instances: usize,
         (starting, peak_starting): (usize, usize),
         async_waiting: usize,
+        prewarm: &[LaneStats],
     ) -> String {
+        for lane in prewarm {
+            let labels = [lane.runtime];
+            self.prewarm_ready
+                .with_label_values(&labels)
+                .set(lane.ready as i64);
+            // The pool counts; the counters catch up with it.
+            for (counter, now) in [
+                (&self.prewarm_hits, lane.hits),
+                (&self.prewarm_misses, lane.misses),
+            ] {
+                let counter = counter.with_label_values(&labels);
+                counter.inc_by(now.saturating_sub(counter.get()));
+            }
+        }
         self.instances.set(instances as i64);
         self.starting.set(starting as i64);
         self.peak_starting.set(peak_starting as i64);

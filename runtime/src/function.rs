@@ -104,18 +104,55 @@ impl FunctionSpec {
                 Language::Custom | Language::Wasm | Language::Http => {}
             }
         }
-        set("RUNTIME_CODE_ROOT", code_root.to_string());
-        set("RUNTIME_ROOT", runtime_root.to_string());
-        set("RUNTIME_API_ADDR", api_addr.to_string());
-        set("RUNTIME_MAX_RESP_BODY_SIZE", max_response.to_string());
-        set(
-            "PATH",
-            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
-        );
-        set("HOME", "/tmp".into());
-        set("LANG", "C.UTF-8".into());
-        set("PYTHONUNBUFFERED", "1".into());
-        set("PYTHONDONTWRITEBYTECODE", "1".into());
+        env.extend(host_environment(
+            api_addr,
+            code_root,
+            runtime_root,
+            max_response,
+        ));
         env
     }
+}
+
+impl FunctionSpec {
+    /// Whether a prewarmed instance may run this function: a Python or Node.js function none
+    /// of whose variables is read by the interpreter (or the C library) as it starts, since a
+    /// prewarmed interpreter has started before it learns them (`PYTHONPATH` set by
+    /// dependencies is applied by the bootstrap instead).
+    pub fn prewarmable(&self) -> bool {
+        const READ_AT_START: &[&str] = &[
+            "PYTHON", "NODE_", "UV_", "LD_", "MALLOC_", "GLIBC_", "LANG", "LC_", "TZ",
+        ];
+        matches!(self.language, Language::Python | Language::NodeJs)
+            && !self
+                .user_data
+                .iter()
+                .any(|(name, _)| READ_AT_START.iter().any(|p| name.starts_with(p)))
+    }
+}
+
+/// What every process instance's environment holds besides its function's: where the code,
+/// the bootstraps and the runtime API are, and what interpreters need. A prewarmed instance
+/// starts with this alone.
+pub(crate) fn host_environment(
+    api_addr: &str,
+    code_root: &str,
+    runtime_root: &str,
+    max_response: u64,
+) -> Vec<(String, String)> {
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    [
+        ("RUNTIME_CODE_ROOT", code_root.to_string()),
+        ("RUNTIME_ROOT", runtime_root.to_string()),
+        ("RUNTIME_API_ADDR", api_addr.to_string()),
+        ("RUNTIME_MAX_RESP_BODY_SIZE", max_response.to_string()),
+        ("PATH", path),
+        ("HOME", "/tmp".into()),
+        ("LANG", "C.UTF-8".into()),
+        ("PYTHONUNBUFFERED", "1".into()),
+        ("PYTHONDONTWRITEBYTECODE", "1".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }

@@ -8,6 +8,7 @@ use fgs_sandbox::Sandbox;
 
 use crate::http_instance::HttpInstance;
 use crate::pool::StartGuard;
+use crate::prewarm::Prewarm;
 use crate::process_instance::ProcessInstance;
 use crate::wasm::{WasmFunctionInstance, WasmRuntime};
 use crate::{FunctionSpec, InvokeFailure, InvokeRequest, Language, RuntimeLayout};
@@ -18,6 +19,8 @@ pub(crate) struct Launcher {
     pub layout: RuntimeLayout,
     pub wasm: Option<WasmRuntime>,
     pub max_response: u64,
+    /// Prewarmed sandboxes for Python and Node.js, when on.
+    pub prewarm: Option<Arc<Prewarm>>,
 }
 
 pub(crate) enum Instance {
@@ -51,16 +54,44 @@ impl Instance {
             )
             .await
             .map(Instance::Http),
-            _ => ProcessInstance::start(
-                spec,
-                &launcher.layout,
-                launcher.sandbox.as_ref(),
-                launcher.max_response,
-                Some(guard),
-            )
-            .await
-            .map(Instance::Process),
+            _ => {
+                let mut guard = Some(guard);
+                let prewarmed = launcher.prewarm.as_ref().and_then(|p| p.take(&spec));
+                if let Some(prewarmed) = prewarmed {
+                    let sandbox = launcher.sandbox.as_ref();
+                    match ProcessInstance::assign(
+                        spec.clone(),
+                        prewarmed,
+                        sandbox,
+                        launcher.max_response,
+                        guard.take(),
+                    )
+                    .await
+                    {
+                        Ok(instance) => return Ok(Instance::Process(instance)),
+                        // Start one as without the pool.
+                        Err((failure, unused)) => {
+                            tracing::warn!(function = %spec.urn, error = %String::from_utf8_lossy(&failure.payload()), "prewarmed sandbox failed");
+                            guard = unused;
+                        }
+                    }
+                }
+                ProcessInstance::start(
+                    spec,
+                    &launcher.layout,
+                    launcher.sandbox.as_ref(),
+                    launcher.max_response,
+                    guard,
+                )
+                .await
+                .map(Instance::Process)
+            }
         }
+    }
+
+    /// Whether the instance runs in a prewarmed sandbox.
+    pub fn prewarmed(&self) -> bool {
+        matches!(self, Instance::Process(i) if i.prewarmed())
     }
 
     pub async fn invoke(

@@ -209,6 +209,8 @@ pub struct InvokeOutcome {
     pub memory_size_mb: u32,
     /// Whether a new instance was started for this invocation.
     pub cold_start: bool,
+    /// For a cold start: whether the instance was a prewarmed sandbox.
+    pub prewarmed: bool,
     /// For a cold start: how long the instance took to start and initialize (until it could
     /// take the request).
     pub init_duration: Option<Duration>,

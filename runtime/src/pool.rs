@@ -28,6 +28,7 @@ use bytes::Bytes;
 
 use crate::http_instance::HttpBody;
 use crate::instance::{Instance, Launcher};
+use crate::prewarm::{LaneStats, Prewarm, PrewarmConfig};
 use crate::wasm::WasmRuntime;
 use crate::{FunctionSpec, InvokeFailure, InvokeOutcome, InvokeRequest, RuntimeLayout};
 
@@ -40,6 +41,8 @@ pub struct PoolConfig {
     pub max_response: u64,
     /// Instances starting at once, at most.
     pub max_starting: usize,
+    /// Prewarmed sandboxes (`--prewarm`).
+    pub prewarm: PrewarmConfig,
 }
 
 type VersionKey = (String, u64);
@@ -97,14 +100,22 @@ impl InstancePool {
         wasm: Option<Arc<WasmEngine>>,
         config: PoolConfig,
     ) -> Arc<Self> {
+        let max_starting = config.max_starting.max(1);
+        let starts = Arc::new(Semaphore::new(max_starting));
+        let prewarm = Prewarm::start(
+            &config.prewarm,
+            sandbox.clone(),
+            layout.clone(),
+            config.max_response,
+            starts.clone(),
+        );
         let launcher = Launcher {
             sandbox,
             layout,
             wasm: wasm.map(WasmRuntime::new),
             max_response: config.max_response,
+            prewarm,
         };
-        let max_starting = config.max_starting.max(1);
-        let starts = Arc::new(Semaphore::new(max_starting));
         let pool = Arc::new(Self {
             starts,
             project_starts: Mutex::new(HashMap::new()),
@@ -196,6 +207,7 @@ impl InstancePool {
                         memory_used_mb: 0.0,
                         memory_size_mb,
                         cold_start,
+                        prewarmed: false,
                         init_duration: Some(start.elapsed()),
                     }));
                 }
@@ -286,6 +298,15 @@ impl InstancePool {
         Instance::start(spec, &self.launcher, guard).await
     }
 
+    /// The prewarmed sandboxes' lanes (none when prewarming is off).
+    pub fn prewarm_stats(&self) -> Vec<LaneStats> {
+        self.launcher
+            .prewarm
+            .as_ref()
+            .map(|p| p.stats())
+            .unwrap_or_default()
+    }
+
     /// Instances starting now, and the most that ever started at once.
     pub fn starting(&self) -> (usize, usize) {
         (
@@ -307,6 +328,7 @@ impl InstancePool {
         let output = lease.instance.take_log();
         let memory_used_mb = lease.instance.memory_used_mb();
         let memory_size_mb = lease.spec.memory.mb();
+        let prewarmed = lease.start.is_some() && lease.instance.prewarmed();
         let log = format_log(
             &lease.request_id,
             &lease.spec.version,
@@ -326,6 +348,7 @@ impl InstancePool {
             memory_used_mb,
             memory_size_mb,
             cold_start: lease.start.is_some(),
+            prewarmed,
             init_duration,
         }
     }
@@ -373,6 +396,9 @@ impl InstancePool {
             .collect();
         for instance in instances {
             instance.stop().await;
+        }
+        if let Some(prewarm) = &self.launcher.prewarm {
+            prewarm.shutdown().await;
         }
         self.launcher.sandbox.shutdown();
     }

@@ -6,6 +6,7 @@
 //! `initializer_timeout`. The handler's own time then runs against the function timeout. A timeout, a
 //! crash or a failed initializer leaves the instance broken; the pool discards it.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use tokio::sync::oneshot;
 
 use crate::logs::LogPipe;
 use crate::pool::StartGuard;
+use crate::prewarm::Prewarmed;
 use crate::runtime_api::{Completion, Dispatch, RuntimeApi};
 use crate::{FunctionSpec, InvokeFailure, InvokeRequest, Language, RuntimeLayout};
 
@@ -39,6 +41,8 @@ pub(crate) struct ProcessInstance {
     broken: bool,
     max_response: u64,
     pub last_used: Instant,
+    /// It runs in a prewarmed sandbox.
+    prewarmed: bool,
 }
 
 impl ProcessInstance {
@@ -96,8 +100,83 @@ impl ProcessInstance {
         let process = sandbox
             .launch(launch)
             .map_err(|e| InvokeFailure::System(e.to_string()))?;
-        // Until the runtime first asks for work it is starting: it keeps its start slot and
-        // its start CPU weight (not longer than the start budget, nor than it lives).
+        Ok(Self::running(
+            spec,
+            process,
+            api,
+            network,
+            logs,
+            max_response,
+            start,
+            false,
+        ))
+    }
+
+    /// Makes a prewarmed sandbox an instance of `spec`: shows it the code, gives it the
+    /// function's limits and environment; its bootstrap then loads the handler. On failure
+    /// the sandbox is discarded.
+    pub async fn assign(
+        spec: Arc<FunctionSpec>,
+        prewarmed: Prewarmed,
+        sandbox: &dyn Sandbox,
+        max_response: u64,
+        start: Option<StartGuard>,
+    ) -> Result<Self, (InvokeFailure, Option<StartGuard>)> {
+        let Prewarmed {
+            mut process,
+            control,
+            api,
+            network,
+            logs,
+            ..
+        } = prewarmed;
+        let assigned = tokio::task::block_in_place(|| {
+            control.assign(&spec.code_dir, &spec.dependency_dirs)?;
+            process.assign_limits(spec.memory.mb())
+        });
+        if let Err(e) = assigned {
+            process.kill();
+            let failure = InvokeFailure::System(format!("cannot assign a prewarmed sandbox: {e}"));
+            return Err((failure, start));
+        }
+        let (code_root, runtime_root) = sandbox.instance_paths(&spec.code_dir, Path::new(""));
+        let dependencies = sandbox.dependency_paths(&spec.dependency_dirs);
+        let env = spec.process_environment(
+            &api.addr.to_string(),
+            &code_root.to_string_lossy(),
+            &runtime_root.to_string_lossy(),
+            &dependencies,
+            max_response,
+        );
+        // What the interpreter wrote while it waited is no invocation's.
+        logs.take();
+        api.assign(&env);
+        Ok(Self::running(
+            spec,
+            process,
+            api,
+            network,
+            logs,
+            max_response,
+            start,
+            true,
+        ))
+    }
+
+    /// An instance whose runtime has been launched: until the runtime first asks for work it
+    /// is starting, and keeps its start slot and its start CPU weight (not longer than the
+    /// start budget, nor than it lives).
+    #[allow(clippy::too_many_arguments)]
+    fn running(
+        spec: Arc<FunctionSpec>,
+        process: Process,
+        api: RuntimeApi,
+        network: Option<fgs_sandbox::network::Namespace>,
+        logs: Arc<LogPipe>,
+        max_response: u64,
+        start: Option<StartGuard>,
+        prewarmed: bool,
+    ) -> Self {
         let mut ready = api.ready.clone();
         let settle = process.cpu_settler();
         tokio::spawn(async move {
@@ -105,7 +184,7 @@ impl ProcessInstance {
             settle();
             drop(start);
         });
-        Ok(Self {
+        Self {
             spec,
             process,
             api,
@@ -117,7 +196,13 @@ impl ProcessInstance {
             broken: false,
             max_response,
             last_used: Instant::now(),
-        })
+            prewarmed,
+        }
+    }
+
+    /// Whether the instance runs in a prewarmed sandbox.
+    pub fn prewarmed(&self) -> bool {
+        self.prewarmed
     }
 
     /// Kills the instance and waits until it has ended.

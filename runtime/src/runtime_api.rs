@@ -8,6 +8,10 @@
 //! reports that its initializer starts (the `initializer_timeout` runs from then) or failed
 //! (body: the error JSON); the shipped Python and Node.js bootstraps use both.
 //!
+//! A prewarmed instance's bootstrap first asks `GET /v1/runtime/assignment` (fgs's), which
+//! answers once a function has taken the instance, with the function's environment as a JSON
+//! list of `[name, value]` pairs (later ones win); see `prewarm`.
+//!
 //! Each instance gets its own listener (`RUNTIME_API_ADDR`), so the protocol needs no instance
 //! identifier. The sandbox makes it: inside the instance's own network namespace, where no
 //! other instance can connect to it, or on a host loopback port with `--network host`.
@@ -55,6 +59,9 @@ pub(crate) struct RuntimeApi {
     pub init_started: watch::Receiver<bool>,
     /// The runtime has asked for work: it has started (and initialized).
     pub ready: watch::Receiver<bool>,
+    /// A prewarmed runtime waits for its assignment.
+    pub waiting: watch::Receiver<bool>,
+    assignment: watch::Sender<Option<Bytes>>,
     server: JoinHandle<()>,
 }
 
@@ -70,6 +77,8 @@ struct ApiState {
     init_error: watch::Sender<Option<Bytes>>,
     init_started: watch::Sender<bool>,
     ready: watch::Sender<bool>,
+    waiting: watch::Sender<bool>,
+    assignment: watch::Receiver<Option<Bytes>>,
     max_response: u64,
 }
 
@@ -83,12 +92,16 @@ impl RuntimeApi {
         let (init_tx, init_rx) = watch::channel(None);
         let (started_tx, started_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = watch::channel(false);
+        let (waiting_tx, waiting_rx) = watch::channel(false);
+        let (assignment_tx, assignment_rx) = watch::channel(None);
         let state = Arc::new(ApiState {
             queue: tokio::sync::Mutex::new(queue),
             inflight: Mutex::new(None),
             init_error: init_tx,
             init_started: started_tx,
             ready: ready_tx,
+            waiting: waiting_tx,
+            assignment: assignment_rx,
             max_response,
         });
         let app = Router::new()
@@ -97,6 +110,7 @@ impl RuntimeApi {
             .route("/v1/runtime/invocation/error/{id}", post(post_error))
             .route("/v1/runtime/init/error", post(post_init_error))
             .route("/v1/runtime/init/start", post(post_init_start))
+            .route("/v1/runtime/assignment", get(assignment))
             .with_state(state);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -107,9 +121,27 @@ impl RuntimeApi {
             init_error: init_rx,
             init_started: started_rx,
             ready: ready_rx,
+            waiting: waiting_rx,
+            assignment: assignment_tx,
             server,
         })
     }
+
+    /// Hands a prewarmed runtime its function's environment (once its code is mounted).
+    pub fn assign(&self, environment: &[(String, String)]) {
+        let json = serde_json::to_vec(environment).expect("pairs of strings serialize");
+        self.assignment.send_replace(Some(Bytes::from(json)));
+    }
+}
+
+async fn assignment(State(state): State<Arc<ApiState>>) -> Response {
+    state.waiting.send_replace(true);
+    let mut assignment = state.assignment.clone();
+    let env = match assignment.wait_for(|a| a.is_some()).await {
+        Ok(env) => env.clone().unwrap_or_default(),
+        Err(_) => return (StatusCode::GONE, "instance is shutting down").into_response(),
+    };
+    Response::new(Body::from(env))
 }
 
 async fn next_request(State(state): State<Arc<ApiState>>) -> Response {

@@ -44,6 +44,11 @@ pub trait ControlGroup: Send + Sync {
     fn memory_peak(&self) -> u64;
     /// Sets the group's relative CPU weight (`cpu.shares`, converted on v2).
     fn set_cpu_shares(&self, shares: u64);
+    /// Sets the group's memory limit (and no swap), bytes: a prewarmed sandbox gets its
+    /// function's memory when assigned.
+    fn set_memory_limit(&self, bytes: i64) -> std::io::Result<()>;
+    /// Memory the group uses now, bytes.
+    fn memory_current(&self) -> u64;
     /// Kills every process in the group and removes it.
     fn destroy(&self);
 }
@@ -170,13 +175,7 @@ fn io_error(e: cgroups_rs::fs::error::Error) -> std::io::Error {
 }
 
 fn configure(group: &Cgroup, limits: GroupLimits) -> std::io::Result<()> {
-    let mem: &MemController = group
-        .controller_of()
-        .ok_or_else(|| std::io::Error::other("no memory controller"))?;
-    mem.set_limit(limits.memory_bytes).map_err(io_error)?;
-    // No swap: memory+swap may not exceed memory (v1 needs the accounting enabled).
-    let _ = mem.set_memswap_limit(if group.v2() { 0 } else { limits.memory_bytes });
-    let _ = mem.set_swappiness(0);
+    set_memory(group, limits.memory_bytes)?;
     let pids: &PidController = group
         .controller_of()
         .ok_or_else(|| std::io::Error::other("no pids controller"))?;
@@ -187,6 +186,33 @@ fn configure(group: &Cgroup, limits: GroupLimits) -> std::io::Result<()> {
         .ok_or_else(|| std::io::Error::other("no cpu controller"))?;
     cpu.set_shares(limits.start_cpu_shares).map_err(io_error)?;
     Ok(())
+}
+
+/// The memory limit, without swap: memory+swap may not exceed memory (v1 needs the
+/// accounting enabled).
+fn set_memory(group: &Cgroup, bytes: i64) -> std::io::Result<()> {
+    let mem: &MemController = group
+        .controller_of()
+        .ok_or_else(|| std::io::Error::other("no memory controller"))?;
+    if group.v2() {
+        mem.set_limit(bytes).map_err(io_error)?;
+        let _ = mem.set_memswap_limit(0);
+    } else {
+        // v1 keeps memory <= memory+swap at every step: raising, memory+swap goes first
+        // (lowering, that first try fails and the second one sets it).
+        let _ = mem.set_memswap_limit(bytes);
+        mem.set_limit(bytes).map_err(io_error)?;
+        let _ = mem.set_memswap_limit(bytes);
+    }
+    let _ = mem.set_swappiness(0);
+    Ok(())
+}
+
+fn memory_current(group: &Cgroup, file: &str) -> u64 {
+    group
+        .controller_of::<MemController>()
+        .map(|m| read_number(&m.path().join(file)))
+        .unwrap_or(0)
 }
 
 fn set_shares(group: &Cgroup, shares: u64) {
@@ -256,6 +282,14 @@ impl ControlGroup for V1 {
         procs_files(&self.0)
     }
 
+    fn set_memory_limit(&self, bytes: i64) -> std::io::Result<()> {
+        set_memory(&self.0, bytes)
+    }
+
+    fn memory_current(&self) -> u64 {
+        memory_current(&self.0, "memory.usage_in_bytes")
+    }
+
     fn oom_kills(&self) -> u64 {
         self.0
             .controller_of::<MemController>()
@@ -285,6 +319,14 @@ struct V2(Cgroup);
 impl ControlGroup for V2 {
     fn join_files(&self) -> Vec<PathBuf> {
         procs_files(&self.0)
+    }
+
+    fn set_memory_limit(&self, bytes: i64) -> std::io::Result<()> {
+        set_memory(&self.0, bytes)
+    }
+
+    fn memory_current(&self) -> u64 {
+        memory_current(&self.0, "memory.current")
     }
 
     fn oom_kills(&self) -> u64 {

@@ -24,7 +24,7 @@ pub mod wasm;
 pub use cgroup::ControlGroup;
 pub use error::SandboxError;
 pub use exit::Exit;
-pub use namespace::{NamespaceConfig, NamespaceError, NamespaceSandbox};
+pub use namespace::{Control, NamespaceConfig, NamespaceError, NamespaceSandbox};
 pub use process::Process;
 pub use process_group::ProcessGroupSandbox;
 
@@ -79,6 +79,21 @@ pub struct Enforcement {
 pub trait Sandbox: Send + Sync + 'static {
     /// Starts the instance described by `spec`.
     fn launch(&self, spec: LaunchSpec) -> Result<Process, SandboxError>;
+
+    /// Starts an instance without code (a prewarmed instance): its runtime starts and waits,
+    /// and [`Control::assign`] later shows one function's code to it. `spec.code_dir` and
+    /// `spec.dependency_dirs` are not used; `spec.memory_mb` is the limit until assigned.
+    fn prepare(&self, spec: LaunchSpec) -> Result<(Process, Control), SandboxError> {
+        Err(SandboxError::Spawn {
+            program: spec.program,
+            source: std::io::Error::other("this sandbox cannot prewarm instances"),
+        })
+    }
+
+    /// Whether [`Sandbox::prepare`] works here (it needs the namespace sandbox).
+    fn prepares(&self) -> bool {
+        false
+    }
 
     /// What this sandbox enforces, for `/healthz` and the start-up log.
     fn enforcement(&self) -> Enforcement;

@@ -1,6 +1,6 @@
 //! A running instance process and its end.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Stdio;
@@ -14,14 +14,18 @@ use tokio::sync::watch;
 use crate::lease::Lease;
 use crate::{ControlGroup, Exit, SandboxError};
 
+/// The descriptor an instance's helper finds its control socket at.
+pub(crate) const CONTROL_FD: i32 = 3;
+
 /// A command for an instance: an empty environment, stdin from `/dev/null`, stdout and
 /// stderr into `output`, its own process group, killed when the host dies
-/// (`PR_SET_PDEATHSIG`), with no other inherited descriptor, and with `nofile` as
-/// `RLIMIT_NOFILE` when given.
+/// (`PR_SET_PDEATHSIG`), with no other inherited descriptor but `control` (as descriptor 3,
+/// when given), and with `nofile` as `RLIMIT_NOFILE` when given.
 pub(crate) fn instance_command(
     program: &Path,
     output: OwnedFd,
     nofile: Option<u64>,
+    control: Option<OwnedFd>,
 ) -> Result<std::process::Command, SandboxError> {
     let stderr = output.try_clone().map_err(|source| SandboxError::Spawn {
         program: program.to_path_buf(),
@@ -46,6 +50,15 @@ pub(crate) fn instance_command(
             if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) != 0 {
                 for fd in 3..65_536 {
                     libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                }
+            }
+            if let Some(fd) = &control {
+                let fd = fd.as_raw_fd();
+                // dup2 onto itself keeps close-on-exec: clear it then.
+                if fd == CONTROL_FD {
+                    libc::fcntl(fd, libc::F_SETFD, 0);
+                } else if libc::dup2(fd, CONTROL_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
                 }
             }
             if let Some(n) = nofile {
@@ -192,6 +205,22 @@ impl Process {
                 group.set_cpu_shares(shares);
             }
         }
+    }
+
+    /// Gives a prewarmed instance its function's memory limit, and the CPU weight of a start
+    /// that settles at its steady weight (proportional to the memory) once started.
+    pub fn assign_limits(&mut self, memory_mb: u32) -> std::io::Result<()> {
+        if let Some(group) = &self.group {
+            group.set_memory_limit(i64::from(memory_mb) * 1024 * 1024)?;
+            group.set_cpu_shares(crate::cgroup::START_CPU_SHARES.max(u64::from(memory_mb)));
+            self.steady_cpu_shares = Some(u64::from(memory_mb));
+        }
+        Ok(())
+    }
+
+    /// Memory the instance uses now (its cgroup's), bytes; 0 without a cgroup.
+    pub fn memory_current(&self) -> u64 {
+        self.group.as_ref().map_or(0, |g| g.memory_current())
     }
 
     pub fn pid(&self) -> u32 {

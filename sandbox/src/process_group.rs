@@ -15,7 +15,7 @@ pub struct ProcessGroupSandbox;
 
 impl Sandbox for ProcessGroupSandbox {
     fn launch(&self, spec: LaunchSpec) -> Result<Process, SandboxError> {
-        let mut cmd = instance_command(&spec.program, spec.output, Some(MAX_OPEN_FILES))?;
+        let mut cmd = instance_command(&spec.program, spec.output, Some(MAX_OPEN_FILES), None)?;
         cmd.args(&spec.args)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&spec.cwd);

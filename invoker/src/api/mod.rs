@@ -192,6 +192,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         app.pool.instance_count(),
         app.pool.starting(),
         app.queue.len(),
+        &app.pool.prewarm_stats(),
     );
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -4,16 +4,27 @@
 // Implements the FunctionGraph Node.js programming model (async and callback handlers,
 // an optional initializer, the documented context methods) on top of the custom-runtime
 // API served by fgs at $RUNTIME_API_ADDR.
+//
+// In a prewarmed sandbox ($FGS_PREWARMED) node starts before any function has taken it: it
+// loads this bootstrap and common core modules, then waits for its assignment
+// (GET /v1/runtime/assignment), which comes once fgs has mounted the function's code. The
+// answer is the function's environment; the bootstrap adopts it and goes on as any instance.
 
 const http = require('http');
 const path = require('path');
 
 const [API_HOST, API_PORT] = process.env.RUNTIME_API_ADDR.split(':');
-const CODE_ROOT = process.env.RUNTIME_CODE_ROOT || process.cwd();
-const HANDLER = process.env.RUNTIME_HANDLER || 'index.handler';
-const INITIALIZER = process.env.RUNTIME_INITIALIZER_HANDLER || '';
-const TIMEOUT_S = parseInt(process.env.RUNTIME_TIMEOUT || '3', 10);
-const USER_DATA = JSON.parse(process.env.RUNTIME_USERDATA || '{}');
+let CODE_ROOT, HANDLER, INITIALIZER, TIMEOUT_S, USER_DATA;
+
+// The function's settings, from its environment.
+function settings() {
+  CODE_ROOT = process.env.RUNTIME_CODE_ROOT || process.cwd();
+  HANDLER = process.env.RUNTIME_HANDLER || 'index.handler';
+  INITIALIZER = process.env.RUNTIME_INITIALIZER_HANDLER || '';
+  TIMEOUT_S = parseInt(process.env.RUNTIME_TIMEOUT || '3', 10);
+  USER_DATA = JSON.parse(process.env.RUNTIME_USERDATA || '{}');
+}
+settings();
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 function call(method, urlPath, body) {
@@ -126,7 +137,39 @@ function decodeEvent(body) {
   }
 }
 
+// Core modules handlers commonly require, loaded while the sandbox waits.
+function preload() {
+  for (const m of ['https', 'crypto', 'url', 'querystring', 'util', 'events', 'stream', 'fs', 'os', 'zlib']) {
+    require(m);
+  }
+}
+
+// Waits until a function takes this prewarmed sandbox, then becomes its instance: its
+// environment, its dependency packages on the module path (as NODE_PATH would at start),
+// its code root as the working directory (now that the code is mounted there).
+async function awaitAssignment() {
+  let answer;
+  for (;;) {
+    try {
+      answer = await call('GET', '/v1/runtime/assignment');
+      if (answer.status === 200) break;
+    } catch (_) {
+      // retried below
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  for (const name of Object.keys(process.env)) delete process.env[name];
+  for (const [name, value] of JSON.parse(answer.body.toString('utf8'))) process.env[name] = value;
+  if (process.env.NODE_PATH) require('module').Module._initPaths();
+  settings();
+  process.chdir(CODE_ROOT);
+}
+
 async function main() {
+  if (process.env.FGS_PREWARMED) {
+    preload();
+    await awaitAssignment();
+  }
   // A handler may leave nothing pending (a promise that never settles); the runtime must
   // still wait for the timeout rather than exit with an empty event loop.
   setInterval(() => {}, 1 << 30);

@@ -3,6 +3,11 @@
 Implements the FunctionGraph Python programming model (``handler(event, context)``, an
 optional ``initializer(context)``, the documented context methods) on top of the
 custom-runtime API served by fgs at ``$RUNTIME_API_ADDR``.
+
+In a prewarmed sandbox (``$FGS_PREWARMED``) the interpreter starts before any function has
+taken it: it imports this bootstrap and common stdlib modules, then waits for its assignment
+(``GET /v1/runtime/assignment``), which comes once fgs has mounted the function's code. The
+answer is the function's environment; the bootstrap adopts it and goes on as any instance.
 """
 
 import datetime
@@ -15,10 +20,18 @@ import time
 import traceback
 
 API = os.environ["RUNTIME_API_ADDR"]
-CODE_ROOT = os.environ.get("RUNTIME_CODE_ROOT", os.getcwd())
-HANDLER = os.environ.get("RUNTIME_HANDLER", "index.handler")
-INITIALIZER = os.environ.get("RUNTIME_INITIALIZER_HANDLER", "")
-TIMEOUT_S = int(os.environ.get("RUNTIME_TIMEOUT", "3"))
+
+
+def settings():
+    """The function's settings, from its environment."""
+    global CODE_ROOT, HANDLER, INITIALIZER, TIMEOUT_S
+    CODE_ROOT = os.environ.get("RUNTIME_CODE_ROOT", os.getcwd())
+    HANDLER = os.environ.get("RUNTIME_HANDLER", "index.handler")
+    INITIALIZER = os.environ.get("RUNTIME_INITIALIZER_HANDLER", "")
+    TIMEOUT_S = int(os.environ.get("RUNTIME_TIMEOUT", "3"))
+
+
+settings()
 
 
 class _Logger:
@@ -52,11 +65,11 @@ class _Logger:
 class Context:
     """The FunctionGraph context object."""
 
-    def __init__(self, request_id="", headers=None, timeout_s=TIMEOUT_S):
+    def __init__(self, request_id="", headers=None):
         self._request_id = request_id
         self._headers = headers or {}
         self._start = time.time()
-        self._timeout_s = timeout_s
+        self._timeout_s = TIMEOUT_S
         self._user_data = json.loads(os.environ.get("RUNTIME_USERDATA") or "{}")
         self._logger = _Logger(self)
 
@@ -177,9 +190,41 @@ class Api:
         raise RuntimeError("unreachable")
 
 
+def preload():
+    """Stdlib modules handlers commonly import, loaded while the sandbox waits (none runs
+    anything a function could observe)."""
+    import base64, hashlib, hmac, logging, random, re, uuid  # noqa: F401
+    import urllib.parse, urllib.request  # noqa: F401
+
+
+def await_assignment(api):
+    """Waits until a function takes this prewarmed sandbox, then becomes its instance: its
+    environment, its dependency packages on sys.path (where PYTHONPATH would have put
+    them), its code root as the working directory (now that the code is mounted there)."""
+    while True:
+        try:
+            resp, body = api.call("GET", "/v1/runtime/assignment")
+        except OSError:
+            time.sleep(0.05)
+            continue
+        if resp.status == 200:
+            break
+        time.sleep(0.05)
+    os.environ.clear()
+    for name, value in json.loads(body):
+        os.environ[name] = value
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[1:1] = paths
+    settings()
+    os.chdir(CODE_ROOT)
+
+
 def main():
-    sys.path.insert(0, CODE_ROOT)
     api = Api()
+    if os.environ.get("FGS_PREWARMED"):
+        preload()
+        await_assignment(api)
+    sys.path.insert(0, CODE_ROOT)
     handler = None
     load_error = None
     try:

@@ -33,6 +33,7 @@ use nix::unistd::{
 
 use super::seccomp;
 use super::spec::ExecSpec;
+use crate::process::CONTROL_FD;
 
 /// The environment variable carrying the JSON [`ExecSpec`] (not argv: other users can read a
 /// process's argv, not its environment).
@@ -94,6 +95,10 @@ fn helper(spec: &ExecSpec) -> Result<(), String> {
         }
         ForkResult::Parent { child } => {
             drop(status_write);
+            if spec.control {
+                // PID 1 alone holds the control socket: the host sees it close when PID 1 ends.
+                let _ = nix::unistd::close(CONTROL_FD);
+            }
             let init_status = waitpid(child, None).map_err(|e| format!("waitpid: {e}"))?;
             let mut buf = [0u8; 8];
             let reported = fs::File::from(status_read).read_exact(&mut buf).is_ok();
@@ -171,6 +176,11 @@ fn namespace_init(spec: &ExecSpec, status: OwnedFd) -> ! {
         fail(SETUP_FAILED, &e);
     }
     let _ = sethostname(&spec.hostname);
+    if spec.control {
+        // The runtime must never hold the control socket.
+        // SAFETY: fcntl on a descriptor number; harmless if it is not open.
+        unsafe { libc::fcntl(CONTROL_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
     // SAFETY: single-threaded.
     let runtime = match unsafe { fork() } {
         Ok(ForkResult::Child) => {
@@ -180,6 +190,12 @@ fn namespace_init(spec: &ExecSpec, status: OwnedFd) -> ! {
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => fail(SETUP_FAILED, &format!("fork: {e}")),
     };
+    if spec.control {
+        // No fork follows, so a thread is safe here; it ends with PID 1.
+        // SAFETY: descriptor 3 is the control socket the host passed, owned by PID 1 alone.
+        let socket = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(CONTROL_FD) };
+        std::thread::spawn(move || super::assign::serve(socket));
+    }
     loop {
         match wait() {
             Ok(WaitStatus::Exited(pid, code)) if pid == runtime => report(status, End::Code(code)),
@@ -282,7 +298,10 @@ fn build_root(spec: &ExecSpec) -> Result<(), String> {
     for (link, target) in &spec.symlinks {
         symlink(target, inside(link)).map_err(|e| format!("symlink {}: {e}", link.display()))?;
     }
-    bind_read_only(&spec.code_dir, &inside(&spec.code_root))?;
+    match &spec.code_dir {
+        Some(dir) => bind_read_only(dir, &inside(&spec.code_root))?,
+        None => mkdir(&inside(&spec.code_root))?,
+    }
     for (dir, at) in &spec.dependency_binds {
         bind_read_only(dir, &inside(at))?;
     }

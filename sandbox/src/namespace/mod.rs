@@ -22,14 +22,17 @@
 //! [`HOST_IDS`]), in its own mount, PID, IPC and UTS namespaces, and (unless `--network host`) its own network
 //! namespace, where its runtime API listens ([`crate::network`]). The root itself is read-only.
 
+mod assign;
 mod exec;
 mod seccomp;
 mod spec;
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+pub use assign::Control;
 pub use exec::main as exec_main;
 pub use spec::ExecSpec;
 
@@ -41,6 +44,8 @@ use crate::network::{InstanceNetwork, NetworkMode, Networks};
 use crate::process::instance_command;
 use crate::{Enforcement, LaunchSpec, Process, Sandbox, SandboxError};
 
+/// Where code is mounted in an instance (the only place an assignment may mount).
+pub const MOUNT_ROOT: &str = "/opt/function";
 /// Where an instance sees its code.
 pub const CODE_ROOT: &str = "/opt/function/code";
 /// Where an instance sees its dependency packages: `{DEPENDENCY_ROOT}/0`, `/1`, …
@@ -144,7 +149,15 @@ impl NamespaceSandbox {
         })
     }
 
-    fn exec_spec(&self, spec: &LaunchSpec, cgroup_procs: Vec<PathBuf>, host_id: u32) -> ExecSpec {
+    /// What the helper builds for `spec`; `prewarmed`: without code, and served a control
+    /// socket.
+    fn exec_spec(
+        &self,
+        spec: &LaunchSpec,
+        cgroup_procs: Vec<PathBuf>,
+        host_id: u32,
+        prewarmed: bool,
+    ) -> ExecSpec {
         let mut ro_binds = self.ro_binds.clone();
         for path in &spec.ro_paths {
             if !ro_binds.iter().any(|b| path.starts_with(b)) {
@@ -173,14 +186,17 @@ impl NamespaceSandbox {
             ro_binds,
             ro_binds_if_present: etc.iter().map(|f| Path::new("/etc").join(f)).collect(),
             symlinks: self.symlinks.clone(),
-            code_dir: spec.code_dir.clone(),
+            code_dir: (!prewarmed).then(|| spec.code_dir.clone()),
             code_root: CODE_ROOT.into(),
-            dependency_binds: spec
-                .dependency_dirs
-                .iter()
-                .cloned()
-                .zip(self.dependency_paths(&spec.dependency_dirs))
-                .collect(),
+            dependency_binds: if prewarmed {
+                Vec::new()
+            } else {
+                spec.dependency_dirs
+                    .iter()
+                    .cloned()
+                    .zip(self.dependency_paths(&spec.dependency_dirs))
+                    .collect()
+            },
             runtime_dir: spec.runtime_dir.clone(),
             runtime_root: RUNTIME_ROOT.into(),
             tmp_bytes: TMP_BYTES,
@@ -195,12 +211,12 @@ impl NamespaceSandbox {
             args: spec.args.clone(),
             env: spec.env.clone(),
             cwd: spec.cwd.clone(),
+            control: prewarmed,
         }
     }
-}
 
-impl Sandbox for NamespaceSandbox {
-    fn launch(&self, spec: LaunchSpec) -> Result<Process, SandboxError> {
+    /// Starts the helper for `spec`; with `control`, a prewarmed instance served on it.
+    fn start(&self, spec: LaunchSpec, control: Option<OwnedFd>) -> Result<Process, SandboxError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let identity = self.ids.lease().ok_or_else(|| SandboxError::Spawn {
             program: spec.program.clone(),
@@ -220,9 +236,9 @@ impl Sandbox for NamespaceSandbox {
                 source,
             })?;
         let group: Arc<dyn crate::cgroup::ControlGroup> = Arc::from(group);
-        let exec = self.exec_spec(&spec, group.join_files(), host_id);
+        let exec = self.exec_spec(&spec, group.join_files(), host_id, control.is_some());
         let json = serde_json::to_string(&exec).expect("spec serializes");
-        let mut cmd = instance_command(&self.config.helper, spec.output, None)?;
+        let mut cmd = instance_command(&self.config.helper, spec.output, None, control)?;
         cmd.env(exec::SPEC_ENV, json);
         let child = match crate::process::spawn(cmd) {
             Ok(child) => child,
@@ -236,6 +252,31 @@ impl Sandbox for NamespaceSandbox {
         };
         Ok(Process::monitor(child, Some(group), true, Some(identity))
             .with_steady_cpu(u64::from(spec.memory_mb)))
+    }
+}
+
+/// Where an instance sees its `count` dependency packages: `{DEPENDENCY_ROOT}/0`, `/1`, …
+fn dependency_roots(count: usize) -> impl Iterator<Item = PathBuf> {
+    (0..count).map(|i| Path::new(DEPENDENCY_ROOT).join(i.to_string()))
+}
+
+impl Sandbox for NamespaceSandbox {
+    fn launch(&self, spec: LaunchSpec) -> Result<Process, SandboxError> {
+        self.start(spec, None)
+    }
+
+    fn prepare(&self, spec: LaunchSpec) -> Result<(Process, Control), SandboxError> {
+        let spawn_error = |source| SandboxError::Spawn {
+            program: self.config.helper.clone(),
+            source,
+        };
+        let (host, instance) = std::os::unix::net::UnixStream::pair().map_err(spawn_error)?;
+        let process = self.start(spec, Some(OwnedFd::from(instance)))?;
+        Ok((process, Control::new(host)))
+    }
+
+    fn prepares(&self) -> bool {
+        true
     }
 
     fn enforcement(&self) -> Enforcement {
@@ -278,9 +319,7 @@ impl Sandbox for NamespaceSandbox {
     }
 
     fn dependency_paths(&self, dependency_dirs: &[PathBuf]) -> Vec<PathBuf> {
-        (0..dependency_dirs.len())
-            .map(|i| Path::new(DEPENDENCY_ROOT).join(i.to_string()))
-            .collect()
+        dependency_roots(dependency_dirs.len()).collect()
     }
 
     fn network(&self) -> std::io::Result<InstanceNetwork> {

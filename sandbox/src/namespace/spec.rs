@@ -16,8 +16,9 @@ pub struct ExecSpec {
     pub ro_binds_if_present: Vec<PathBuf>,
     /// Symlinks to recreate in the new root (`/bin -> usr/bin` on merged-/usr systems).
     pub symlinks: Vec<(PathBuf, PathBuf)>,
-    /// Host code directory, shown read-only at `code_root`.
-    pub code_dir: PathBuf,
+    /// Host code directory, shown read-only at `code_root`; `None` for a prewarmed instance,
+    /// whose code is assigned later (over the control socket, see `assign`).
+    pub code_dir: Option<PathBuf>,
     pub code_root: PathBuf,
     /// Dependency packages: each host directory shown read-only at its path inside.
     pub dependency_binds: Vec<(PathBuf, PathBuf)>,
@@ -42,4 +43,6 @@ pub struct ExecSpec {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
+    /// The helper holds a control socket at descriptor 3, which PID 1 serves assignments on.
+    pub control: bool,
 }
