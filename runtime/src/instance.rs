@@ -54,38 +54,15 @@ impl Instance {
             )
             .await
             .map(Instance::Http),
-            _ => {
-                let mut guard = Some(guard);
-                let prewarmed = launcher.prewarm.as_ref().and_then(|p| p.take(&spec));
-                if let Some(prewarmed) = prewarmed {
-                    let sandbox = launcher.sandbox.as_ref();
-                    match ProcessInstance::assign(
-                        spec.clone(),
-                        prewarmed,
-                        sandbox,
-                        launcher.max_response,
-                        guard.take(),
-                    )
-                    .await
-                    {
-                        Ok(instance) => return Ok(Instance::Process(instance)),
-                        // Start one as without the pool.
-                        Err((failure, unused)) => {
-                            tracing::warn!(function = %spec.urn, error = %String::from_utf8_lossy(&failure.payload()), "prewarmed sandbox failed");
-                            guard = unused;
-                        }
-                    }
-                }
-                ProcessInstance::start(
-                    spec,
-                    &launcher.layout,
-                    launcher.sandbox.as_ref(),
-                    launcher.max_response,
-                    guard,
-                )
-                .await
-                .map(Instance::Process)
-            }
+            _ => ProcessInstance::start(
+                spec,
+                &launcher.layout,
+                launcher.sandbox.as_ref(),
+                launcher.max_response,
+                Some(guard),
+            )
+            .await
+            .map(Instance::Process),
         }
     }
 

@@ -28,7 +28,8 @@ use bytes::Bytes;
 
 use crate::http_instance::HttpBody;
 use crate::instance::{Instance, Launcher};
-use crate::prewarm::{LaneStats, Prewarm, PrewarmConfig};
+use crate::prewarm::{LaneStats, Prewarm, PrewarmConfig, Prewarmed};
+use crate::process_instance::ProcessInstance;
 use crate::wasm::WasmRuntime;
 use crate::{FunctionSpec, InvokeFailure, InvokeOutcome, InvokeRequest, RuntimeLayout};
 
@@ -76,6 +77,14 @@ pub(crate) struct StartGuard {
     starting: Arc<AtomicUsize>,
 }
 
+/// What an invocation found for its instance.
+enum Found {
+    Idle(Instance),
+    Prewarmed(Prewarmed),
+    /// None: it may start one.
+    Slot(Slot),
+}
+
 /// A start slot: one of the project's share and one of the host's.
 pub(crate) struct Slot {
     _project: OwnedSemaphorePermit,
@@ -107,7 +116,6 @@ impl InstancePool {
             sandbox.clone(),
             layout.clone(),
             config.max_response,
-            starts.clone(),
         );
         let launcher = Launcher {
             sandbox,
@@ -180,38 +188,47 @@ impl InstancePool {
         let key = (spec.function_id.clone(), spec.revision);
         let started_at = Utc::now();
         let busy = BusyGuard::new(&self.busy);
-        let warm = self.take_idle(&key, &spec.project_id).await;
-        let cold_start = warm.is_err();
+        let found = self.take_idle(&key, &spec).await;
+        let cold_start = !matches!(found, Found::Idle(_));
         let start = std::time::Instant::now();
-        let instance = match warm {
-            Ok(instance) => instance,
-            Err(slot) => match self.start(spec.clone(), slot).await {
-                Ok(instance) => instance,
-                Err(failure) => {
-                    let memory_size_mb = spec.memory.mb();
-                    let log = format_log(
-                        request_id,
-                        &spec.version,
-                        started_at,
-                        b"",
-                        Duration::ZERO,
-                        0.0,
-                        memory_size_mb,
-                        false,
-                    );
-                    return Err(Box::new(InvokeOutcome {
-                        request_id: request_id.to_string(),
-                        result: Err(failure),
-                        log,
-                        duration: Duration::ZERO,
-                        memory_used_mb: 0.0,
-                        memory_size_mb,
-                        cold_start,
-                        prewarmed: false,
-                        init_duration: Some(start.elapsed()),
-                    }));
+        let started = match found {
+            Found::Idle(instance) => Ok(instance),
+            Found::Prewarmed(prewarmed) => match self.assign(spec.clone(), prewarmed) {
+                Ok(instance) => Ok(instance),
+                // Start one as without the pool.
+                Err(()) => {
+                    let slot = self.slot(&spec.project_id).await;
+                    self.start(spec.clone(), slot).await
                 }
             },
+            Found::Slot(slot) => self.start(spec.clone(), slot).await,
+        };
+        let instance = match started {
+            Ok(instance) => instance,
+            Err(failure) => {
+                let memory_size_mb = spec.memory.mb();
+                let log = format_log(
+                    request_id,
+                    &spec.version,
+                    started_at,
+                    b"",
+                    Duration::ZERO,
+                    0.0,
+                    memory_size_mb,
+                    false,
+                );
+                return Err(Box::new(InvokeOutcome {
+                    request_id: request_id.to_string(),
+                    result: Err(failure),
+                    log,
+                    duration: Duration::ZERO,
+                    memory_used_mb: 0.0,
+                    memory_size_mb,
+                    cold_start,
+                    prewarmed: false,
+                    init_duration: Some(start.elapsed()),
+                }));
+            }
         };
         Ok(Lease {
             key,
@@ -224,9 +241,10 @@ impl InstancePool {
         })
     }
 
-    /// An idle instance of version `key`, waiting for one to come back while all start slots
-    /// are taken; or, when none is idle, a start slot.
-    async fn take_idle(&self, key: &VersionKey, project: &str) -> Result<Instance, Slot> {
+    /// An idle instance of version `key`; else a prewarmed sandbox for `spec`; else, waiting
+    /// for an idle one to come back while all start slots are taken, a start slot.
+    async fn take_idle(&self, key: &VersionKey, spec: &FunctionSpec) -> Found {
+        let project = spec.project_id.as_str();
         let pop = || {
             self.idle
                 .lock()
@@ -236,7 +254,10 @@ impl InstancePool {
         };
         // The warm path: one lock, no waiting.
         if let Some(instance) = pop() {
-            return Ok(instance);
+            return Found::Idle(instance);
+        }
+        if let Some(prewarmed) = self.launcher.prewarm.as_ref().and_then(|p| p.take(spec)) {
+            return Found::Prewarmed(prewarmed);
         }
         let returned = self
             .returned
@@ -250,12 +271,12 @@ impl InstancePool {
                 biased;
                 slot = self.slot(project) => {
                     // One may have come back while this waited.
-                    return pop().ok_or(slot);
+                    return pop().map_or(Found::Slot(slot), Found::Idle);
                 }
                 _ = returned.notified() => {}
             }
             if let Some(instance) = pop() {
-                return Ok(instance);
+                return Found::Idle(instance);
             }
         }
     }
@@ -281,6 +302,17 @@ impl InstancePool {
             _project: project,
             _host: host,
         }
+    }
+
+    /// Makes `prewarmed` an instance of `spec`; on failure (logged) the caller starts one.
+    fn assign(&self, spec: Arc<FunctionSpec>, prewarmed: Prewarmed) -> Result<Instance, ()> {
+        let sandbox = self.launcher.sandbox.as_ref();
+        let max_response = self.launcher.max_response;
+        ProcessInstance::assign(spec.clone(), prewarmed, sandbox, max_response)
+            .map(Instance::Process)
+            .map_err(|failure| {
+                tracing::warn!(function = %spec.urn, error = %String::from_utf8_lossy(&failure.payload()), "prewarmed sandbox failed");
+            })
     }
 
     /// Starts an instance of `spec` in start `slot`.

@@ -12,9 +12,10 @@
 //! Each lane's size follows the cold-start rate, between its minimum and maximum: the number
 //! of instances taken (or missed) in the last [`RATE_WINDOW`], shrinking back to the minimum
 //! after [`SHRINK_AFTER`] without takes. Ready sandboxes count against a host memory budget
-//! (their cgroups' use), beyond which a lane does not refill. A lane refills one sandbox at
-//! a time, each holding one of the host's start slots while it starts, so that refilling never
-//! crowds out the cold starts it exists to serve.
+//! (their cgroups' use), beyond which a lane does not refill. A lane refills one sandbox at a
+//! time, at a low CPU weight (the sandbox's until assigned), so that refilling yields to the
+//! cold starts it exists to serve; a start slot is not needed to take one, as an assignment
+//! is a few system calls.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use fgs_sandbox::network::Namespace;
 use fgs_sandbox::{Control, LaunchSpec, Process, Sandbox};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 use crate::function::host_environment;
 use crate::logs::LogPipe;
@@ -141,8 +142,6 @@ pub(crate) struct Prewarm {
     lanes: Vec<Lane>,
     budget: u64,
     used: AtomicU64,
-    /// The host's start slots, one held by each sandbox starting.
-    starts: Arc<Semaphore>,
     stopped: AtomicBool,
 }
 
@@ -154,7 +153,6 @@ impl Prewarm {
         sandbox: Arc<dyn Sandbox>,
         layout: RuntimeLayout,
         max_response: u64,
-        starts: Arc<Semaphore>,
     ) -> Option<Arc<Self>> {
         if config.lanes.is_empty() {
             return None;
@@ -182,7 +180,6 @@ impl Prewarm {
             lanes,
             budget: config.memory_budget,
             used: AtomicU64::new(0),
-            starts,
             stopped: AtomicBool::new(false),
         });
         for lane in 0..pool.lanes.len() {
@@ -275,12 +272,6 @@ impl Prewarm {
     /// Makes one sandbox for `language` and waits until its interpreter waits for work.
     async fn make(&self, language: Language) -> std::io::Result<Prewarmed> {
         let failed = |e: String| std::io::Error::other(e);
-        let _slot = self
-            .starts
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| failed(e.to_string()))?;
         let sandbox = self.sandbox.clone();
         let network = tokio::task::spawn_blocking(move || sandbox.network())
             .await

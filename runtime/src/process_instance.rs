@@ -114,14 +114,14 @@ impl ProcessInstance {
 
     /// Makes a prewarmed sandbox an instance of `spec`: shows it the code, gives it the
     /// function's limits and environment; its bootstrap then loads the handler. On failure
-    /// the sandbox is discarded.
-    pub async fn assign(
+    /// the sandbox is discarded. No start slot: an assignment is a few system calls, and the
+    /// interpreter has booted already.
+    pub fn assign(
         spec: Arc<FunctionSpec>,
         prewarmed: Prewarmed,
         sandbox: &dyn Sandbox,
         max_response: u64,
-        start: Option<StartGuard>,
-    ) -> Result<Self, (InvokeFailure, Option<StartGuard>)> {
+    ) -> Result<Self, InvokeFailure> {
         let Prewarmed {
             mut process,
             control,
@@ -136,8 +136,9 @@ impl ProcessInstance {
         });
         if let Err(e) = assigned {
             process.kill();
-            let failure = InvokeFailure::System(format!("cannot assign a prewarmed sandbox: {e}"));
-            return Err((failure, start));
+            return Err(InvokeFailure::System(format!(
+                "cannot assign a prewarmed sandbox: {e}"
+            )));
         }
         let (code_root, runtime_root) = sandbox.instance_paths(&spec.code_dir, Path::new(""));
         let dependencies = sandbox.dependency_paths(&spec.dependency_dirs);
@@ -158,7 +159,7 @@ impl ProcessInstance {
             network,
             logs,
             max_response,
-            start,
+            None,
             true,
         ))
     }

@@ -34,6 +34,9 @@ pub struct GroupLimits {
 /// The CPU weight of an instance that starts, in `cpu.shares` (1024: an ordinary process's).
 pub const START_CPU_SHARES: u64 = 1024;
 
+/// The CPU weight of a prewarmed sandbox until a function takes it (background work).
+pub const PREWARM_CPU_SHARES: u64 = 256;
+
 /// One instance's control group.
 pub trait ControlGroup: Send + Sync {
     /// The `cgroup.procs` files a process writes its pid to in order to join the group.

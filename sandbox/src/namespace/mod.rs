@@ -38,7 +38,7 @@ pub use spec::ExecSpec;
 
 use fgs_limits::instance::{MAX_OPEN_FILES, MAX_TASKS, TMP_BYTES};
 
-use crate::cgroup::{Cgroups, GroupLimits, START_CPU_SHARES};
+use crate::cgroup::{Cgroups, GroupLimits, PREWARM_CPU_SHARES, START_CPU_SHARES};
 use crate::lease::Block;
 use crate::network::{InstanceNetwork, NetworkMode, Networks};
 use crate::process::instance_command;
@@ -226,7 +226,13 @@ impl NamespaceSandbox {
         let limits = GroupLimits {
             memory_bytes: i64::from(spec.memory_mb) * 1024 * 1024,
             pids_max: MAX_TASKS,
-            start_cpu_shares: START_CPU_SHARES.max(u64::from(spec.memory_mb)),
+            // A prewarmed sandbox starts in the background: at a low weight, which its
+            // assignment raises to a start's.
+            start_cpu_shares: if control.is_some() {
+                PREWARM_CPU_SHARES
+            } else {
+                START_CPU_SHARES.max(u64::from(spec.memory_mb))
+            },
         };
         let group = self
             .cgroups
