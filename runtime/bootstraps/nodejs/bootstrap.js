@@ -27,11 +27,15 @@ function settings() {
 settings();
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-function call(method, urlPath, body) {
+// Asks fgs to answer a response or error with the next event (saves a round trip).
+const NEXT = { 'X-Fgs-Next': '1' };
+
+function call(method, urlPath, body, extra) {
+  const headers = Object.assign({}, extra || {});
+  if (body !== undefined) headers['Content-Length'] = Buffer.byteLength(body);
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: API_HOST, port: API_PORT, method, path: urlPath, agent,
-        headers: body === undefined ? {} : { 'Content-Length': Buffer.byteLength(body) } },
+      { host: API_HOST, port: API_PORT, method, path: urlPath, agent, headers },
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
@@ -191,30 +195,43 @@ async function main() {
       process.exit(1);
     }
   }
+  let next = null;
   for (;;) {
-    let next;
-    try {
-      next = await call('GET', '/v1/runtime/invocation/request');
-    } catch (_) {
-      await new Promise((r) => setTimeout(r, 50));
-      continue;
-    }
-    if (next.status !== 200) {
-      await new Promise((r) => setTimeout(r, 50));
-      continue;
+    if (!next || next.status !== 200) {
+      try {
+        next = await call('GET', '/v1/runtime/invocation/request');
+      } catch (_) {
+        next = null;
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      if (next.status !== 200) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
     }
     const requestId = next.headers['x-cff-request-id'] || '';
+    // Each answer's reply is the next event.
     if (loadError) {
-      await call('POST', `/v1/runtime/invocation/error/${requestId}`, errorPayload(loadError, String(loadError.message)));
+      next = await answer(`/v1/runtime/invocation/error/${requestId}`, errorPayload(loadError, String(loadError.message)));
       continue;
     }
     try {
       const result = await run(handler, [decodeEvent(next.body), makeContext(requestId, next.headers)]);
-      await call('POST', `/v1/runtime/invocation/response/${requestId}`, encodeResult(result));
+      next = await answer(`/v1/runtime/invocation/response/${requestId}`, encodeResult(result));
     } catch (e) {
       console.error(e && e.stack ? e.stack : e);
-      await call('POST', `/v1/runtime/invocation/error/${requestId}`, errorPayload(e));
+      next = await answer(`/v1/runtime/invocation/error/${requestId}`, errorPayload(e));
     }
+  }
+}
+
+// Posts an answer; its reply is the next event (or null when the connection broke).
+async function answer(urlPath, body) {
+  try {
+    return await call('POST', urlPath, body, NEXT);
+  } catch (_) {
+    return null;
   }
 }
 
