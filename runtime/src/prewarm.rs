@@ -23,12 +23,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use fgs_sandbox::network::Namespace;
-use fgs_sandbox::{Control, LaunchSpec, Process, Sandbox};
+use fgs_sandbox::{Control, LaunchSpec, Sandbox};
 use tokio::sync::Notify;
 
 use crate::function::host_environment;
 use crate::logs::LogPipe;
+use crate::process_instance::Launched;
 use crate::runtime_api::RuntimeApi;
 use crate::{FunctionSpec, Language, RuntimeLayout};
 
@@ -104,11 +104,8 @@ impl PrewarmConfig {
 
 /// A sandbox whose interpreter waits for its function.
 pub(crate) struct Prewarmed {
-    pub process: Process,
+    pub launched: Launched,
     pub control: Control,
-    pub api: RuntimeApi,
-    pub network: Option<Namespace>,
-    pub logs: Arc<LogPipe>,
     /// What it counted against the memory budget.
     memory: u64,
 }
@@ -202,7 +199,7 @@ impl Prewarm {
         let taken = {
             let mut ready = lane.ready.lock().unwrap();
             // One that ended while it waited is of no use.
-            ready.retain(|p| p.process.exit().is_none());
+            ready.retain(|p| p.launched.process.exit().is_none());
             ready.pop_front()
         };
         lane.wake.notify_one();
@@ -241,8 +238,8 @@ impl Prewarm {
             lane.wake.notify_one();
             let ready: Vec<Prewarmed> = lane.ready.lock().unwrap().drain(..).collect();
             for prewarmed in ready {
-                prewarmed.process.kill();
-                prewarmed.process.wait().await;
+                prewarmed.launched.process.kill();
+                prewarmed.launched.process.wait().await;
             }
         }
     }
@@ -324,11 +321,13 @@ impl Prewarm {
         }
         let memory = process.memory_current();
         Ok(Prewarmed {
-            process,
+            launched: Launched {
+                process,
+                api,
+                network,
+                logs,
+            },
             control,
-            api,
-            network,
-            logs,
             memory,
         })
     }

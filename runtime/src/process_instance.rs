@@ -25,6 +25,15 @@ use crate::{FunctionSpec, InvokeFailure, InvokeRequest, Language, RuntimeLayout}
 /// FunctionGraph; a machine under load may need seconds to start many interpreters.
 const START_BUDGET: Duration = Duration::from_secs(30);
 
+/// A launched runtime process and what serves it: its runtime API, its network namespace
+/// (kept until the instance is gone) and its log pipe.
+pub(crate) struct Launched {
+    pub process: Process,
+    pub api: RuntimeApi,
+    pub network: Option<fgs_sandbox::network::Namespace>,
+    pub logs: Arc<LogPipe>,
+}
+
 pub(crate) struct ProcessInstance {
     pub spec: Arc<FunctionSpec>,
     process: Process,
@@ -100,16 +109,13 @@ impl ProcessInstance {
         let process = sandbox
             .launch(launch)
             .map_err(|e| InvokeFailure::System(e.to_string()))?;
-        Ok(Self::running(
-            spec,
+        let launched = Launched {
             process,
             api,
             network,
             logs,
-            max_response,
-            start,
-            false,
-        ))
+        };
+        Ok(Self::running(spec, launched, max_response, start, false))
     }
 
     /// Makes a prewarmed sandbox an instance of `spec`: shows it the code, gives it the
@@ -123,19 +129,16 @@ impl ProcessInstance {
         max_response: u64,
     ) -> Result<Self, InvokeFailure> {
         let Prewarmed {
-            mut process,
+            mut launched,
             control,
-            api,
-            network,
-            logs,
             ..
         } = prewarmed;
         let assigned = tokio::task::block_in_place(|| {
             control.assign(&spec.code_dir, &spec.dependency_dirs)?;
-            process.assign_limits(spec.memory.mb())
+            launched.process.assign_limits(spec.memory.mb())
         });
         if let Err(e) = assigned {
-            process.kill();
+            launched.process.kill();
             return Err(InvokeFailure::System(format!(
                 "cannot assign a prewarmed sandbox: {e}"
             )));
@@ -143,41 +146,34 @@ impl ProcessInstance {
         let (code_root, runtime_root) = sandbox.instance_paths(&spec.code_dir, Path::new(""));
         let dependencies = sandbox.dependency_paths(&spec.dependency_dirs);
         let env = spec.process_environment(
-            &api.addr.to_string(),
+            &launched.api.addr.to_string(),
             &code_root.to_string_lossy(),
             &runtime_root.to_string_lossy(),
             &dependencies,
             max_response,
         );
         // What the interpreter wrote while it waited is no invocation's.
-        logs.take();
-        api.assign(&env);
-        Ok(Self::running(
-            spec,
-            process,
-            api,
-            network,
-            logs,
-            max_response,
-            None,
-            true,
-        ))
+        launched.logs.take();
+        launched.api.assign(&env);
+        Ok(Self::running(spec, launched, max_response, None, true))
     }
 
     /// An instance whose runtime has been launched: until the runtime first asks for work it
     /// is starting, and keeps its start slot and its start CPU weight (not longer than the
     /// start budget, nor than it lives).
-    #[allow(clippy::too_many_arguments)]
     fn running(
         spec: Arc<FunctionSpec>,
-        process: Process,
-        api: RuntimeApi,
-        network: Option<fgs_sandbox::network::Namespace>,
-        logs: Arc<LogPipe>,
+        launched: Launched,
         max_response: u64,
         start: Option<StartGuard>,
         prewarmed: bool,
     ) -> Self {
+        let Launched {
+            process,
+            api,
+            network,
+            logs,
+        } = launched;
         let mut ready = api.ready.clone();
         let settle = process.cpu_settler();
         tokio::spawn(async move {
