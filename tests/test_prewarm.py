@@ -254,3 +254,19 @@ def test_no_pooled_sandbox_outlives_its_host(fresh_fgs):
     host.stop()
     assert not any(os.path.exists("/proc/%d" % p) for p in pooled)
     assert list_cgroups(parent) == []
+
+
+def test_ready_sandboxes_stay_within_the_memory_budget(fresh_fgs):
+    # 1 MB: the first sandbox is made (nothing is used yet), then the budget is spent.
+    host = fresh_fgs("--prewarm", "python=4..4", "--prewarm-memory", "1")
+    wait_ready(host, "python", 1)
+    time.sleep(2)
+    assert metric(host, "fgs_prewarm_pool_size", runtime="python") == 1
+    assert len(waiting_interpreters(host)) == 1
+    # Taking it frees the budget: the lane refills one.
+    fn = host.create(**python_fn(unique("budget"), "def handler(event, context):\n    return 1\n"))
+    assert result(host.invoke(fn["func_urn"], {})) == 1
+    assert hits(host, "python") == 1
+    wait_ready(host, "python", 1)
+    time.sleep(1)
+    assert metric(host, "fgs_prewarm_pool_size", runtime="python") == 1
