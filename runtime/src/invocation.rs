@@ -199,8 +199,12 @@ pub struct InvokeOutcome {
     pub request_id: String,
     /// The function's result, or why there is none.
     pub result: Result<Bytes, InvokeFailure>,
-    /// The invocation's log: start line, the function's output, finish line.
-    pub log: Vec<u8>,
+    /// What the function wrote (its log is framed from it on demand: [`InvokeOutcome::log`]).
+    pub output: Vec<u8>,
+    /// The function version that ran, and when the invocation started and finished.
+    pub version: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub finished_at: chrono::DateTime<chrono::Utc>,
     /// Execution time of the handler.
     pub duration: Duration,
     /// Peak resident memory of the instance, MB.
@@ -217,6 +221,40 @@ pub struct InvokeOutcome {
 }
 
 impl InvokeOutcome {
+    /// The invocation's log in FunctionGraph's framing: start line, the function's output,
+    /// finish line. Made only when asked for (a tail log), not on every invocation.
+    pub fn log(&self) -> Vec<u8> {
+        let fmt = "%Y-%m-%dT%H:%M:%SZ";
+        let request_id = &self.request_id;
+        let mut log = format!(
+            "{} Start invoke request '{request_id}', version: {}\n",
+            self.started_at.format(fmt),
+            self.version
+        )
+        .into_bytes();
+        log.extend_from_slice(&self.output);
+        if !self.output.is_empty() && !self.output.ends_with(b"\n") {
+            log.push(b'\n');
+        }
+        let ms = self.duration.as_secs_f64() * 1000.0;
+        let billing = self.billing_duration_ms();
+        let failed = if self.result.is_ok() {
+            ""
+        } else {
+            "(invoke Failed)"
+        };
+        log.extend_from_slice(
+            format!(
+                "{} Finish invoke request '{request_id}'{failed}, duration: {ms:.3}ms, billing duration: {billing}ms, memory used: {:.3}MB, billing memory: {}MB\n",
+                self.finished_at.format(fmt),
+                self.memory_used_mb,
+                self.memory_size_mb,
+            )
+            .as_bytes(),
+        );
+        log
+    }
+
     /// Billed duration in whole milliseconds (FunctionGraph bills per 1 ms, rounding up).
     pub fn billing_duration_ms(&self) -> u64 {
         billing_ms(self.duration)

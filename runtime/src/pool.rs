@@ -206,24 +206,16 @@ impl InstancePool {
         let instance = match started {
             Ok(instance) => instance,
             Err(failure) => {
-                let memory_size_mb = spec.memory.mb();
-                let log = format_log(
-                    request_id,
-                    &spec.version,
-                    started_at,
-                    b"",
-                    Duration::ZERO,
-                    0.0,
-                    memory_size_mb,
-                    false,
-                );
                 return Err(Box::new(InvokeOutcome {
                     request_id: request_id.to_string(),
                     result: Err(failure),
-                    log,
+                    output: Vec::new(),
+                    version: spec.version.clone(),
+                    started_at,
+                    finished_at: Utc::now(),
                     duration: Duration::ZERO,
                     memory_used_mb: 0.0,
-                    memory_size_mb,
+                    memory_size_mb: spec.memory.mb(),
                     cold_start,
                     prewarmed: false,
                     init_duration: Some(start.elapsed()),
@@ -347,7 +339,7 @@ impl InstancePool {
         )
     }
 
-    /// Frames the outcome of an invocation on `lease`'s instance and gives the instance back.
+    /// The outcome of an invocation on `lease`'s instance; gives the instance back.
     fn finish(
         &self,
         mut lease: Lease<'_>,
@@ -361,21 +353,14 @@ impl InstancePool {
         let memory_used_mb = lease.instance.memory_used_mb();
         let memory_size_mb = lease.spec.memory.mb();
         let prewarmed = lease.start.is_some() && lease.instance.prewarmed();
-        let log = format_log(
-            &lease.request_id,
-            &lease.spec.version,
-            lease.started_at,
-            &output,
-            duration,
-            memory_used_mb,
-            memory_size_mb,
-            result.is_ok(),
-        );
         self.release(lease.key, lease.instance);
         InvokeOutcome {
             request_id: lease.request_id,
             result,
-            log,
+            output,
+            version: lease.spec.version.clone(),
+            started_at: lease.started_at,
+            finished_at: Utc::now(),
             duration,
             memory_used_mb,
             memory_size_mb,
@@ -570,39 +555,4 @@ impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// FunctionGraph's log framing around the function's own output.
-#[allow(clippy::too_many_arguments)]
-fn format_log(
-    request_id: &str,
-    version: &str,
-    started_at: chrono::DateTime<Utc>,
-    output: &[u8],
-    duration: Duration,
-    memory_used_mb: f64,
-    memory_size_mb: u32,
-    ok: bool,
-) -> Vec<u8> {
-    let fmt = "%Y-%m-%dT%H:%M:%SZ";
-    let mut log = format!(
-        "{} Start invoke request '{request_id}', version: {version}\n",
-        started_at.format(fmt)
-    )
-    .into_bytes();
-    log.extend_from_slice(output);
-    if !output.is_empty() && !output.ends_with(b"\n") {
-        log.push(b'\n');
-    }
-    let ms = duration.as_secs_f64() * 1000.0;
-    let billing = crate::invocation::billing_ms(duration);
-    let failed = if ok { "" } else { "(invoke Failed)" };
-    log.extend_from_slice(
-        format!(
-            "{} Finish invoke request '{request_id}'{failed}, duration: {ms:.3}ms, billing duration: {billing}ms, memory used: {memory_used_mb:.3}MB, billing memory: {memory_size_mb}MB\n",
-            Utc::now().format(fmt)
-        )
-        .as_bytes(),
-    );
-    log
 }

@@ -171,10 +171,12 @@ fn respond(outcome: InvokeOutcome, v1: bool, tail: bool) -> Response {
         ),
     };
     let status = if outcome.result.is_ok() { 200 } else { 500 };
+    // Framed only when the caller asked for the tail of it.
+    let full_log = if tail { outcome.log() } else { Vec::new() };
     let billing = outcome.billing_duration_ms();
     let body = if v1 {
         let log = if tail {
-            String::from_utf8_lossy(last_bytes(&outcome.log, LOG_TAIL)).into_owned()
+            String::from_utf8_lossy(last_bytes(&full_log, LOG_TAIL)).into_owned()
         } else {
             String::new()
         };
@@ -217,7 +219,7 @@ fn respond(outcome: InvokeOutcome, v1: bool, tail: bool) -> Response {
     );
     if tail {
         let b64 = base64::engine::general_purpose::STANDARD
-            .encode(last_bytes(&outcome.log, LOG_HEADER_TAIL));
+            .encode(last_bytes(&full_log, LOG_HEADER_TAIL));
         h.insert("X-Cff-Function-Log", value(b64));
     }
     resp
