@@ -321,7 +321,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         self.reply()
     def reply(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("Transfer-Encoding") == "chunked":
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                body += self.rfile.read(size)
+                self.rfile.readline()
+                if size == 0:
+                    break
+        else:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.path.startswith("/web/slow"):
             time.sleep(1)
         out = json.dumps({"method": self.command, "path": self.path, "instance": INSTANCE,
@@ -366,6 +375,12 @@ def test_an_http_function_answers_through_the_gateway(fgs):
     assert r.status_code == 200 and r.json()["length"] == len(payload)
     assert r.json()["sha256"] == hashlib.sha256(payload).hexdigest()
     refused(requests.post(fgs.gateway + "/web/upload", data=b"x" * (6 * 1024 * 1024 + 1)), 413, "FSS.1201")
+    # Undeclared (chunked), the body streams through; past 6 MB it is cut off and refused the
+    # same way.
+    r = requests.post(fgs.gateway + "/web/upload", data=(payload[i:i + 65536] for i in range(0, len(payload), 65536)))
+    assert r.status_code == 200 and r.json()["sha256"] == hashlib.sha256(payload).hexdigest()
+    chunks = (b"x" * (1024 * 1024) for _ in range(7))
+    refused(requests.post(fgs.gateway + "/web/upload", data=chunks), 413, "FSS.1201")
     # Each instance has its own 127.0.0.1:8000: concurrent requests run in several at once.
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(lambda i: requests.get(fgs.gateway + "/web/slow/%d" % i), range(4)))

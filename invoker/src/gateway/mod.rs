@@ -202,7 +202,19 @@ async fn forward(
             return Err(refused.into());
         }
     };
-    let body = Body::new(http_body_util::Limited::new(body, max));
+    // A body that is not declared and runs past the limit is cut off, and the request
+    // refused as one declared too large would have been.
+    let cut_off = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = cut_off.clone();
+    let body = Body::new(http_body_util::BodyExt::map_err(
+        http_body_util::Limited::new(body, max),
+        move |e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            e
+        },
+    ));
     let request = http_function::request(&parts, body, entry, request_id, app.registry.region());
     let (outcome, response) = invocation::forward(
         app,
@@ -214,5 +226,8 @@ async fn forward(
     )
     .await
     .ok_or(GatewayError::Timeout)?;
+    if cut_off.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(crate::api::ApiError::event_too_large(None, max).into());
+    }
     http_function::answer(response, outcome.result.err())
 }
