@@ -270,3 +270,23 @@ def test_ready_sandboxes_stay_within_the_memory_budget(fresh_fgs):
     wait_ready(host, "python", 1)
     time.sleep(1)
     assert metric(host, "fgs_prewarm_pool_size", runtime="python") == 1
+
+
+def cpu_weight(pid):
+    """The cgroup CPU weight of `pid`: `cpu.shares` on v1, `cpu.weight` on v2."""
+    with open("/proc/%d/cgroup" % pid) as f:
+        for line in f:
+            _, controllers, path = line.strip().split(":", 2)
+            if "cpu" in controllers.split(","):
+                return int(open("/sys/fs/cgroup/%s%s/cpu.shares" % (controllers, path)).read())
+            if controllers == "":
+                return int(open("/sys/fs/cgroup%s/cpu.weight" % path).read())
+    raise AssertionError("no cpu cgroup for %d" % pid)
+
+
+def test_waiting_sandboxes_run_at_a_background_cpu_weight(fresh_fgs):
+    host = fresh_fgs("--prewarm", "python=2..2")
+    wait_ready(host, "python", 2)
+    weights = {cpu_weight(pid) for pid in waiting_interpreters(host)}
+    # 256 shares on v1 (an ordinary process has 1024); below the default 100 on v2.
+    assert weights == {256} or all(w < 100 for w in weights), weights

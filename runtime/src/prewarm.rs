@@ -40,6 +40,9 @@ const SHRINK_AFTER: Duration = Duration::from_secs(60);
 const READY_BUDGET: Duration = Duration::from_secs(30);
 /// The memory limit of a sandbox until assigned (an idle interpreter needs a fraction).
 const UNASSIGNED_MEMORY_MB: u32 = 128;
+/// The most sandboxes a lane holds (and the most takes it remembers: its size never exceeds
+/// its maximum, so more would not change it).
+const MAX_LANE: usize = 64;
 /// Tells the bootstrap to wait for an assignment.
 const PREWARMED_ENV: &str = "FGS_PREWARMED";
 
@@ -88,7 +91,7 @@ impl PrewarmConfig {
                 Some((min, max)) => (number(min)?, number(max)?),
                 None => (number(range)?, number(range)?),
             };
-            if min > max || max == 0 || max > 64 {
+            if min > max || max == 0 || max > MAX_LANE {
                 return Err(format!(
                     "{part:?}: expected 0 <= MIN <= MAX, 1 <= MAX <= 64"
                 ));
@@ -195,11 +198,23 @@ impl Prewarm {
             .lanes
             .iter()
             .find(|l| l.config.language == spec.language)?;
-        lane.takes.lock().unwrap().push_back(Instant::now());
+        {
+            let mut takes = lane.takes.lock().unwrap();
+            if takes.len() >= MAX_LANE {
+                takes.pop_front();
+            }
+            takes.push_back(Instant::now());
+        }
         let taken = {
             let mut ready = lane.ready.lock().unwrap();
-            // One that ended while it waited is of no use.
-            ready.retain(|p| p.launched.process.exit().is_none());
+            // One that ended while it waited is of no use (nor counts against the budget).
+            ready.retain(|p| {
+                let alive = p.launched.process.exit().is_none();
+                if !alive {
+                    self.used.fetch_sub(p.memory, Ordering::Relaxed);
+                }
+                alive
+            });
             ready.pop_front()
         };
         lane.wake.notify_one();
