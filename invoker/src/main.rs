@@ -155,6 +155,13 @@ struct ServeArgs {
     /// beyond it a signed request answers 429 APIGW.0308.
     #[arg(long, default_value_t = 256 * 1024 * 1024)]
     signed_body_budget: u32,
+    /// DIS partition units per project (a COMMON partition takes one, an ADVANCED one
+    /// five); beyond it creating or scaling a stream answers DIS.4308.
+    #[arg(long, default_value_t = 50)]
+    dis_partition_quota: u32,
+    /// DIS consumer apps per project; beyond it DIS.4329.
+    #[arg(long, default_value_t = 50)]
+    dis_app_quota: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -317,6 +324,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store: stream_store,
         engine,
     });
+    let dis = fgs_dis::Dis::open(
+        &data_dir.join("dis"),
+        fgs_dis::DisConfig {
+            partition_quota: args.dis_partition_quota,
+            app_quota: args.dis_app_quota,
+            ..Default::default()
+        },
+    )
+    .context("cannot open the DIS streams")?;
+    tokio::spawn(dis_retention(dis.clone()));
     let recovered =
         asynchronous::dispatch::recover(&app).context("cannot recover async requests")?;
     if recovered > 0 {
@@ -353,6 +370,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(listen = %listener.local_addr()?, data_dir = %data_dir.display(), "fgs ready");
     let mut routes = api::router(app.clone())
         .merge(fgs_eventstream::api::router(streams))
+        .merge(fgs_dis::api::router(dis))
         .merge(auth::router(auth.clone()))
         // A known path with another method answers in FunctionGraph's JSON, never an empty 405.
         .method_not_allowed_fallback(|| async { api::ApiError::method_not_allowed() });
@@ -465,6 +483,22 @@ fn host_key(data_dir: &Path) -> String {
             (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
         });
     format!("{hash:016x}")
+}
+
+/// Deletes expired DIS records once a minute.
+async fn dis_retention(dis: Arc<fgs_dis::Dis>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let dis = dis.clone();
+        let now = chrono::Utc::now().timestamp_millis();
+        match tokio::task::spawn_blocking(move || dis.enforce_retention(now)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(segments)) => tracing::info!(segments, "deleted expired DIS records"),
+            Ok(Err(e)) => tracing::error!(error = %e, "DIS retention"),
+            Err(e) => tracing::error!(error = %e, "DIS retention task"),
+        }
+    }
 }
 
 async fn shutdown_signal() {
