@@ -37,6 +37,8 @@ from huaweicloudsdkdis.v2 import (
     ShowCheckpointRequest,
     ShowConsumerStateRequest,
     ShowCursorRequest,
+    ShowPartitionMetricsRequest,
+    ShowStreamMetricsRequest,
     ShowStreamRequest,
     Tag,
     UpdatePartitionCountReq,
@@ -333,6 +335,52 @@ def test_bad_cursors_are_refused_with_dis_codes(dis, fgs):
     put(dis, mine, {"data": b64(b"secret"), "partition_id": "0"})
     theirs = dis_client(fgs, project=OTHER_PROJECT)
     refused(lambda: read(theirs, cursor(dis, mine, "0")), "DIS.4301")
+
+
+# --- monitoring ---------------------------------------------------------------------------
+
+def test_stream_and_partition_metrics_count_what_went_in_and_out(dis):
+    name = create_stream(dis, partitions=2)
+    start = int(time.time()) - 60
+    put(dis, name, *({"data": b64(b"12345"), "partition_id": "0"} for _ in range(4)))
+    put(dis, name, {"data": b64(b"abc"), "partition_id": "1"})
+    read_all(dis, name, "0")  # one read with records, one without
+    end = int(time.time()) + 60
+
+    def total(series):
+        return sum(p.value for p in series.data_points)
+
+    def stream(label=None, label_list=None, **over):
+        return dis.show_stream_metrics(ShowStreamMetricsRequest(
+            stream_name=name, label=label, label_list=label_list,
+            start_time=over.get("start", start), end_time=over.get("end", end)))
+
+    got = stream(label_list="total_put_records_per_stream,total_put_bytes_per_stream,"
+                            "total_get_records_per_stream,total_get_bytes_per_stream,"
+                            "total_put_req_suc_per_stream,total_get_req_suc_per_stream,"
+                            "traffic_control_put,total_put_req_latency")
+    assert [(m.label, total(m)) for m in got.metrics_list][:7] == [
+        ("total_put_records_per_stream", 5), ("total_put_bytes_per_stream", 23),
+        ("total_get_records_per_stream", 4), ("total_get_bytes_per_stream", 20),
+        ("total_put_req_suc_per_stream", 2), ("total_get_req_suc_per_stream", 2),
+        ("traffic_control_put", 0)]
+    assert got.metrics.label == "total_put_records_per_stream"
+    assert all(p.timestamp % 60_000 == 0 for p in got.metrics.data_points)
+    one = dis.show_partition_metrics(ShowPartitionMetricsRequest(
+        stream_name=name, partition_id="shardId-0000000001", label="total_put_bytes_per_partition",
+        start_time=start, end_time=end))
+    assert (one.metrics.label, total(one.metrics)) == ("total_put_bytes_per_partition", 3)
+    # Another period sees nothing.
+    assert total(stream("total_put_records_per_stream", start=start - 7200, end=start - 3600).metrics) == 0
+
+    refused(lambda: stream("total_put_bytes_per_partition"), "DIS.4209")
+    refused(lambda: stream(), "DIS.4209")
+    refused(lambda: stream("total_put_records_per_stream", start=end, end=start), "DIS.4203")
+    refused(lambda: stream("total_put_records_per_stream", start="soon"), "DIS.4203")
+    refused(lambda: stream("total_put_records_per_stream", start=end - 8 * 86400), "DIS.4204")
+    refused(lambda: dis.show_partition_metrics(ShowPartitionMetricsRequest(
+        stream_name=name, partition_id="9", label="total_put_bytes_per_partition",
+        start_time=start, end_time=end)), "DIS.4302")
 
 
 # --- apps and checkpoints --------------------------------------------------------------------

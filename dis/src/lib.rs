@@ -14,6 +14,8 @@ pub mod catalog;
 pub mod cursor;
 pub mod error;
 pub mod log;
+pub mod metrics;
+pub mod monitoring;
 pub mod partition_key;
 pub mod records;
 pub mod streams;

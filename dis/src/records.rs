@@ -91,6 +91,7 @@ impl Dis {
                 records.len()
             )));
         }
+        let started = std::time::Instant::now();
         let stream = self.writable_stream(project_id, put.stream_name, put.stream_id)?;
         let writable = stream.record.read().unwrap().writable();
         let mut placed: Vec<Placed> = Vec::with_capacity(records.len());
@@ -144,6 +145,12 @@ impl Dis {
             });
             match outcome {
                 Ok(first) => {
+                    let bytes: usize = group.iter().map(|r| r.data.len()).sum();
+                    if let Some(counters) = stream.partition_counters(group[0].partition) {
+                        counters.add(now, [bytes as u64, group.len() as u64, 0, 0]);
+                    }
+                    self.host_metrics.put_records.inc_by(group.len() as u64);
+                    self.host_metrics.put_bytes.inc_by(bytes as u64);
                     for (i, r) in group.iter().enumerate() {
                         placed[r.slot] = Ok((r.partition, first + i as u64));
                     }
@@ -157,6 +164,8 @@ impl Dis {
                 }
             }
         }
+        let micros = started.elapsed().as_micros() as u64;
+        stream.counters.add(now, [1, micros, 0, 0, 0, 0]);
         Ok(placed)
     }
 
@@ -267,6 +276,7 @@ impl Dis {
         let text = cursor
             .filter(|c| !c.is_empty())
             .ok_or_else(|| DisError::Cursor("partition-cursor is required".into()))?;
+        let started = std::time::Instant::now();
         let cursor = Cursor::decode(text)?;
         let age_ms = now_ms() - cursor.generated;
         if age_ms > cursor::TTL_MS {
@@ -295,6 +305,16 @@ impl Dis {
             .ok_or_else(|| DisError::NoStream(cursor.stream_name.clone()))?;
         let (_, log) = readable(&stream, cursor.partition, &cursor.partition.to_string())?;
         let batch = log.read(cursor.sequence, max_bytes, max_records)?;
+        let now = now_ms();
+        let bytes: u64 = batch.records.iter().map(|r| r.data.len() as u64).sum();
+        let count = batch.records.len() as u64;
+        if let Some(counters) = stream.partition_counters(cursor.partition) {
+            counters.add(now, [0, 0, bytes, count]);
+        }
+        self.host_metrics.get_records.inc_by(count);
+        self.host_metrics.get_bytes.inc_by(bytes);
+        let micros = started.elapsed().as_micros() as u64;
+        stream.counters.add(now, [0, 0, 1, micros, 0, 0]);
         let (_, end) = log.bounds();
         let millis_behind_latest = match batch.records.last() {
             Some(last) if batch.next < end => log
@@ -305,7 +325,7 @@ impl Dis {
         Ok(Fetched {
             next_cursor: Cursor {
                 sequence: batch.next,
-                generated: now_ms(),
+                generated: now,
                 ..cursor
             }
             .encode(),

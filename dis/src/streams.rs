@@ -12,6 +12,7 @@ use crate::catalog::{
 };
 use crate::error::DisError;
 use crate::log::{LogConfig, PartitionLog};
+use crate::metrics::{HostMetrics, PartitionCounters, StreamCounters};
 
 /// Limits of the service.
 #[derive(Debug, Clone)]
@@ -43,12 +44,15 @@ pub struct Dis {
     /// Serializes the changes that check a quota (create, scale).
     admin: Mutex<()>,
     pub(crate) config: DisConfig,
+    pub(crate) host_metrics: HostMetrics,
 }
 
-/// A stream and its partition logs (index = partition number).
+/// A stream and its partition logs and counters (index = partition number).
 pub struct Stream {
     pub(crate) record: RwLock<StreamRecord>,
     logs: RwLock<Vec<Option<Arc<PartitionLog>>>>,
+    pub(crate) counters: StreamCounters,
+    partition_counters: RwLock<Vec<Arc<PartitionCounters>>>,
 }
 
 impl Stream {
@@ -60,6 +64,31 @@ impl Stream {
             .get(partition as usize)
             .cloned()
             .flatten()
+    }
+
+    /// The counters of a partition (every partition the stream ever had has them).
+    pub(crate) fn partition_counters(&self, partition: u32) -> Option<Arc<PartitionCounters>> {
+        self.partition_counters
+            .read()
+            .unwrap()
+            .get(partition as usize)
+            .cloned()
+    }
+
+    pub(crate) fn all_partition_counters(&self) -> Vec<Arc<PartitionCounters>> {
+        self.partition_counters.read().unwrap().clone()
+    }
+
+    fn new(record: StreamRecord, logs: Vec<Option<Arc<PartitionLog>>>) -> Arc<Self> {
+        let counters = (0..record.partitions.len())
+            .map(|_| Arc::default())
+            .collect();
+        Arc::new(Self {
+            record: RwLock::new(record),
+            logs: RwLock::new(logs),
+            counters: StreamCounters::default(),
+            partition_counters: RwLock::new(counters),
+        })
     }
 
     pub(crate) fn snapshot(&self) -> StreamRecord {
@@ -166,7 +195,13 @@ fn check_tags(tags: &[Tag]) -> Result<(), DisError> {
 
 impl Dis {
     /// Opens the service's catalog and every stream's logs under `root`.
-    pub fn open(root: &Path, config: DisConfig) -> Result<Arc<Self>, DisError> {
+    pub fn open(
+        root: &Path,
+        config: DisConfig,
+        registry: &prometheus::Registry,
+    ) -> Result<Arc<Self>, DisError> {
+        let host_metrics = HostMetrics::new(registry)
+            .map_err(|e| DisError::Io(std::io::Error::other(e.to_string())))?;
         std::fs::create_dir_all(root.join("streams"))?;
         let catalog = Catalog::open(&root.join("dis.sqlite3"))?;
         let mut streams = HashMap::new();
@@ -185,10 +220,7 @@ impl Dis {
                 .collect::<Result<Vec<_>, std::io::Error>>()?;
             streams.insert(
                 (record.project_id.clone(), record.name.clone()),
-                Arc::new(Stream {
-                    record: RwLock::new(record),
-                    logs: RwLock::new(logs),
-                }),
+                Stream::new(record, logs),
             );
         }
         // Directories of streams deleted by a host that died before removing them.
@@ -208,6 +240,7 @@ impl Dis {
             streams: RwLock::new(streams),
             admin: Mutex::new(()),
             config,
+            host_metrics,
         }))
     }
 
@@ -365,13 +398,10 @@ impl Dis {
         if !self.catalog.insert_stream(&record)? {
             return Err(DisError::StreamExists(name));
         }
-        self.streams.write().unwrap().insert(
-            (project_id.to_string(), name),
-            Arc::new(Stream {
-                record: RwLock::new(record),
-                logs: RwLock::new(logs),
-            }),
-        );
+        self.streams
+            .write()
+            .unwrap()
+            .insert((project_id.to_string(), name), Stream::new(record, logs));
         Ok(())
     }
 
@@ -449,6 +479,11 @@ impl Dis {
         });
         record.last_modified_time = now;
         self.catalog.update_stream(&record)?;
+        stream
+            .partition_counters
+            .write()
+            .unwrap()
+            .extend(new_logs.iter().map(|_| Arc::default()));
         stream
             .logs
             .write()

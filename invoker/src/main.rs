@@ -331,6 +331,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             app_quota: args.dis_app_quota,
             ..Default::default()
         },
+        app.metrics.registry(),
     )
     .context("cannot open the DIS streams")?;
     tokio::spawn(dis_retention(dis.clone()));

@@ -55,6 +55,14 @@ pub fn router(dis: Arc<Dis>) -> Router {
             get(apps::consumer_state),
         )
         .route(
+            "/v2/{project_id}/streams/{stream_name}/metrics",
+            get(streams::stream_metrics),
+        )
+        .route(
+            "/v2/{project_id}/streams/{stream_name}/partitions/{partition_id}/metrics",
+            get(streams::partition_metrics),
+        )
+        .route(
             "/v2/{project_id}/checkpoints",
             get(apps::show_checkpoint)
                 .post(apps::commit_checkpoint)

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::{blocking, int_param, json, query, status, ApiResult, Project};
 use crate::catalog::{PartitionStatus, StreamRecord};
+use crate::monitoring::{MetricsQuery, Series};
 use crate::partition_key::hash_range;
 use crate::streams::{parse_partition, partition_name, Dis, NewStream};
 
@@ -188,4 +189,42 @@ pub async fn update_partition_count(
     })
     .await?;
     status(StatusCode::OK)
+}
+
+fn series_json(s: &Series) -> Value {
+    json!({
+        "label": s.label,
+        "dataPoints": s.points.iter().map(|(t, v)| json!({"timestamp": t, "value": v})).collect::<Vec<_>>(),
+    })
+}
+
+/// The answer of both metrics queries: the first label as `metrics`, all as `metrics_list`.
+fn metrics_json(series: &[Series]) -> ApiResult {
+    Ok(Json(json!({
+        "metrics": series.first().map(series_json),
+        "metrics_list": series.iter().map(series_json).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+/// `GET /v2/{project_id}/streams/{stream_name}/metrics?label=|label_list=&start_time=&end_time=`.
+pub async fn stream_metrics(
+    State(dis): State<Arc<Dis>>,
+    Project(project): Project,
+    Path((_, name)): Path<(String, String)>,
+    q: Result<Query<MetricsQuery>, QueryRejection>,
+) -> ApiResult {
+    let q: MetricsQuery = query(q)?;
+    metrics_json(&dis.stream_metrics(&project, &name, &q)?)
+}
+
+/// `GET /v2/{project_id}/streams/{stream_name}/partitions/{partition_id}/metrics?…`.
+pub async fn partition_metrics(
+    State(dis): State<Arc<Dis>>,
+    Project(project): Project,
+    Path((_, name, partition)): Path<(String, String, String)>,
+    q: Result<Query<MetricsQuery>, QueryRejection>,
+) -> ApiResult {
+    let q: MetricsQuery = query(q)?;
+    metrics_json(&dis.partition_metrics(&project, &name, &partition, &q)?)
 }
