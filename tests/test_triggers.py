@@ -97,9 +97,9 @@ def test_trigger_refusals(fgs):
     base = fgs.create(**python_fn(name, "def handler(e, c):\n    return 1\n"))["func_urn"][: -len(":latest")]
     post = lambda body, urn=base: fgs.api("POST", "/triggers/%s" % urn, json=body)
     refused(post({"trigger_type_code": "NOPE", "event_data": {}}), 400, "FSS.1101")
-    r = post({"trigger_type_code": "DIS", "event_data": {"stream_name": "s"}})
+    r = post({"trigger_type_code": "OBS", "event_data": {"bucket": "b"}})
     refused(r, 400, "FSS.1101")
-    assert "DIS" in r.json()["error_msg"]
+    assert "OBS" in r.json()["error_msg"]
     for data in ({"name": "1bad", "schedule_type": "Rate", "schedule": "1m"},
                  {"name": "t", "schedule_type": "Rate", "schedule": "61m"},
                  {"name": "t", "schedule_type": "Rate", "schedule": "25h"},

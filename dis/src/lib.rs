@@ -11,6 +11,7 @@
 pub mod api;
 pub mod apps;
 pub mod catalog;
+pub mod consumer;
 pub mod cursor;
 pub mod error;
 pub mod log;

@@ -73,6 +73,8 @@ pub struct CursorQuery {
 #[derive(Debug)]
 pub struct Fetched {
     pub records: Vec<Record>,
+    /// The sequence number after the last record.
+    pub next: u64,
     pub next_cursor: String,
     pub millis_behind_latest: i64,
 }
@@ -303,36 +305,61 @@ impl Dis {
         let stream = self
             .stream_by_id(project_id, &cursor.stream_id)
             .ok_or_else(|| DisError::NoStream(cursor.stream_name.clone()))?;
-        let (_, log) = readable(&stream, cursor.partition, &cursor.partition.to_string())?;
-        let batch = log.read(cursor.sequence, max_bytes, max_records)?;
-        let now = now_ms();
-        let bytes: u64 = batch.records.iter().map(|r| r.data.len() as u64).sum();
-        let count = batch.records.len() as u64;
-        if let Some(counters) = stream.partition_counters(cursor.partition) {
-            counters.add(now, [0, 0, bytes, count]);
-        }
-        self.host_metrics.get_records.inc_by(count);
-        self.host_metrics.get_bytes.inc_by(bytes);
-        let micros = started.elapsed().as_micros() as u64;
-        stream.counters.add(now, [0, 0, 1, micros, 0, 0]);
-        let (_, end) = log.bounds();
-        let millis_behind_latest = match batch.records.last() {
-            Some(last) if batch.next < end => log
-                .last_timestamp()
-                .map_or(0, |latest| (latest - last.timestamp).max(0)),
-            _ => 0,
-        };
-        Ok(Fetched {
-            next_cursor: Cursor {
-                sequence: batch.next,
-                generated: now,
-                ..cursor
-            }
-            .encode(),
-            records: batch.records,
-            millis_behind_latest,
-        })
+        read_counted(
+            self,
+            &stream,
+            cursor.partition,
+            cursor.sequence,
+            max_bytes,
+            max_records,
+            started,
+        )
     }
+}
+
+/// Reads a partition from `from` on, counted in the stream's and the host's metrics; the
+/// answer carries the cursor of what follows.
+pub(crate) fn read_counted(
+    dis: &Dis,
+    stream: &Stream,
+    partition: u32,
+    from: u64,
+    max_bytes: u64,
+    max_records: usize,
+    started: std::time::Instant,
+) -> Result<Fetched, DisError> {
+    let (record, log) = readable(stream, partition, &partition.to_string())?;
+    let batch = log.read(from, max_bytes, max_records)?;
+    let now = now_ms();
+    let bytes: u64 = batch.records.iter().map(|r| r.data.len() as u64).sum();
+    let count = batch.records.len() as u64;
+    if let Some(counters) = stream.partition_counters(partition) {
+        counters.add(now, [0, 0, bytes, count]);
+    }
+    dis.host_metrics.get_records.inc_by(count);
+    dis.host_metrics.get_bytes.inc_by(bytes);
+    let micros = started.elapsed().as_micros() as u64;
+    stream.counters.add(now, [0, 0, 1, micros, 0, 0]);
+    let (_, end) = log.bounds();
+    let millis_behind_latest = match batch.records.last() {
+        Some(last) if batch.next < end => log
+            .last_timestamp()
+            .map_or(0, |latest| (latest - last.timestamp).max(0)),
+        _ => 0,
+    };
+    Ok(Fetched {
+        next_cursor: Cursor {
+            stream_id: record.id,
+            stream_name: record.name,
+            partition,
+            sequence: batch.next,
+            generated: now,
+        }
+        .encode(),
+        next: batch.next,
+        records: batch.records,
+        millis_behind_latest,
+    })
 }
 
 /// The record of a stream and the log of a readable partition of it.

@@ -275,6 +275,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
         },
     );
+    let metrics = metrics::Metrics::new();
+    let dis = fgs_dis::Dis::open(
+        &data_dir.join("dis"),
+        fgs_dis::DisConfig {
+            partition_quota: args.dis_partition_quota,
+            app_quota: args.dis_app_quota,
+            ..Default::default()
+        },
+        metrics.registry(),
+    )
+    .context("cannot open the DIS streams")?;
+    tokio::spawn(dis_retention(dis.clone()));
     let app = Arc::new(api::App {
         registry,
         pool: pool.clone(),
@@ -291,9 +303,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         async_settings: asynchronous::AsyncSettings {
             retry_delay: args.async_retry_delay,
         },
-        metrics: metrics::Metrics::new(),
+        metrics,
         statistics: statistics::Statistics::default(),
         triggers: triggers::Triggers::default(),
+        dis: dis.clone(),
         gateway_domain,
         enforcement,
         auth_mode: auth.mode.name(),
@@ -324,17 +337,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store: stream_store,
         engine,
     });
-    let dis = fgs_dis::Dis::open(
-        &data_dir.join("dis"),
-        fgs_dis::DisConfig {
-            partition_quota: args.dis_partition_quota,
-            app_quota: args.dis_app_quota,
-            ..Default::default()
-        },
-        app.metrics.registry(),
-    )
-    .context("cannot open the DIS streams")?;
-    tokio::spawn(dis_retention(dis.clone()));
     let recovered =
         asynchronous::dispatch::recover(&app).context("cannot recover async requests")?;
     if recovered > 0 {

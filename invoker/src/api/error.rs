@@ -275,6 +275,8 @@ impl From<RegistryError> for ApiError {
                 Kind::Kafka | Kind::OpenSourceKafka => {
                     (400, "FSS.1112", "Invalid Kafka trigger parameters.")
                 }
+                // Not in the published table (which skips 1103–1105); fgs's choice.
+                Kind::Dis => (400, "FSS.1103", "Invalid DIS trigger parameters."),
             },
             R::KafkaCredentials => (
                 400,

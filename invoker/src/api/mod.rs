@@ -47,6 +47,8 @@ pub struct App {
     pub metrics: Metrics,
     pub statistics: Statistics,
     pub triggers: crate::triggers::Triggers,
+    /// The DIS streams of this host (DIS triggers read them).
+    pub dis: Arc<fgs_dis::Dis>,
     /// Where the gateway serves APIG triggers' APIs (`sl_domain` in their answers).
     pub gateway_domain: String,
     pub enforcement: Enforcement,

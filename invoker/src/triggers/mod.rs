@@ -2,6 +2,7 @@
 //! and what it did last. Every trigger invokes through the one invocation path
 //! ([`crate::invocation`]); none keeps a copy of admission, journaling or metrics.
 
+mod dis;
 mod kafka;
 mod timer;
 
@@ -18,6 +19,7 @@ use crate::registry::Trigger;
 pub struct Triggers {
     timers: timer::Timers,
     kafka: kafka::KafkaTriggers,
+    dis: dis::DisTriggers,
     /// The APIs the gateway serves.
     pub routes: Routes,
     /// The last failure of each trigger (when, why), shown by show_function_trigger.
@@ -38,6 +40,7 @@ impl Triggers {
             Some(Kind::Timer) => self.timers.sync(app, trigger),
             Some(Kind::Apig | Kind::DedicatedGateway) => self.routes.sync(trigger),
             Some(Kind::Kafka | Kind::OpenSourceKafka) => self.kafka.sync(app, trigger),
+            Some(Kind::Dis) => self.dis.sync(app, trigger),
             None => {
                 tracing::error!(trigger = %trigger.trigger_id, kind = %trigger.trigger_type_code, "stored trigger of a type fgs does not serve")
             }
@@ -52,6 +55,7 @@ impl Triggers {
         self.timers.stop(&trigger.trigger_id);
         self.routes.remove(&trigger.trigger_id);
         self.kafka.stop(&trigger.trigger_id);
+        self.dis.forget(app, trigger);
         self.last_errors.lock().unwrap().remove(&trigger.trigger_id);
     }
 

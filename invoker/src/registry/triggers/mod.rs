@@ -3,6 +3,7 @@
 //! are accepted; every other FunctionGraph type is refused by name, never stored and left idle.
 
 pub mod apig;
+mod dis;
 mod fields;
 mod kafka;
 mod timer;
@@ -28,6 +29,8 @@ pub enum Kind {
     /// DMS for Kafka (`KAFKA`) and open-source Kafka (`OPENSOURCEKAFKA`): one consumer each.
     Kafka,
     OpenSourceKafka,
+    /// A DIS stream of this host: its partitions polled, their batches delivered in order.
+    Dis,
 }
 
 impl Kind {
@@ -38,6 +41,7 @@ impl Kind {
             "DEDICATEDGATEWAY" => Kind::DedicatedGateway,
             "KAFKA" => Kind::Kafka,
             "OPENSOURCEKAFKA" => Kind::OpenSourceKafka,
+            "DIS" => Kind::Dis,
             _ => return None,
         })
     }
@@ -63,7 +67,6 @@ impl Kind {
 
 /// FunctionGraph's trigger types that fgs does not serve (yet).
 const NOT_SERVED: &[&str] = &[
-    "DIS",
     "CTS",
     "DDS",
     "DMS",
@@ -161,6 +164,7 @@ pub fn validate(
     let invalid = |kind| move |why| RegistryError::InvalidTrigger { kind, why };
     match Kind::parse(type_code) {
         Some(Kind::Timer) => timer::validate(event_data).map_err(invalid(Kind::Timer)),
+        Some(Kind::Dis) => dis::validate(event_data).map_err(invalid(Kind::Dis)),
         Some(kind) if kind.is_kafka() => {
             kafka::validate(type_code, event_data).map_err(|e| match e {
                 kafka::Invalid::Credentials => RegistryError::KafkaCredentials,
@@ -171,7 +175,7 @@ pub fn validate(
             .map(|(_, stored)| stored)
             .map_err(invalid(kind)),
         None if NOT_SERVED.contains(&type_code) => Err(RegistryError::TriggerType(format!(
-            "{type_code} triggers are not served by fgs (yet); TIMER, APIG, DEDICATEDGATEWAY, KAFKA and OPENSOURCEKAFKA are"
+            "{type_code} triggers are not served by fgs (yet); TIMER, APIG, DEDICATEDGATEWAY, KAFKA, OPENSOURCEKAFKA and DIS are"
         ))),
         None => Err(RegistryError::TriggerType(format!(
             "{type_code:?} is not a FunctionGraph trigger type"
@@ -185,7 +189,7 @@ mod tests {
 
     #[test]
     fn types() {
-        for t in ["DIS", "NOPE"] {
+        for t in ["OBS", "NOPE"] {
             assert!(matches!(
                 validate(t, &Map::new()),
                 Err(RegistryError::TriggerType(_))
