@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::{BytesRejection, QueryRejection};
+use std::fmt::Write;
+
 use axum::extract::{Query, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
@@ -13,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{blocking, code_of, json, opt_int, query, ApiResult, Project};
-use crate::records::{CursorQuery, PutRecords};
+use crate::records::{CursorQuery, Fetched, PutRecords};
 use crate::streams::{partition_name, Dis};
 
 /// `POST /v2/{project_id}/records` → `{failed_record_count, records[]}`, each record its
@@ -75,26 +78,38 @@ pub async fn consume(
         dis.consume(&project, q.cursor.as_deref(), max_bytes, limit)
     })
     .await?;
-    let records: Vec<Value> = fetched
-        .records
-        .iter()
-        .map(|r| {
-            let mut v = json!({
-                "sequence_number": r.sequence.to_string(),
-                "data": STANDARD.encode(&r.data),
-                "timestamp": r.timestamp,
-                "timestamp_type": "CreateTime",
-            });
-            if let Some(key) = &r.key {
-                v["partition_key"] = json!(key);
-            }
-            v
-        })
-        .collect();
-    Ok(Json(json!({
-        "records": records,
-        "next_partition_cursor": fetched.next_cursor,
-        "millis_behind_latest": fetched.millis_behind_latest,
-    }))
-    .into_response())
+    Ok(([(CONTENT_TYPE, "application/json")], records_json(&fetched)).into_response())
+}
+
+/// The consume answer, written directly: it is most of what a reader's time goes to (a
+/// tree of JSON values per record would double it).
+fn records_json(fetched: &Fetched) -> String {
+    let data: usize = fetched.records.iter().map(|r| r.data.len()).sum();
+    let mut out = String::with_capacity(data * 4 / 3 + fetched.records.len() * 128 + 512);
+    // The cursor first, so that a reader after it alone need not scan the records (it is
+    // URL-safe base64: nothing in it needs escaping).
+    let _ = write!(
+        out,
+        "{{\"next_partition_cursor\":\"{}\",\"millis_behind_latest\":{},\"records\":[",
+        fetched.next_cursor, fetched.millis_behind_latest
+    );
+    for (i, r) in fetched.records.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{{\"sequence_number\":\"{}\",\"data\":\"", r.sequence);
+        STANDARD.encode_string(&r.data, &mut out);
+        let _ = write!(
+            out,
+            "\",\"timestamp\":{},\"timestamp_type\":\"CreateTime\"",
+            r.timestamp
+        );
+        if let Some(key) = &r.key {
+            out.push_str(",\"partition_key\":");
+            out.push_str(&Value::from(key.as_str()).to_string());
+        }
+        out.push('}');
+    }
+    out.push_str("]}");
+    out
 }

@@ -79,15 +79,17 @@ pub fn check(buf: &[u8]) -> Option<Header> {
     })
 }
 
-/// The record of a frame that [`check`] accepted.
-pub fn decode(frame: &[u8], header: Header) -> Record {
+/// The record of the frame at `offset` in `buf` that [`check`] accepted; its data shares
+/// `buf`.
+pub fn decode(buf: &Bytes, offset: usize, header: Header) -> Record {
+    let frame = &buf[offset..offset + header.len];
     let key_len = u16::from_le_bytes(frame[24..26].try_into().unwrap()) as usize;
     let key = &frame[HEADER..HEADER + key_len];
     Record {
         sequence: header.sequence,
         timestamp: header.timestamp,
         key: (key_len > 0).then(|| String::from_utf8_lossy(key).into_owned()),
-        data: Bytes::copy_from_slice(&frame[HEADER + key_len..header.len]),
+        data: buf.slice(offset + HEADER + key_len..offset + header.len),
     }
 }
 
@@ -100,13 +102,14 @@ mod tests {
         let mut buf = Vec::new();
         encode(&mut buf, 7, 1_700_000_000_000, "user-42", b"payload");
         encode(&mut buf, 8, 1_700_000_000_001, "", b"");
+        let shared = Bytes::from(buf.clone());
         let first = check(&buf).unwrap();
-        let record = decode(&buf, first);
+        let record = decode(&shared, 0, first);
         assert_eq!(record.sequence, 7);
         assert_eq!(record.key.as_deref(), Some("user-42"));
         assert_eq!(&record.data[..], b"payload");
         let second = check(&buf[first.len..]).unwrap();
-        assert_eq!(decode(&buf[first.len..], second).key, None);
+        assert_eq!(decode(&shared, first.len, second).key, None);
         assert_eq!(first.len + second.len, buf.len());
         // Cut short, or one bit flipped: not a frame.
         assert!(check(&buf[..first.len - 1]).is_none());

@@ -258,22 +258,23 @@ impl PartitionLog {
             next: from,
         };
         let mut bytes = 0u64;
-        let mut buf = Vec::new();
         let chunk = max_bytes.clamp(64 * 1024, 4 << 20) + 64 * 1024;
         'segments: for (file, mut position, size) in plan {
             // Set when one frame is longer than a chunk: the next read takes it whole.
             let mut need = 0u64;
             while position < size {
                 let want = (size - position).min(chunk.max(need));
-                buf.resize(want as usize, 0);
+                // Each chunk is read into a buffer of its own that the records then share.
+                let mut buf = bytes::BytesMut::zeroed(want as usize);
                 file.read_exact_at(&mut buf, position)?;
+                let buf = buf.freeze();
                 let mut offset = 0;
                 while let Some(header) = frame::check(&buf[offset..]) {
                     if header.sequence >= end || batch.records.len() >= max_records {
                         break 'segments;
                     }
                     if header.sequence >= from {
-                        let record = frame::decode(&buf[offset..], header);
+                        let record = frame::decode(&buf, offset, header);
                         if bytes + record.data.len() as u64 > max_bytes {
                             break 'segments;
                         }
