@@ -133,6 +133,12 @@ CREATE TABLE IF NOT EXISTS dis_apps (
     create_time INTEGER NOT NULL,
     PRIMARY KEY (project_id, name)
 );
+CREATE TABLE IF NOT EXISTS dis_policies (
+    stream_id      TEXT NOT NULL,
+    principal_name TEXT NOT NULL,
+    action_type    TEXT NOT NULL,
+    PRIMARY KEY (stream_id, principal_name, action_type)
+);
 CREATE TABLE IF NOT EXISTS dis_checkpoints (
     project_id      TEXT NOT NULL,
     app_name        TEXT NOT NULL,
@@ -194,6 +200,7 @@ impl Catalog {
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM dis_streams WHERE id = ?1", [id])?;
         tx.execute("DELETE FROM dis_checkpoints WHERE stream_id = ?1", [id])?;
+        tx.execute("DELETE FROM dis_policies WHERE stream_id = ?1", [id])?;
         tx.commit()?;
         Ok(())
     }
@@ -348,6 +355,56 @@ impl Catalog {
                 "DELETE FROM dis_checkpoints WHERE project_id = ?1 AND app_name = ?2
                    AND stream_id = ?3 AND checkpoint_type = ?4",
                 params![project_id, app, stream_id, checkpoint_type],
+            )?,
+        })
+    }
+
+    /// A stream's policy rules, by principal.
+    pub fn policies(&self, stream_id: &str) -> Result<Vec<crate::policies::Rule>, CatalogError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare(
+            "SELECT principal_name, action_type FROM dis_policies WHERE stream_id = ?1
+             ORDER BY principal_name, action_type",
+        )?;
+        let rows = stmt.query_map([stream_id], |r| {
+            Ok(crate::policies::Rule {
+                principal_name: r.get(0)?,
+                action_type: r.get(1)?,
+                effect: "accept".into(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn add_policy(
+        &self,
+        stream_id: &str,
+        principal: &str,
+        action: &str,
+    ) -> Result<(), CatalogError> {
+        self.conn.lock().unwrap().execute(
+            "INSERT OR IGNORE INTO dis_policies (stream_id, principal_name, action_type) VALUES (?1, ?2, ?3)",
+            params![stream_id, principal, action],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a principal's rules (of one action type when given); answers how many went.
+    pub fn delete_policy(
+        &self,
+        stream_id: &str,
+        principal: &str,
+        action: Option<&str>,
+    ) -> Result<usize, CatalogError> {
+        let conn = self.conn.lock().unwrap();
+        Ok(match action {
+            Some(a) => conn.execute(
+                "DELETE FROM dis_policies WHERE stream_id = ?1 AND principal_name = ?2 AND action_type = ?3",
+                params![stream_id, principal, a],
+            )?,
+            None => conn.execute(
+                "DELETE FROM dis_policies WHERE stream_id = ?1 AND principal_name = ?2",
+                params![stream_id, principal],
             )?,
         })
     }

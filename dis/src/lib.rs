@@ -18,6 +18,7 @@ pub mod log;
 pub mod metrics;
 pub mod monitoring;
 pub mod partition_key;
+pub mod policies;
 pub mod records;
 pub mod streams;
 

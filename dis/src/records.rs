@@ -10,6 +10,7 @@ use crate::cursor::{self, Cursor};
 use crate::error::DisError;
 use crate::log::{frame::MAX_DATA, Entry, Record};
 use crate::partition_key::{hash_key, partition_of, MAX_HASH};
+use crate::policies::{Action, Caller};
 use crate::streams::{now_ms, parse_partition, Dis, Stream};
 
 /// Records in one send_records request, at most (the benchmark's and the Java SDK's
@@ -82,7 +83,7 @@ pub struct Fetched {
 impl Dis {
     /// Appends the records to their partitions and returns once they are on disk. A record
     /// that cannot be placed (bad data, partition, key) fails alone; the others go in.
-    pub fn send_records(&self, project_id: &str, put: PutRecords) -> Result<Vec<Placed>, DisError> {
+    pub fn send_records(&self, caller: &Caller, put: PutRecords) -> Result<Vec<Placed>, DisError> {
         let records = put.records.unwrap_or_default();
         if records.is_empty() {
             return Err(DisError::Empty);
@@ -94,7 +95,7 @@ impl Dis {
             )));
         }
         let started = std::time::Instant::now();
-        let stream = self.writable_stream(project_id, put.stream_name, put.stream_id)?;
+        let stream = self.writable_stream(caller, put.stream_name, put.stream_id)?;
         let writable = stream.record.read().unwrap().writable();
         let mut placed: Vec<Placed> = Vec::with_capacity(records.len());
         let mut ready = Vec::with_capacity(records.len());
@@ -171,10 +172,11 @@ impl Dis {
         Ok(placed)
     }
 
-    /// The stream a send names: by name, or by id when the name finds none.
+    /// The stream a send names: by name, or by id when the name finds none (a stream of
+    /// another project, when a policy lets the caller put records).
     fn writable_stream(
         &self,
-        project_id: &str,
+        caller: &Caller,
         name: Option<String>,
         id: Option<String>,
     ) -> Result<Arc<Stream>, DisError> {
@@ -182,11 +184,11 @@ impl Dis {
         if name.is_none() && id.as_deref().is_none_or(str::is_empty) {
             return Err(DisError::Invalid("stream_name is required".into()));
         }
-        let by_name = name.as_deref().map(|n| self.stream(project_id, n));
+        let by_name = name.as_deref().map(|n| self.stream(&caller.project, n));
         match (by_name, id.filter(|i| !i.is_empty())) {
             (Some(Ok(stream)), _) => Ok(stream),
             (_, Some(id)) => self
-                .stream_by_id(project_id, &id)
+                .stream_for(caller, &id, Action::Put)
                 .ok_or(DisError::NoStream(id)),
             (Some(Err(e)), None) => Err(e),
             (None, None) => unreachable!("checked above"),
@@ -194,12 +196,12 @@ impl Dis {
     }
 
     /// A partition cursor (show_cursor).
-    pub fn cursor(&self, project_id: &str, q: CursorQuery) -> Result<String, DisError> {
+    pub fn cursor(&self, caller: &Caller, q: CursorQuery) -> Result<String, DisError> {
         let stream = match q.stream_name.as_deref().filter(|n| !n.is_empty()) {
-            Some(name) => self.stream(project_id, name)?,
+            Some(name) => self.stream(&caller.project, name)?,
             None => match q.stream_id.as_deref().filter(|n| !n.is_empty()) {
                 Some(id) => self
-                    .stream_by_id(project_id, id)
+                    .stream_for(caller, id, Action::Get)
                     .ok_or_else(|| DisError::NoStream(id.to_string()))?,
                 None => return Err(DisError::Invalid("stream-name is required".into())),
             },
@@ -267,10 +269,11 @@ impl Dis {
         .encode())
     }
 
-    /// Reads records at a cursor (consume_records).
+    /// Reads records at a cursor (consume_records): of a stream of the caller's project, or
+    /// one a policy lets the caller get records of.
     pub fn consume(
         &self,
-        project_id: &str,
+        caller: &Caller,
         cursor: Option<&str>,
         max_fetch_bytes: Option<i64>,
         limit: Option<i64>,
@@ -303,7 +306,7 @@ impl Dis {
             }
         };
         let stream = self
-            .stream_by_id(project_id, &cursor.stream_id)
+            .stream_for(caller, &cursor.stream_id, Action::Get)
             .ok_or_else(|| DisError::NoStream(cursor.stream_name.clone()))?;
         read_counted(
             self,

@@ -263,6 +263,16 @@ impl Dis {
             .map(|(_, s)| s.clone())
     }
 
+    /// A stream of any project by id (policies decide whether a caller may use it).
+    pub(crate) fn any_stream_by_id(&self, id: &str) -> Option<Arc<Stream>> {
+        self.streams
+            .read()
+            .unwrap()
+            .values()
+            .find(|s| s.record.read().unwrap().id == id)
+            .cloned()
+    }
+
     /// The project's streams, by name.
     pub(crate) fn project_streams(&self, project_id: &str) -> Vec<Arc<Stream>> {
         let streams = self.streams.read().unwrap();

@@ -63,6 +63,12 @@ pub fn router(dis: Arc<Dis>) -> Router {
             get(streams::partition_metrics),
         )
         .route(
+            "/v2/{project_id}/streams/{stream_name}/policies",
+            get(streams::list_policies)
+                .post(streams::add_policy)
+                .delete(streams::delete_policy),
+        )
+        .route(
             "/v2/{project_id}/checkpoints",
             get(apps::show_checkpoint)
                 .post(apps::commit_checkpoint)
@@ -102,6 +108,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Project {
             return Err(DisError::Project(id.chars().take(64).collect()).into());
         }
         Ok(Project(id.to_string()))
+    }
+}
+
+/// The caller: the project of the path and the user the authentication layer found.
+pub struct Caller(pub crate::policies::Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Project(project) = Project::from_request_parts(parts, state).await?;
+        let user = parts
+            .extensions
+            .get::<crate::policies::AuthenticatedUser>()
+            .map(|u| u.0.clone());
+        Ok(Caller(crate::policies::Caller { project, user }))
     }
 }
 

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{blocking, code_of, json, opt_int, query, ApiResult, Project};
+use super::{blocking, code_of, json, opt_int, query, ApiResult, Caller};
 use crate::records::{CursorQuery, Fetched, PutRecords};
 use crate::streams::{partition_name, Dis};
 
@@ -23,11 +23,11 @@ use crate::streams::{partition_name, Dis};
 /// partition and sequence number or its error.
 pub async fn send(
     State(dis): State<Arc<Dis>>,
-    Project(project): Project,
+    Caller(caller): Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let put: PutRecords = json(body)?;
-    let placed = blocking(&dis, move |dis| dis.send_records(&project, put)).await?;
+    let placed = blocking(&dis, move |dis| dis.send_records(&caller, put)).await?;
     let failed = placed.iter().filter(|p| p.is_err()).count();
     let records: Vec<Value> = placed
         .iter()
@@ -49,11 +49,11 @@ pub async fn send(
 /// `{"partition_cursor"}`.
 pub async fn cursor(
     State(dis): State<Arc<Dis>>,
-    Project(project): Project,
+    Caller(caller): Caller,
     q: Result<Query<CursorQuery>, QueryRejection>,
 ) -> ApiResult {
     let q: CursorQuery = query(q)?;
-    let cursor = blocking(&dis, move |dis| dis.cursor(&project, q)).await?;
+    let cursor = blocking(&dis, move |dis| dis.cursor(&caller, q)).await?;
     Ok(Json(json!({ "partition_cursor": cursor })).into_response())
 }
 
@@ -68,14 +68,14 @@ pub struct ConsumeQuery {
 /// `GET /v2/{project_id}/records?partition-cursor=&max_fetch_bytes=&limit=`.
 pub async fn consume(
     State(dis): State<Arc<Dis>>,
-    Project(project): Project,
+    Caller(caller): Caller,
     q: Result<Query<ConsumeQuery>, QueryRejection>,
 ) -> ApiResult {
     let q: ConsumeQuery = query(q)?;
     let max_bytes = opt_int("max_fetch_bytes", q.max_fetch_bytes.as_deref())?;
     let limit = opt_int("limit", q.limit.as_deref())?;
     let fetched = blocking(&dis, move |dis| {
-        dis.consume(&project, q.cursor.as_deref(), max_bytes, limit)
+        dis.consume(&caller, q.cursor.as_deref(), max_bytes, limit)
     })
     .await?;
     Ok(([(CONTENT_TYPE, "application/json")], records_json(&fetched)).into_response())

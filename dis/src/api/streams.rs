@@ -15,6 +15,7 @@ use super::{blocking, int_param, json, query, status, ApiResult, Project};
 use crate::catalog::{PartitionStatus, StreamRecord};
 use crate::monitoring::{MetricsQuery, Series};
 use crate::partition_key::hash_range;
+use crate::policies::PolicyBody;
 use crate::streams::{parse_partition, partition_name, Dis, NewStream};
 
 /// `POST /v2/{project_id}/streams` → 201.
@@ -227,4 +228,50 @@ pub async fn partition_metrics(
 ) -> ApiResult {
     let q: MetricsQuery = query(q)?;
     metrics_json(&dis.partition_metrics(&project, &name, &partition, &q)?)
+}
+
+/// `GET /v2/{project_id}/streams/{stream_name}/policies` → `{stream_id, rules[]}`.
+pub async fn list_policies(
+    State(dis): State<Arc<Dis>>,
+    Project(project): Project,
+    Path((_, name)): Path<(String, String)>,
+) -> ApiResult {
+    let (id, rules) = blocking(&dis, move |dis| dis.policies(&project, &name)).await?;
+    let rules: Vec<Value> = rules
+        .iter()
+        .map(|r| {
+            json!({
+                "principal": r.principal_name.split('.').next(),
+                "principal_name": r.principal_name,
+                "action_type": r.action_type,
+                "effect": r.effect,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"stream_id": id, "rules": rules})).into_response())
+}
+
+/// `POST /v2/{project_id}/streams/{stream_name}/policies` → 201.
+pub async fn add_policy(
+    State(dis): State<Arc<Dis>>,
+    Project(project): Project,
+    Path((_, name)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body: PolicyBody = json(body)?;
+    blocking(&dis, move |dis| dis.add_policy(&project, &name, body)).await?;
+    status(StatusCode::CREATED)
+}
+
+/// `DELETE /v2/{project_id}/streams/{stream_name}/policies` (body `{stream_id,
+/// principal_name, action_type?}`) → 204.
+pub async fn delete_policy(
+    State(dis): State<Arc<Dis>>,
+    Project(project): Project,
+    Path((_, name)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body: PolicyBody = json(body)?;
+    blocking(&dis, move |dis| dis.delete_policy(&project, &name, body)).await?;
+    status(StatusCode::NO_CONTENT)
 }

@@ -283,6 +283,12 @@ impl Auth {
         if !allowed || (credential.read_only && writes) {
             return Err(AuthError::forbidden());
         }
+        let mut req = req;
+        if let Some(user) = &credential.user_name {
+            // Who calls, for DIS's stream policies (`project.user` principals).
+            req.extensions_mut()
+                .insert(fgs_dis::policies::AuthenticatedUser(user.clone()));
+        }
         Ok(req)
     }
 
