@@ -116,7 +116,7 @@ fn parse_go_duration(s: &str) -> Result<Duration, String> {
         total_ns += number * ns;
         rest = &rest[unit_len..];
     }
-    if total_ns < 1e9 || total_ns > 366.0 * 86400e9 {
+    if !(1e9..=366.0 * 86400e9).contains(&total_ns) {
         return Err(format!("@every {s:?}: from 1s to a year"));
     }
     Ok(Duration::nanoseconds(total_ns as i64))

@@ -33,7 +33,7 @@ impl LogPipe {
         fcntl(&read, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
         // SAFETY: `read` is an open pipe end owned by the AsyncFd for its whole life.
         let fd = unsafe { AsyncFd::register_with_interest(read, Interest::READABLE) }
-            .map_err(|e| std::io::Error::from(e.into_parts().1))?;
+            .map_err(|e| e.into_parts().1)?;
         let fd = Arc::new(fd);
         let pipe = Arc::new(LogPipe {
             inner: Mutex::new(Inner {

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{blocking, int_param, json, query, status, ApiResult, Project};
+use super::{blocking, int_param, json, page, query, status, ApiResult, Project};
 use crate::apps::{AppView, CheckpointQuery, NewCheckpoint, LAST_READ};
 use crate::streams::{partition_name, Dis};
 
@@ -59,9 +59,7 @@ pub async fn list(
     let stream = q.stream_name.filter(|s| !s.is_empty());
     let apps = blocking(&dis, move |dis| dis.apps(&project, stream.as_deref())).await?;
     let after = q.start_app_name.unwrap_or_default();
-    let mut page: Vec<&AppView> = apps.iter().filter(|a| a.app.name > after).collect();
-    let has_more = page.len() > limit;
-    page.truncate(limit);
+    let (page, has_more) = page(&apps, &after, limit, |a| &a.app.name);
     Ok(Json(json!({
         "has_more_app": has_more,
         "apps": page.iter().map(|a| app_json(a)).collect::<Vec<_>>(),

@@ -181,6 +181,20 @@ fn int_param(
     }
 }
 
+/// One page of a list ordered by name: the items after `after`, at most `limit`, and
+/// whether more follow.
+fn page<'a, T>(
+    items: &'a [T],
+    after: &str,
+    limit: usize,
+    name: impl Fn(&T) -> &str,
+) -> (Vec<&'a T>, bool) {
+    let mut page: Vec<&T> = items.iter().filter(|i| name(i) > after).collect();
+    let more = page.len() > limit;
+    page.truncate(limit);
+    (page, more)
+}
+
 /// Runs a DIS operation on the blocking pool.
 async fn blocking<T: Send + 'static>(
     dis: &Arc<Dis>,

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{blocking, int_param, json, query, status, ApiResult, Project};
+use super::{blocking, int_param, json, page, query, status, ApiResult, Project};
 use crate::catalog::{PartitionStatus, StreamRecord};
 use crate::monitoring::{MetricsQuery, Series};
 use crate::partition_key::hash_range;
@@ -50,9 +50,7 @@ pub async fn list(
         .map(|s| s.snapshot())
         .collect();
     let after = q.start_stream_name.unwrap_or_default();
-    let mut page: Vec<&StreamRecord> = all.iter().filter(|s| s.name > after).collect();
-    let has_more = page.len() > limit;
-    page.truncate(limit);
+    let (page, has_more) = page(&all, &after, limit, |s| &s.name);
     Ok(Json(json!({
         "total_number": all.len(),
         "stream_names": page.iter().map(|s| &s.name).collect::<Vec<_>>(),

@@ -130,9 +130,8 @@ impl PartitionLog {
         let timestamp = now.max(state.segments.last().map_or(now, |s| s.last_timestamp));
         let mut buffer = std::mem::take(&mut state.buffer);
         buffer.clear();
-        let mut sequence = first;
         let mut headers = Vec::with_capacity(entries.len());
-        for entry in entries {
+        for (sequence, entry) in (first..).zip(entries) {
             let len = frame::frame_len(entry.key, entry.data) as u64;
             let pending = state.segments.last().unwrap().size + buffer.len() as u64;
             if pending > 0 && pending + len > self.config.segment_bytes {
@@ -147,7 +146,6 @@ impl PartitionLog {
                 timestamp,
                 len: len as usize,
             });
-            sequence += 1;
         }
         self.write(&mut state, &buffer, &headers)?;
         state.buffer = buffer;

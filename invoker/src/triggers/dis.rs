@@ -9,8 +9,7 @@
 //! order; a batch the host could not run (no capacity, no instance) is retried, one the
 //! function failed on is counted as delivered and kept as the trigger's last error.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -24,11 +23,9 @@ use crate::api::App;
 use crate::invocation;
 use crate::registry::Trigger;
 
-/// The running DIS triggers, by trigger id: how to stop each.
+/// The running DIS triggers.
 #[derive(Default)]
-pub struct DisTriggers {
-    running: Mutex<HashMap<String, watch::Sender<bool>>>,
-}
+pub struct DisTriggers(super::Running);
 
 /// The DIS app that holds a trigger's positions.
 fn app_name(trigger: &Trigger) -> String {
@@ -38,27 +35,13 @@ fn app_name(trigger: &Trigger) -> String {
 impl DisTriggers {
     /// Starts the poller of `trigger` if it is ACTIVE (after stopping any running one).
     pub fn sync(&self, app: &Arc<App>, trigger: &Arc<Trigger>) {
-        self.stop(&trigger.trigger_id);
-        if !trigger.is_active() {
-            return;
-        }
-        let (stop, stopped) = watch::channel(false);
-        self.running
-            .lock()
-            .unwrap()
-            .insert(trigger.trigger_id.clone(), stop);
-        tokio::spawn(poll(app.clone(), trigger.clone(), stopped));
-    }
-
-    fn stop(&self, id: &str) {
-        if let Some(stop) = self.running.lock().unwrap().remove(id) {
-            let _ = stop.send(true);
-        }
+        let (app, t) = (app.clone(), trigger.clone());
+        self.0.start(trigger, move |stopped| poll(app, t, stopped));
     }
 
     /// Stops a deleted trigger and deletes its DIS app (with its positions).
     pub fn forget(&self, app: &App, trigger: &Trigger) {
-        self.stop(&trigger.trigger_id);
+        self.0.stop(&trigger.trigger_id);
         if trigger.kind() == Some(crate::registry::triggers::Kind::Dis) {
             let _ = app.dis.delete_app(&trigger.project_id, &app_name(trigger));
         }

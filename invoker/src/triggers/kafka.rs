@@ -7,8 +7,7 @@
 //! host cannot accept (its async queue is full) is retried until it is. DISABLED stops the
 //! consumer; ACTIVE resumes from the committed offsets.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fgs_eventstream::engine::envelope::Record;
@@ -22,32 +21,21 @@ use crate::api::App;
 use crate::invocation;
 use crate::registry::Trigger;
 
-/// The running Kafka triggers, by trigger id: how to stop each.
+/// The running Kafka triggers.
 #[derive(Default)]
-pub struct KafkaTriggers {
-    running: Mutex<HashMap<String, watch::Sender<bool>>>,
-}
+pub struct KafkaTriggers(super::Running);
 
 impl KafkaTriggers {
     /// Starts the consumer of `trigger` if it is ACTIVE (after stopping any running one).
     pub fn sync(&self, app: &Arc<App>, trigger: &Arc<Trigger>) {
-        self.stop(&trigger.trigger_id);
-        if !trigger.is_active() {
-            return;
-        }
-        let (stop, stopped) = watch::channel(false);
-        self.running
-            .lock()
-            .unwrap()
-            .insert(trigger.trigger_id.clone(), stop);
-        tokio::spawn(consume(app.clone(), trigger.clone(), stopped));
+        let (app, t) = (app.clone(), trigger.clone());
+        self.0
+            .start(trigger, move |stopped| consume(app, t, stopped));
     }
 
     /// Stops the consumer of trigger `id`, if one runs.
     pub fn stop(&self, id: &str) {
-        if let Some(stop) = self.running.lock().unwrap().remove(id) {
-            let _ = stop.send(true);
-        }
+        self.0.stop(id);
     }
 }
 

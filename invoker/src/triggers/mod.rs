@@ -26,6 +26,42 @@ pub struct Triggers {
     last_errors: Mutex<HashMap<String, LastError>>,
 }
 
+/// The triggers whose consumer runs (Kafka, DIS), by trigger id: how to stop each.
+#[derive(Default)]
+pub struct Running {
+    stops: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
+}
+
+impl Running {
+    /// Runs the consumer `run` makes for `trigger` if it is ACTIVE, after stopping any
+    /// running one; the consumer ends when its receiver says so.
+    pub fn start<F>(
+        &self,
+        trigger: &Trigger,
+        run: impl FnOnce(tokio::sync::watch::Receiver<bool>) -> F,
+    ) where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.stop(&trigger.trigger_id);
+        if !trigger.is_active() {
+            return;
+        }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        self.stops
+            .lock()
+            .unwrap()
+            .insert(trigger.trigger_id.clone(), stop);
+        tokio::spawn(run(stopped));
+    }
+
+    /// Stops the consumer of trigger `id`, if one runs.
+    pub fn stop(&self, id: &str) {
+        if let Some(stop) = self.stops.lock().unwrap().remove(id) {
+            let _ = stop.send(true);
+        }
+    }
+}
+
 /// A trigger's last failure.
 #[derive(Debug, Clone)]
 pub struct LastError {

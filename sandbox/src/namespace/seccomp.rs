@@ -481,7 +481,7 @@ const CLONE_NEW_FLAGS: u64 = (libc::CLONE_NEWNS
 
 /// `ioctl` requests that push input into a terminal (the classic way out of a sandbox that
 /// shares one).
-const TIOCSTI: u64 = libc::TIOCSTI as u64;
+const TIOCSTI: u64 = libc::TIOCSTI;
 const TIOCLINUX: u64 = 0x541C;
 
 /// Socket families an instance may open.
