@@ -56,16 +56,22 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
-    /// Where the API gateway serves the APIs of APIG and DEDICATEDGATEWAY triggers.
-    #[arg(long, default_value = "127.0.0.1:8001")]
-    gateway_listen: SocketAddr,
+    /// Where the API gateway serves the APIs of APIG and DEDICATEDGATEWAY triggers (default
+    /// 127.0.0.1:8001; with `--ephemeral`, a free port).
+    #[arg(long)]
+    gateway_listen: Option<SocketAddr>,
     /// The gateway's address as callers reach it (`sl_domain` in APIG triggers; default: the
     /// `--gateway-listen` address), e.g. behind a proxy.
     #[arg(long)]
     gateway_domain: Option<String>,
     /// Where the SQLite store and the code packages live.
-    #[arg(long, default_value = "./fgs-data")]
+    #[arg(long, default_value = "./fgs-data", conflicts_with = "ephemeral")]
     data_dir: PathBuf,
+    /// Keep everything in a temporary data dir, removed when fgs stops (SIGTERM or Ctrl-C),
+    /// and take a free port for the gateway unless `--gateway-listen` names one: a fresh host
+    /// per test suite (`--listen 127.0.0.1:0` for a free API port too).
+    #[arg(long)]
+    ephemeral: bool,
     /// Region written into function URNs.
     #[arg(long, default_value = "cn-north-4")]
     region: String,
@@ -206,10 +212,24 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    // Removed when serve returns (a host killed with SIGKILL leaves it behind).
+    let ephemeral = if args.ephemeral {
+        Some(
+            tempfile::Builder::new()
+                .prefix("fgs-ephemeral-")
+                .tempdir()
+                .context("cannot make a temporary data dir")?,
+        )
+    } else {
+        None
+    };
+    let data_dir = ephemeral
+        .as_ref()
+        .map_or(args.data_dir.clone(), |d| d.path().to_path_buf());
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     // Instances run in their code directory: every path handed to them must be absolute.
-    let data_dir = std::fs::canonicalize(&args.data_dir)?;
+    let data_dir = std::fs::canonicalize(&data_dir)?;
     let secret_key_file = args
         .secret_key_file
         .clone()
@@ -233,14 +253,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let registry = registry::Registry::load(store, code, args.region.clone(), quotas)
         .context("cannot load functions")?;
 
-    let gateway_listener = tokio::net::TcpListener::bind(args.gateway_listen)
+    let gateway_address = args.gateway_listen.unwrap_or_else(|| {
+        let port = if args.ephemeral { 0 } else { 8001 };
+        SocketAddr::from(([127, 0, 0, 1], port))
+    });
+    let gateway_listener = tokio::net::TcpListener::bind(gateway_address)
         .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (--gateway-listen)",
-                args.gateway_listen
-            )
-        })?;
+        .with_context(|| format!("cannot listen on {gateway_address} (--gateway-listen)"))?;
+    let gateway_url = format!("http://{}", gateway_listener.local_addr()?);
     let gateway_domain = match &args.gateway_domain {
         Some(domain) => domain.clone(),
         None => gateway_listener.local_addr()?.to_string(),
@@ -381,10 +401,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if auth.mode == auth::AuthMode::Required {
         routes = routes.layer(auth::AuthLayer(auth));
     }
+    // One JSON line on stdout naming what listens where, for whoever started fgs (a test
+    // suite's fixture reads it to learn the ports of `--listen 127.0.0.1:0`).
+    {
+        use std::io::Write;
+        let ready = serde_json::json!({
+            "api": format!("http://{}", listener.local_addr()?),
+            "gateway": gateway_url,
+            "data_dir": data_dir,
+        });
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{ready}");
+        let _ = out.flush();
+    }
     axum::serve(listener, routes)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     pool.shutdown().await;
+    drop(ephemeral);
     tracing::info!("fgs stopped");
     Ok(())
 }

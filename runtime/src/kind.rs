@@ -8,6 +8,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use fgs_limits::LimitError;
 
@@ -109,11 +110,13 @@ struct Interpreter {
     prefix: PathBuf,
 }
 
-/// Where the interpreters and shipped bootstraps are on this host.
+/// Where the interpreters and shipped bootstraps are on this host. The interpreters are
+/// looked up once, on a thread of their own from the start: asking `python3` where it is
+/// means running it (through a pyenv shim, ~40 ms), which a host's start must not wait for.
 #[derive(Debug, Clone)]
 pub struct RuntimeLayout {
-    python: Option<Interpreter>,
-    node: Option<Interpreter>,
+    python: Arc<OnceLock<Option<Interpreter>>>,
+    node: Arc<OnceLock<Option<Interpreter>>>,
     bootstrap_dir: PathBuf,
 }
 
@@ -123,11 +126,25 @@ impl RuntimeLayout {
         fs::create_dir_all(dir)?;
         fs::write(dir.join("bootstrap.py"), PYTHON_BOOTSTRAP)?;
         fs::write(dir.join("bootstrap.js"), NODE_BOOTSTRAP)?;
-        Ok(Self {
-            python: find_python(),
-            node: find_node(),
+        let layout = Self {
+            python: Arc::default(),
+            node: Arc::default(),
             bootstrap_dir: dir.into(),
-        })
+        };
+        let lookup = layout.clone();
+        std::thread::spawn(move || {
+            lookup.python();
+            lookup.node();
+        });
+        Ok(layout)
+    }
+
+    fn python(&self) -> &Option<Interpreter> {
+        self.python.get_or_init(find_python)
+    }
+
+    fn node(&self) -> &Option<Interpreter> {
+        self.node.get_or_init(find_node)
     }
 
     /// Where the shipped bootstraps are on the host.
@@ -146,13 +163,13 @@ impl RuntimeLayout {
         let script = |file: &str| runtime_root.join(file).to_string_lossy().into_owned();
         Ok(match language {
             Language::Python => (
-                self.interpreter(&self.python, "python3")?
+                self.interpreter(self.python(), "python3")?
                     .executable
                     .clone(),
                 vec!["-u".into(), script("bootstrap.py")],
             ),
             Language::NodeJs => (
-                self.interpreter(&self.node, "node")?.executable.clone(),
+                self.interpreter(self.node(), "node")?.executable.clone(),
                 vec![script("bootstrap.js")],
             ),
             Language::Custom => (code_root.join("bootstrap"), vec![]),
@@ -173,9 +190,9 @@ impl RuntimeLayout {
     /// both interpreters for an HTTP function, whose bootstrap may start either).
     pub fn ro_paths(&self, language: Language) -> Vec<PathBuf> {
         let found: Vec<&Interpreter> = match language {
-            Language::Python => self.python.iter().collect(),
-            Language::NodeJs => self.node.iter().collect(),
-            Language::Http => self.python.iter().chain(self.node.iter()).collect(),
+            Language::Python => self.python().iter().collect(),
+            Language::NodeJs => self.node().iter().collect(),
+            Language::Http => self.python().iter().chain(self.node().iter()).collect(),
             Language::Custom | Language::Wasm => Vec::new(),
         };
         found.iter().map(|i| i.prefix.clone()).collect()

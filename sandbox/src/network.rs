@@ -147,7 +147,10 @@ impl Networks {
             uplink,
             ready: Mutex::new(Vec::new()),
             wanted: Condvar::new(),
-            next_veth: AtomicU64::new(0),
+            // Counting from this process's id: a host started on the block a host that has
+            // just exited held would otherwise reuse the names of veths the kernel has not
+            // finished removing with that host's namespaces ("File exists").
+            next_veth: AtomicU64::new(u64::from(std::process::id() & 0xf_ffff) << 12),
         });
         if mode != NetworkMode::Host {
             // Fail now, not at the first cold start, when namespaces cannot be made here.
