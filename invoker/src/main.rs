@@ -3,8 +3,10 @@
 mod api;
 mod asynchronous;
 mod auth;
+mod cli;
 mod gateway;
 mod invocation;
+mod manifest;
 mod metrics;
 mod registry;
 mod schedule;
@@ -14,6 +16,7 @@ mod stream_sink;
 mod triggers;
 mod urn;
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,6 +52,12 @@ struct Cli {
 enum Command {
     /// Serve the FunctionGraph API and run functions.
     Serve(ServeArgs),
+    /// Apply a manifest (fgs.yaml) to a running host: print the plan, then create, update
+    /// (and with --prune delete) functions through the REST API.
+    Apply(cli::ApplyArgs),
+    /// Invoke a function: its result on stdout, the request id on stderr; exit 1 when the
+    /// function fails.
+    Invoke(cli::InvokeArgs),
 }
 
 #[derive(clap::Args)]
@@ -72,6 +81,10 @@ struct ServeArgs {
     /// per test suite (`--listen 127.0.0.1:0` for a free API port too).
     #[arg(long)]
     ephemeral: bool,
+    /// A manifest (fgs.yaml) applied once the host listens, before it says it is ready
+    /// (its functions go into its `project:`, else `default`).
+    #[arg(long)]
+    manifest: Option<PathBuf>,
     /// Region written into function URNs.
     #[arg(long, default_value = "cn-north-4")]
     region: String,
@@ -208,6 +221,21 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Apply(args) => exit_on_error(runtime.block_on(cli::apply(args)).map(|()| true)),
+        Command::Invoke(args) => exit_on_error(runtime.block_on(cli::invoke(args))),
+    }
+}
+
+/// How a client command ends: 0 when it did what was asked, 1 when the host refused it (the
+/// reason, an FSS code with its message, on stderr) or the function failed.
+fn exit_on_error(outcome: anyhow::Result<bool>) -> anyhow::Result<()> {
+    match outcome {
+        Ok(true) => Ok(()),
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1)
+        }
     }
 }
 
@@ -401,12 +429,39 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if auth.mode == auth::AuthMode::Required {
         routes = routes.layer(auth::AuthLayer(auth));
     }
+    let api_url = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(
+        axum::serve(listener, routes)
+            .with_graceful_shutdown(shutdown_signal())
+            .into_future(),
+    );
+    if let Some(path) = &args.manifest {
+        let manifest = manifest::Manifest::load(path)?;
+        let project = manifest.project.clone().unwrap_or_else(|| "default".into());
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        // The plan goes to the log: stdout carries only the ready line.
+        let say = |line: &str| tracing::info!(manifest = %path.display(), "{line}");
+        cli::apply_manifest(
+            &cli::Client::new(&api_url)?,
+            &project,
+            &manifest,
+            &base,
+            false,
+            false,
+            &say,
+        )
+        .await
+        .with_context(|| format!("cannot apply {}", path.display()))?;
+    }
     // One JSON line on stdout naming what listens where, for whoever started fgs (a test
     // suite's fixture reads it to learn the ports of `--listen 127.0.0.1:0`).
     {
         use std::io::Write;
         let ready = serde_json::json!({
-            "api": format!("http://{}", listener.local_addr()?),
+            "api": api_url,
             "gateway": gateway_url,
             "data_dir": data_dir,
         });
@@ -414,9 +469,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = writeln!(out, "{ready}");
         let _ = out.flush();
     }
-    axum::serve(listener, routes)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    server.await??;
     pool.shutdown().await;
     drop(ephemeral);
     tracing::info!("fgs stopped");

@@ -1,0 +1,146 @@
+"""The `fgs` client commands against the real binary: `serve --manifest`, `apply` (plan,
+idempotence, updates, --prune, --dry-run, manifest errors with their line and column) and
+`invoke` (result on stdout, request id on stderr, exit codes)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import textwrap
+
+import pytest
+
+from conftest import EXAMPLES, FGS
+
+MANIFEST = """\
+functions:
+  hello:
+    runtime: Python3.9
+    handler: index.handler
+    code: ./hello
+    memory: 128
+    timeout: 3
+    environment: {GREETING: Hello}
+"""
+
+SOURCE = "import os\ndef handler(event, context):\n    return {'v': %d, 'greeting': context.getUserData('GREETING'), 'event': event}\n"
+
+
+def fgs(*args, **kw):
+    return subprocess.run([FGS, *args], capture_output=True, text=True, timeout=60, **kw)
+
+
+@pytest.fixture
+def host():
+    proc = subprocess.Popen([FGS, "serve", "--ephemeral", "--listen", "127.0.0.1:0", "--prewarm", "off"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    ready = json.loads(proc.stdout.readline())
+    yield ready["api"]
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=20)
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "hello").mkdir()
+    (tmp_path / "hello" / "index.py").write_text(SOURCE % 1)
+    (tmp_path / "fgs.yaml").write_text(MANIFEST)
+    return tmp_path
+
+
+def apply(project, host, *extra):
+    return fgs("apply", "-f", str(project / "fgs.yaml"), "--endpoint", host, *extra)
+
+
+def invoke(host, name, data="{}", *extra):
+    return fgs("invoke", name, "--data", data, "--endpoint", host, *extra)
+
+
+def test_apply_plans_creates_and_a_second_apply_changes_nothing(project, host):
+    first = apply(project, host)
+    assert (first.returncode, first.stdout) == (0, "create    function hello\n"), first.stderr
+    again = apply(project, host)
+    assert (again.returncode, again.stdout) == (0, "unchanged function hello\n")
+    out = invoke(host, "hello", '{"name": "fgs"}')
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"v": 1, "greeting": "Hello", "event": {"name": "fgs"}}
+    assert out.stderr.startswith("request id ")
+
+    (project / "hello" / "index.py").write_text(SOURCE % 2)
+    assert apply(project, host).stdout == "update    function hello (code)\n"
+    assert json.loads(invoke(host, "hello").stdout)["v"] == 2
+    (project / "fgs.yaml").write_text(MANIFEST.replace("memory: 128", "memory: 256").replace("Hello", "Hi"))
+    assert apply(project, host, "--dry-run").stdout == "update    function hello (config)\n"
+    assert apply(project, host).stdout == "update    function hello (config)\n"
+    assert json.loads(invoke(host, "hello").stdout)["greeting"] == "Hi"
+    assert apply(project, host).stdout == "unchanged function hello\n"
+
+
+def test_prune_deletes_what_the_manifest_no_longer_names(project, host):
+    (project / "other").mkdir()
+    (project / "other" / "index.py").write_text(SOURCE % 9)
+    two = MANIFEST + MANIFEST.split("\n", 1)[1].replace("hello:", "other:").replace("./hello", "./other")
+    (project / "fgs.yaml").write_text(two)
+    assert apply(project, host).stdout == "create    function hello\ncreate    function other\n"
+    (project / "fgs.yaml").write_text(MANIFEST)
+    # Without --prune the other function stays.
+    assert apply(project, host).stdout == "unchanged function hello\n"
+    assert invoke(host, "other").returncode == 0
+    assert apply(project, host, "--prune").stdout == "unchanged function hello\ndelete    function other\n"
+    gone = invoke(host, "other")
+    assert gone.returncode == 1 and "FSS.1051" in gone.stderr
+
+
+def test_manifest_errors_say_where(project, host):
+    cases = [
+        (MANIFEST.replace("memory: 128", "memroy: 128"), "fgs.yaml:6:5", "memroy"),
+        (MANIFEST + "triggers: {}\n", "fgs.yaml:9:1", "triggers"),
+        (MANIFEST.replace("timeout: 3", "timeout: soon"), "fgs.yaml:7:14", "invalid type"),
+        (MANIFEST.replace("  hello:", "  9lives:"), "functions.9lives", "function name"),
+        (MANIFEST.replace("./hello", "./missing"), "functions.hello.code", "./missing"),
+        ("functions: [", "fgs.yaml", ""),
+    ]
+    for text, where, what in cases:
+        (project / "fgs.yaml").write_text(text)
+        r = apply(project, host)
+        assert r.returncode == 1 and where in r.stderr and what in r.stderr, (text, r.stderr)
+    # What the host refuses is its FSS code.
+    (project / "fgs.yaml").write_text(MANIFEST.replace("Python3.9", "Cobol"))
+    r = apply(project, host)
+    assert r.returncode == 1 and "FSS." in r.stderr and "hello" in r.stderr, r.stderr
+    assert apply(project, "http://127.0.0.1:1").returncode == 1
+
+
+def test_invoke_exit_codes(project, host):
+    (project / "hello" / "index.py").write_text("def handler(event, context):\n    raise ValueError('boom')\n")
+    apply(project, host)
+    failed = invoke(host, "hello")
+    assert failed.returncode == 1 and failed.stdout == "" and "boom" in failed.stderr
+    assert invoke(host, "hello", "not json").returncode == 1
+    assert invoke(host, "nope").returncode == 1
+    (project / "event.json").write_text('{"from": "file"}')
+    (project / "hello" / "index.py").write_text(SOURCE % 3)
+    apply(project, host)
+    out = invoke(host, "hello", "@%s" % (project / "event.json"))
+    assert json.loads(out.stdout)["event"] == {"from": "file"}
+    assert invoke(host, "hello", "{}", "--project", "elsewhere").returncode == 1
+
+
+def test_serve_applies_a_manifest_before_it_says_it_is_ready(tmp_path):
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    proc = subprocess.Popen([FGS, "serve", "--ephemeral", "--listen", "127.0.0.1:0", "--prewarm", "off",
+                             "--manifest", str(tmp_path / "examples" / "fgs.yaml")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        ready = json.loads(proc.stdout.readline())
+        out = invoke(ready["api"], "hello", '{"name": "fgs"}')
+        assert out.returncode == 0, out.stderr
+        assert "Hello, fgs!" in json.loads(out.stdout)["body"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("functions: {x: {runtime: Python3.9}}\n")
+    r = fgs("serve", "--ephemeral", "--listen", "127.0.0.1:0", "--prewarm", "off", "--manifest", str(bad))
+    assert r.returncode == 1 and "bad.yaml" in r.stderr and r.stdout == ""
