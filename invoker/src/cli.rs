@@ -184,7 +184,7 @@ pub async fn apply_manifest(
     base: &Path,
     prune: bool,
     dry_run: bool,
-    say: &dyn Fn(&str),
+    say: &(dyn Fn(&str) + Sync),
 ) -> anyhow::Result<()> {
     let desired = manifest.desired(base)?;
     let root = format!("/v2/{project}/fgs");

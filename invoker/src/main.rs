@@ -15,6 +15,7 @@ mod store;
 mod stream_sink;
 mod triggers;
 mod urn;
+mod watch;
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -85,6 +86,10 @@ struct ServeArgs {
     /// (its functions go into its `project:`, else `default`).
     #[arg(long)]
     manifest: Option<PathBuf>,
+    /// With --manifest: watch its directory and apply again when a file changes (hot
+    /// reload: the next invocation runs the saved code).
+    #[arg(long, requires = "manifest")]
+    watch: bool,
     /// Region written into function URNs.
     #[arg(long, default_value = "cn-north-4")]
     region: String,
@@ -455,6 +460,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .await
         .with_context(|| format!("cannot apply {}", path.display()))?;
+        if args.watch {
+            watch::spawn(path.clone(), base, project, api_url.clone())?;
+        }
     }
     // One JSON line on stdout naming what listens where, for whoever started fgs (a test
     // suite's fixture reads it to learn the ports of `--listen 127.0.0.1:0`).
