@@ -199,3 +199,51 @@ def test_watch_reloads_saved_code_and_survives_a_syntax_error(project):
         _, err = proc.communicate(timeout=20)
     assert "hot reload: update function hello (code)" in err
     assert "the manifest does not parse" in err
+
+
+def test_deploy_functions_and_streams_commands(project, host):
+    created = fgs("deploy", str(project / "hello"), "--name", "dep", "--runtime", "Python3.9",
+                  "--handler", "index.handler", "--endpoint", host)
+    assert created.returncode == 0 and created.stderr.startswith("created function dep"), created.stderr
+    (project / "hello" / "index.py").write_text(SOURCE % 5)
+    updated = fgs("deploy", str(project / "hello"), "--name", "dep", "--runtime", "Python3.9",
+                  "--handler", "index.handler", "--memory", "256", "--endpoint", host)
+    assert updated.returncode == 0 and updated.stderr.startswith("updated function dep"), updated.stderr
+    assert json.loads(invoke(host, "dep").stdout)["v"] == 5
+
+    listed = fgs("functions", "list", "--endpoint", host)
+    assert listed.returncode == 0
+    header, *rows = listed.stdout.splitlines()
+    assert header.split() == ["NAME", "RUNTIME", "MEMORY", "TIMEOUT", "MODIFIED"]
+    assert [r.split()[:3] for r in rows] == [["dep", "Python3.9", "256"]]
+    as_json = json.loads(fgs("functions", "list", "--output", "json", "--endpoint", host).stdout)
+    assert [f["func_name"] for f in as_json] == ["dep"]
+    shown = json.loads(fgs("functions", "show", "dep", "--output", "json", "--endpoint", host).stdout)
+    assert (shown["func_name"], shown["memory_size"]) == ("dep", 256)
+    table = fgs("functions", "show", "dep", "--endpoint", host).stdout
+    assert any(line.split()[:2] == ["handler", "index.handler"] for line in table.splitlines())
+    missing = fgs("functions", "show", "nope", "--endpoint", host)
+    assert missing.returncode == 1 and "FSS.1051" in missing.stderr
+
+    streams = fgs("streams", "list", "--endpoint", host)
+    assert (streams.returncode, streams.stdout.split()) == (0, ["ID", "NAME", "STATUS", "UPDATED"])
+    absent = fgs("streams", "show", "no-such-id", "--endpoint", host)
+    assert absent.returncode == 1 and "EG." not in absent.stdout
+
+    assert fgs("functions", "delete", "dep", "--endpoint", host).returncode == 0
+    assert fgs("functions", "show", "dep", "--endpoint", host).returncode == 1
+
+
+def test_invoke_async_log_and_event_templates(project, host):
+    (project / "hello" / "index.py").write_text(
+        "def handler(event, context):\n    print('seen', sorted(event))\n    return sorted(event)\n")
+    apply(project, host)
+    logged = invoke(host, "hello", "{}", "--log")
+    assert logged.returncode == 0 and "seen []" in logged.stderr
+    for template, keys in (("apig", "body"), ("timer", "trigger_name"), ("kafka", "records"), ("dis", "ShardID")):
+        out = fgs("invoke", "hello", "--event-template", template, "--endpoint", host)
+        assert out.returncode == 0 and keys in json.loads(out.stdout), (template, out.stdout, out.stderr)
+    both = fgs("invoke", "hello", "--event-template", "dis", "--data", "{}", "--endpoint", host)
+    assert both.returncode == 2
+    queued = fgs("invoke", "hello", "--async", "--endpoint", host)
+    assert queued.returncode == 0 and len(queued.stdout.strip()) == 36, queued.stdout

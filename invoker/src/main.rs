@@ -59,6 +59,12 @@ enum Command {
     /// Invoke a function: its result on stdout, the request id on stderr; exit 1 when the
     /// function fails.
     Invoke(cli::InvokeArgs),
+    /// List, show or delete functions.
+    Functions(cli::FunctionsArgs),
+    /// Deploy a directory (zipped) or a zip as a function: created, or its code updated.
+    Deploy(cli::DeployArgs),
+    /// List or show event streams.
+    Streams(cli::StreamsArgs),
 }
 
 #[derive(clap::Args)]
@@ -228,6 +234,9 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Apply(args) => exit_on_error(runtime.block_on(cli::apply(args)).map(|()| true)),
         Command::Invoke(args) => exit_on_error(runtime.block_on(cli::invoke(args))),
+        Command::Functions(args) => exit_on_error(runtime.block_on(cli::functions(args))),
+        Command::Deploy(args) => exit_on_error(runtime.block_on(cli::deploy(args))),
+        Command::Streams(args) => exit_on_error(runtime.block_on(cli::streams(args))),
     }
 }
 

@@ -1,27 +1,13 @@
-//! The `fgs` commands that talk to a running host through its public REST API, the calls the
-//! SDK makes: `apply` (a manifest, idempotently, with a plan) and `invoke`. They speak plain
-//! HTTP to `--endpoint` (a host with `--auth none`; request signing is not in the CLI yet).
+//! `fgs apply`: a manifest onto a host, as a plan of create / update / unchanged / delete.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request, StatusCode};
+use anyhow::Context;
+use hyper::Method;
 use serde_json::Value;
 
+use super::{Client, Target};
 use crate::manifest::{Desired, Manifest};
-
-/// Where the host is and which project to act in.
-#[derive(clap::Args, Clone, Debug)]
-pub struct Target {
-    /// The host's API (`http://HOST:PORT`).
-    #[arg(long, env = "FGS_ENDPOINT", default_value = "http://127.0.0.1:8000")]
-    pub endpoint: String,
-    /// The project to act in (default: the manifest's `project:`, else `default`).
-    #[arg(long, env = "FGS_PROJECT")]
-    pub project: Option<String>,
-}
 
 #[derive(clap::Args)]
 pub struct ApplyArgs {
@@ -36,105 +22,6 @@ pub struct ApplyArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub target: Target,
-}
-
-#[derive(clap::Args)]
-pub struct InvokeArgs {
-    /// The function: `NAME`, `NAME:VERSION` or `NAME:!ALIAS`, or a URN.
-    pub function: String,
-    /// The event: JSON, or `@FILE`.
-    #[arg(long, default_value = "{}")]
-    pub data: String,
-    #[command(flatten)]
-    pub target: Target,
-}
-
-/// A host's API.
-pub struct Client {
-    address: String,
-    host: String,
-}
-
-impl Client {
-    pub fn new(endpoint: &str) -> anyhow::Result<Self> {
-        let Some(rest) = endpoint.strip_prefix("http://") else {
-            bail!("--endpoint {endpoint:?}: an http://HOST:PORT address");
-        };
-        let host = rest.trim_end_matches('/').to_string();
-        if host.is_empty() || host.contains('/') {
-            bail!("--endpoint {endpoint:?}: an http://HOST:PORT address");
-        }
-        let address = if host.contains(':') {
-            host.clone()
-        } else {
-            format!("{host}:80")
-        };
-        Ok(Self { address, host })
-    }
-
-    /// One request; answers the status and the body.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-        headers: &[(&str, &str)],
-    ) -> anyhow::Result<(StatusCode, Bytes)> {
-        let stream = tokio::net::TcpStream::connect(&self.address)
-            .await
-            .with_context(|| format!("cannot reach fgs at http://{}", self.host))?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("Host", &self.host)
-            .header("Content-Type", "application/json");
-        for (k, v) in headers {
-            request = request.header(*k, *v);
-        }
-        let request = request.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
-        let response = sender.send_request(request).await?;
-        let status = response.status();
-        Ok((status, response.into_body().collect().await?.to_bytes()))
-    }
-
-    /// A FunctionGraph call that must succeed: its JSON, or the FSS error as the message.
-    async fn json(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> anyhow::Result<Value> {
-        let (status, bytes) = self
-            .call(method, path, body.map(|b| b.to_string().into_bytes()), &[])
-            .await?;
-        if !status.is_success() {
-            bail!("{}", fss_error(status, &bytes));
-        }
-        if bytes.is_empty() {
-            return Ok(Value::Null);
-        }
-        Ok(serde_json::from_slice(&bytes)?)
-    }
-}
-
-/// `FSS.xxxx message` of an error answer (or the status and body when it is not one).
-fn fss_error(status: StatusCode, body: &[u8]) -> String {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(v) if v["error_code"].is_string() => format!(
-            "{} {} ({})",
-            v["error_code"].as_str().unwrap_or_default(),
-            v["error_msg"].as_str().unwrap_or_default(),
-            status.as_u16()
-        ),
-        _ => format!(
-            "HTTP {}: {}",
-            status.as_u16(),
-            String::from_utf8_lossy(body)
-        ),
-    }
 }
 
 /// What apply does to one function.
@@ -318,40 +205,4 @@ fn compare(d: &Desired, current: &Value) -> Step {
     } else {
         Step::Unchanged
     }
-}
-
-/// `fgs invoke NAME --data JSON`: the function's result alone on stdout; request id and
-/// duration on stderr; a function error exits 1 with the error on stderr.
-pub async fn invoke(args: InvokeArgs) -> anyhow::Result<bool> {
-    let client = Client::new(&args.target.endpoint)?;
-    let project = args.target.project.unwrap_or_else(|| "default".into());
-    let data = match args.data.strip_prefix('@') {
-        Some(file) => std::fs::read(file).with_context(|| format!("--data @{file}"))?,
-        None => args.data.into_bytes(),
-    };
-    serde_json::from_slice::<Value>(&data).context("--data is not JSON")?;
-    let function = &args.function;
-    let path = format!("/v2/{project}/fgs/functions/{function}/invocations");
-    let (status, body) = client
-        .call(
-            Method::POST,
-            &path,
-            Some(data),
-            &[("X-Cff-Request-Version", "v1")],
-        )
-        .await?;
-    if !status.is_success() && status != StatusCode::INTERNAL_SERVER_ERROR {
-        bail!("{}", fss_error(status, &body));
-    }
-    let answer: Value = serde_json::from_slice(&body).context("the answer is not JSON")?;
-    if let Some(id) = answer["request_id"].as_str() {
-        eprintln!("request id {id}");
-    }
-    let result = answer["result"].as_str().unwrap_or_default();
-    if answer["status"].as_i64().unwrap_or(200) != 200 || !status.is_success() {
-        eprintln!("function error: {result}");
-        return Ok(false);
-    }
-    println!("{result}");
-    Ok(true)
 }

@@ -1,0 +1,136 @@
+//! The `fgs` commands that talk to a running host through its public REST API, the calls the
+//! SDK makes: `apply` (a manifest, idempotently, with a plan), `invoke`, `functions`,
+//! `deploy` and `streams`. They speak plain HTTP to `--endpoint` (a host with `--auth none`;
+//! request signing is not in the CLI yet).
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use serde_json::Value;
+
+mod apply;
+mod functions;
+mod invoke;
+
+pub use apply::{apply, apply_manifest, ApplyArgs};
+pub use functions::{deploy, functions, streams, DeployArgs, FunctionsArgs, StreamsArgs};
+pub use invoke::{invoke, InvokeArgs};
+
+/// Where the host is and which project to act in.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Target {
+    /// The host's API (`http://HOST:PORT`).
+    #[arg(
+        long,
+        env = "FGS_ENDPOINT",
+        default_value = "http://127.0.0.1:8000",
+        global = true
+    )]
+    pub endpoint: String,
+    /// The project to act in (default: the manifest's `project:`, else `default`).
+    #[arg(long, env = "FGS_PROJECT", global = true)]
+    pub project: Option<String>,
+}
+
+/// A host's API.
+pub struct Client {
+    address: String,
+    host: String,
+}
+
+impl Client {
+    pub fn new(endpoint: &str) -> anyhow::Result<Self> {
+        let Some(rest) = endpoint.strip_prefix("http://") else {
+            bail!("--endpoint {endpoint:?}: an http://HOST:PORT address");
+        };
+        let host = rest.trim_end_matches('/').to_string();
+        if host.is_empty() || host.contains('/') {
+            bail!("--endpoint {endpoint:?}: an http://HOST:PORT address");
+        }
+        let address = if host.contains(':') {
+            host.clone()
+        } else {
+            format!("{host}:80")
+        };
+        Ok(Self { address, host })
+    }
+
+    /// One request; answers the status and the body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let stream = tokio::net::TcpStream::connect(&self.address)
+            .await
+            .with_context(|| format!("cannot reach fgs at http://{}", self.host))?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("Host", &self.host)
+            .header("Content-Type", "application/json");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let request = request.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        Ok((status, response.into_body().collect().await?.to_bytes()))
+    }
+
+    /// A FunctionGraph call that must succeed: its JSON, or the FSS error as the message.
+    pub(crate) async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let (status, bytes) = self
+            .call(method, path, body.map(|b| b.to_string().into_bytes()), &[])
+            .await?;
+        if !status.is_success() {
+            bail!("{}", fss_error(status, &bytes));
+        }
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+}
+
+/// `FSS.xxxx message` of an error answer (or the status and body when it is not one).
+pub(crate) fn fss_error(status: StatusCode, body: &[u8]) -> String {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) if v["error_code"].is_string() => format!(
+            "{} {} ({})",
+            v["error_code"].as_str().unwrap_or_default(),
+            v["error_msg"].as_str().unwrap_or_default(),
+            status.as_u16()
+        ),
+        _ => format!(
+            "HTTP {}: {}",
+            status.as_u16(),
+            String::from_utf8_lossy(body)
+        ),
+    }
+}
+
+impl Target {
+    /// The project: `--project`/`FGS_PROJECT`, else `default`.
+    pub fn project(&self) -> &str {
+        self.project.as_deref().unwrap_or("default")
+    }
+}
+
+/// How a listing or a resource is printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
