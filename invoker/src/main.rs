@@ -52,7 +52,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the FunctionGraph API and run functions.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply a manifest (fgs.yaml) to a running host: print the plan, then create, update
     /// (and with --prune delete) functions through the REST API.
     Apply(cli::ApplyArgs),
@@ -231,7 +231,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Apply(args) => exit_on_error(runtime.block_on(cli::apply(args)).map(|()| true)),
         Command::Invoke(args) => exit_on_error(runtime.block_on(cli::invoke(args))),
         Command::Functions(args) => exit_on_error(runtime.block_on(cli::functions(args))),

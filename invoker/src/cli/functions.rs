@@ -96,6 +96,24 @@ fn text(v: &Value) -> String {
     }
 }
 
+/// A listing: as JSON, or a table of the `keys` of each item under `header`.
+fn print_list(items: &Value, output: Output, header: &[&str], keys: &[&str]) {
+    let items = items.as_array().cloned().unwrap_or_default();
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&items).expect("JSON prints")
+        ),
+        Output::Table => {
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|item| keys.iter().map(|k| text(&item[*k])).collect())
+                .collect();
+            table(header, &rows);
+        }
+    }
+}
+
 fn print_object(v: &Value, output: Output) {
     match (output, v.as_object()) {
         (Output::Table, Some(map)) => {
@@ -165,22 +183,12 @@ pub async fn streams(args: StreamsArgs) -> anyhow::Result<bool> {
             let listed = client
                 .json(Method::GET, &format!("{root}?limit=1000"), None)
                 .await?;
-            let items = listed["items"].as_array().cloned().unwrap_or_default();
-            match args.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&items)?),
-                Output::Table => {
-                    let rows: Vec<Vec<String>> = items
-                        .iter()
-                        .map(|s| {
-                            ["id", "name", "status", "updated_time"]
-                                .iter()
-                                .map(|k| text(&s[*k]))
-                                .collect()
-                        })
-                        .collect();
-                    table(&["ID", "NAME", "STATUS", "UPDATED"], &rows);
-                }
-            }
+            print_list(
+                &listed["items"],
+                args.output,
+                &["ID", "NAME", "STATUS", "UPDATED"],
+                &["id", "name", "status", "updated_time"],
+            );
         }
         StreamsCommand::Show { id } => {
             let stream = client
