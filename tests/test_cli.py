@@ -65,7 +65,7 @@ def test_apply_plans_creates_and_a_second_apply_changes_nothing(project, host):
     out = invoke(host, "hello", '{"name": "fgs"}')
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"v": 1, "greeting": "Hello", "event": {"name": "fgs"}}
-    assert out.stderr.startswith("request id ")
+    assert out.stderr.startswith("request id ") and " ms" in out.stderr.split(", duration ")[1]
 
     (project / "hello" / "index.py").write_text(SOURCE % 2)
     assert apply(project, host).stdout == "update    function hello (code)\n"
@@ -247,3 +247,19 @@ def test_invoke_async_log_and_event_templates(project, host):
     assert both.returncode == 2
     queued = fgs("invoke", "hello", "--async", "--endpoint", host)
     assert queued.returncode == 0 and len(queued.stdout.strip()) == 36, queued.stdout
+
+
+def test_dev_serves_the_manifest_of_the_directory_with_hot_reload(project):
+    proc = subprocess.Popen([FGS, "dev", "--ephemeral", "--listen", "127.0.0.1:0", "--prewarm", "off"],
+                            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        api = json.loads(proc.stdout.readline())["api"]
+        assert json.loads(invoke(api, "hello").stdout)["v"] == 1
+        (project / "hello" / "index.py").write_text(SOURCE % 2)
+        import time
+        deadline = time.time() + 5
+        while json.loads(invoke(api, "hello").stdout)["v"] != 2:
+            assert time.time() < deadline, "not reloaded"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)

@@ -59,6 +59,8 @@ enum Command {
     /// Invoke a function: its result on stdout, the request id on stderr; exit 1 when the
     /// function fails.
     Invoke(cli::InvokeArgs),
+    /// The developer loop: `serve --manifest fgs.yaml --watch` (the arguments of serve).
+    Dev(Box<ServeArgs>),
     /// List, show or delete functions.
     Functions(cli::FunctionsArgs),
     /// Deploy a directory (zipped) or a zip as a function: created, or its code updated.
@@ -232,6 +234,12 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(*args)),
+        Command::Dev(mut args) => {
+            args.manifest
+                .get_or_insert_with(|| PathBuf::from("fgs.yaml"));
+            args.watch = true;
+            runtime.block_on(serve(*args))
+        }
         Command::Apply(args) => exit_on_error(runtime.block_on(cli::apply(args)).map(|()| true)),
         Command::Invoke(args) => exit_on_error(runtime.block_on(cli::invoke(args))),
         Command::Functions(args) => exit_on_error(runtime.block_on(cli::functions(args))),

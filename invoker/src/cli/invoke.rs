@@ -110,8 +110,8 @@ pub async fn invoke(args: InvokeArgs) -> anyhow::Result<bool> {
     if args.log {
         headers.push(("X-Cff-Log-Type", "tail"));
     }
-    let (status, body) = client
-        .call(
+    let (status, response_headers, body) = client
+        .call_with_headers(
             Method::POST,
             &format!("{root}/invocations"),
             Some(data),
@@ -122,8 +122,16 @@ pub async fn invoke(args: InvokeArgs) -> anyhow::Result<bool> {
         bail!("{}", fss_error(status, &body));
     }
     let answer: Value = serde_json::from_slice(&body).context("the answer is not JSON")?;
+    // The invoke summary (FunctionGraph's header) says how long the function ran.
+    let duration = response_headers
+        .get("X-Cff-Invoke-Summary")
+        .and_then(|v| serde_json::from_slice::<Value>(v.as_bytes()).ok())
+        .and_then(|s| s["duration"].as_f64());
     if let Some(id) = answer["request_id"].as_str() {
-        eprintln!("request id {id}");
+        match duration {
+            Some(ms) => eprintln!("request id {id}, duration {ms:.3} ms"),
+            None => eprintln!("request id {id}"),
+        }
     }
     if let Some(log) = answer["log"].as_str().filter(|l| !l.is_empty()) {
         eprint!("{log}");

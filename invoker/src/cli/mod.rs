@@ -64,6 +64,18 @@ impl Client {
         body: Option<Vec<u8>>,
         headers: &[(&str, &str)],
     ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let (status, _, body) = self.call_with_headers(method, path, body, headers).await?;
+        Ok((status, body))
+    }
+
+    /// One request; answers the status, the response headers and the body.
+    pub async fn call_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<(StatusCode, hyper::HeaderMap, Bytes)> {
         let stream = tokio::net::TcpStream::connect(&self.address)
             .await
             .with_context(|| format!("cannot reach fgs at http://{}", self.host))?;
@@ -80,8 +92,12 @@ impl Client {
         }
         let request = request.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
         let response = sender.send_request(request).await?;
-        let status = response.status();
-        Ok((status, response.into_body().collect().await?.to_bytes()))
+        let (status, headers) = (response.status(), response.headers().clone());
+        Ok((
+            status,
+            headers,
+            response.into_body().collect().await?.to_bytes(),
+        ))
     }
 
     /// A FunctionGraph call that must succeed: its JSON, or the FSS error as the message.
