@@ -75,6 +75,15 @@ def test_apply_plans_creates_and_a_second_apply_changes_nothing(project, host):
     assert apply(project, host).stdout == "update    function hello (config)\n"
     assert json.loads(invoke(host, "hello").stdout)["greeting"] == "Hi"
     assert apply(project, host).stdout == "unchanged function hello\n"
+    # The initializer's timeout is part of the configuration too.
+    with_init = MANIFEST.replace("memory: 128", "memory: 256").replace("Hello", "Hi") + \
+        "    initializer: {handler: index.init, timeout: 3}\n"
+    (project / "hello" / "index.py").write_text(SOURCE % 2 + "def init(context):\n    pass\n")
+    (project / "fgs.yaml").write_text(with_init)
+    assert apply(project, host).stdout == "update    function hello (config, code)\n"
+    (project / "fgs.yaml").write_text(with_init.replace("timeout: 3}", "timeout: 5}"))
+    assert apply(project, host).stdout == "update    function hello (config)\n"
+    assert apply(project, host).stdout == "unchanged function hello\n"
 
 
 def test_prune_deletes_what_the_manifest_no_longer_names(project, host):

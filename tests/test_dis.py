@@ -197,6 +197,16 @@ def test_the_partition_quota_counts_advanced_partitions_five_times(fgs):
     create_stream(dis, partitions=5)
 
 
+def test_the_host_partition_limit_holds_across_projects(fresh_fgs):
+    host = fresh_fgs("--dis-host-partitions", "3")
+    a, b = dis_client(host, project="tenant-a"), dis_client(host, project="tenant-b")
+    create_stream(a, partitions=2)
+    msg = refused(lambda: create_stream(b, partitions=2), "DIS.4308")
+    assert "--dis-host-partitions" in msg
+    create_stream(b, partitions=1)
+    assert b.list_streams(ListStreamsRequest()).total_number == 1
+
+
 def test_an_invalid_project_id_is_refused(fgs):
     r = requests.get(fgs.url + "/v2/bad%20project/streams")
     assert r.status_code == 400 and r.json()["errorCode"] == "DIS.4117"

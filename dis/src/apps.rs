@@ -95,7 +95,7 @@ impl Dis {
             .checkpointed_streams(project_id, &app.name)?
             .iter()
             .filter_map(|id| self.stream_by_id(project_id, id))
-            .map(|s| s.record.read().unwrap().name.clone())
+            .map(|s| s.name.clone())
             .collect();
         streams.sort();
         Ok(AppView { app, streams })
@@ -169,7 +169,7 @@ impl Dis {
         self.existing_app(project_id, app)?;
         let stream = self.stream(project_id, stream_name)?;
         let partition = parse_partition(partition_text)?;
-        let (record, log) = readable(&stream, partition, partition_text)?;
+        let log = readable(&stream, partition, partition_text)?;
         let sequence: u64 = text
             .parse()
             .map_err(|_| DisError::SequenceNumber(text.to_string()))?;
@@ -184,7 +184,7 @@ impl Dis {
         self.catalog.commit_checkpoint(
             project_id,
             app,
-            &record.id,
+            &stream.id,
             partition,
             LAST_READ,
             &Checkpoint {
@@ -204,10 +204,10 @@ impl Dis {
         self.existing_app(project_id, app)?;
         let stream = self.stream(project_id, stream_name)?;
         let partition = parse_partition(partition_text)?;
-        let (record, _) = readable(&stream, partition, partition_text)?;
+        readable(&stream, partition, partition_text)?;
         Ok(self
             .catalog
-            .checkpoint(project_id, app, &record.id, partition, LAST_READ)?
+            .checkpoint(project_id, app, &stream.id, partition, LAST_READ)?
             .unwrap_or(Checkpoint {
                 sequence_number: "-1".into(),
                 metadata: None,
@@ -225,7 +225,7 @@ impl Dis {
             Some(p) => Some(parse_partition(p)?),
             None => None,
         };
-        let id = stream.record.read().unwrap().id.clone();
+        let id = stream.id.clone();
         if self
             .catalog
             .delete_checkpoints(project_id, app, &id, LAST_READ, partition)?

@@ -59,11 +59,11 @@ impl Dis {
         start: Start,
     ) -> Result<u64, DisError> {
         let stream_ref = self.stream(project_id, stream)?;
-        let (record, log) = readable(&stream_ref, partition, &partition.to_string())?;
+        let log = readable(&stream_ref, partition, &partition.to_string())?;
         let (earliest, end) = log.bounds();
         let committed = self
             .catalog
-            .checkpoint(project_id, app, &record.id, partition, LAST_READ)?
+            .checkpoint(project_id, app, &stream_ref.id, partition, LAST_READ)?
             .and_then(|c| c.sequence_number.parse::<u64>().ok());
         match committed {
             Some(next) => Ok(next.clamp(earliest, end)),
@@ -110,7 +110,7 @@ impl Dis {
         partition: u32,
         next: u64,
     ) -> Result<(), DisError> {
-        let id = self.stream(project_id, stream)?.snapshot().id;
+        let id = self.stream(project_id, stream)?.id.clone();
         Ok(self.catalog.commit_checkpoint(
             project_id,
             app,

@@ -88,7 +88,7 @@ impl Dis {
         project_id: &str,
         stream: &str,
     ) -> Result<(String, Vec<Rule>), DisError> {
-        let id = self.stream(project_id, stream)?.snapshot().id;
+        let id = self.stream(project_id, stream)?.id.clone();
         let rules = self.catalog.policies(&id)?;
         Ok((id, rules))
     }
@@ -153,7 +153,7 @@ impl Dis {
         stream: &str,
         body: &PolicyBody,
     ) -> Result<String, DisError> {
-        let id = self.stream(project_id, stream)?.snapshot().id;
+        let id = self.stream(project_id, stream)?.id.clone();
         match body.stream_id.as_deref() {
             Some(given) if !given.is_empty() && given != id => Err(DisError::Invalid(format!(
                 "stream_id {given:?} is not the id of stream {stream:?}"

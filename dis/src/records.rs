@@ -211,7 +211,7 @@ impl Dis {
             .filter(|p| !p.is_empty())
             .ok_or_else(|| DisError::Invalid("partition-id is required".into()))?;
         let partition = parse_partition(&partition_text)?;
-        let (record, log) = readable(&stream, partition, &partition_text)?;
+        let log = readable(&stream, partition, &partition_text)?;
         let (earliest, end) = log.bounds();
         let sequence_number = || -> Result<u64, DisError> {
             let text = q.starting_sequence_number.as_deref().unwrap_or("");
@@ -260,8 +260,8 @@ impl Dis {
             other => return Err(DisError::CursorType(other.to_string())),
         };
         Ok(Cursor {
-            stream_id: record.id,
-            stream_name: record.name,
+            stream_id: stream.id.clone(),
+            stream_name: stream.name.clone(),
             partition,
             sequence,
             generated: now_ms(),
@@ -331,7 +331,7 @@ pub(crate) fn read_counted(
     max_records: usize,
     started: std::time::Instant,
 ) -> Result<Fetched, DisError> {
-    let (record, log) = readable(stream, partition, &partition.to_string())?;
+    let log = readable(stream, partition, &partition.to_string())?;
     let batch = log.read(from, max_bytes, max_records)?;
     let now = now_ms();
     let bytes: u64 = batch.records.iter().map(|r| r.data.len() as u64).sum();
@@ -352,8 +352,8 @@ pub(crate) fn read_counted(
     };
     Ok(Fetched {
         next_cursor: Cursor {
-            stream_id: record.id,
-            stream_name: record.name,
+            stream_id: stream.id.clone(),
+            stream_name: stream.name.clone(),
             partition,
             sequence: batch.next,
             generated: now,
@@ -365,20 +365,18 @@ pub(crate) fn read_counted(
     })
 }
 
-/// The record of a stream and the log of a readable partition of it.
+/// The log of a readable partition of a stream.
 pub(crate) fn readable(
     stream: &Stream,
     partition: u32,
     as_given: &str,
-) -> Result<(crate::catalog::StreamRecord, Arc<crate::log::PartitionLog>), DisError> {
-    let record = stream.snapshot();
-    if !record.readable(partition) {
+) -> Result<Arc<crate::log::PartitionLog>, DisError> {
+    if !stream.record.read().unwrap().readable(partition) {
         return Err(DisError::NoPartition(as_given.to_string()));
     }
-    let log = stream
+    stream
         .log(partition)
-        .ok_or_else(|| DisError::NoPartition(as_given.to_string()))?;
-    Ok((record, log))
+        .ok_or_else(|| DisError::NoPartition(as_given.to_string()))
 }
 
 /// The partition, key and data of one record, checked.

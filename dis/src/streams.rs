@@ -22,6 +22,10 @@ pub struct DisConfig {
     pub partition_quota: u32,
     /// Apps per project.
     pub app_quota: usize,
+    /// Partitions on the host, whatever the projects (readable ones count: each has a log
+    /// and its files). Without authentication any project id is a tenant: this keeps
+    /// invented ids from multiplying the project quota.
+    pub host_partitions: u32,
     pub log: LogConfig,
 }
 
@@ -30,6 +34,7 @@ impl Default for DisConfig {
         Self {
             partition_quota: 50,
             app_quota: 50,
+            host_partitions: 1000,
             log: LogConfig::default(),
         }
     }
@@ -39,16 +44,41 @@ impl Default for DisConfig {
 pub struct Dis {
     root: PathBuf,
     pub(crate) catalog: Catalog,
-    /// By (project, name).
-    streams: RwLock<HashMap<(String, String), Arc<Stream>>>,
+    streams: RwLock<Index>,
     /// Serializes the changes that check a quota (create, scale).
     admin: Mutex<()>,
     pub(crate) config: DisConfig,
     pub(crate) host_metrics: HostMetrics,
 }
 
+/// The streams, by (project, name) and by id; changed only by [`Index::insert`] and
+/// [`Index::remove`], which keep the two in step.
+#[derive(Default)]
+struct Index {
+    by_name: HashMap<(String, String), Arc<Stream>>,
+    by_id: HashMap<String, Arc<Stream>>,
+}
+
+impl Index {
+    fn insert(&mut self, stream: Arc<Stream>) {
+        self.by_id.insert(stream.id.clone(), stream.clone());
+        self.by_name
+            .insert((stream.project.clone(), stream.name.clone()), stream);
+    }
+
+    fn remove(&mut self, stream: &Stream) {
+        self.by_id.remove(&stream.id);
+        self.by_name
+            .remove(&(stream.project.clone(), stream.name.clone()));
+    }
+}
+
 /// A stream and its partition logs and counters (index = partition number).
 pub struct Stream {
+    /// What never changes after creation, readable without a lock.
+    pub(crate) id: String,
+    pub(crate) project: String,
+    pub(crate) name: String,
     pub(crate) record: RwLock<StreamRecord>,
     logs: RwLock<Vec<Option<Arc<PartitionLog>>>>,
     pub(crate) counters: StreamCounters,
@@ -84,6 +114,9 @@ impl Stream {
             .map(|_| Arc::default())
             .collect();
         Arc::new(Self {
+            id: record.id.clone(),
+            project: record.project_id.clone(),
+            name: record.name.clone(),
             record: RwLock::new(record),
             logs: RwLock::new(logs),
             counters: StreamCounters::default(),
@@ -204,7 +237,7 @@ impl Dis {
             .map_err(|e| DisError::Io(std::io::Error::other(e.to_string())))?;
         std::fs::create_dir_all(root.join("streams"))?;
         let catalog = Catalog::open(&root.join("dis.sqlite3"))?;
-        let mut streams = HashMap::new();
+        let mut streams = Index::default();
         for record in catalog.streams()? {
             let logs = record
                 .partitions
@@ -218,19 +251,15 @@ impl Dis {
                     PartitionLog::open(&dir, config.log).map(|l| Some(Arc::new(l)))
                 })
                 .collect::<Result<Vec<_>, std::io::Error>>()?;
-            streams.insert(
-                (record.project_id.clone(), record.name.clone()),
-                Stream::new(record, logs),
-            );
+            streams.insert(Stream::new(record, logs));
         }
         // Directories of streams deleted by a host that died before removing them.
-        let known: std::collections::HashSet<String> = streams
-            .values()
-            .map(|s| s.record.read().unwrap().id.clone())
-            .collect();
         for entry in std::fs::read_dir(root.join("streams"))? {
             let entry = entry?;
-            if !known.contains(entry.file_name().to_string_lossy().as_ref()) {
+            if !streams
+                .by_id
+                .contains_key(entry.file_name().to_string_lossy().as_ref())
+            {
                 std::fs::remove_dir_all(entry.path())?;
             }
         }
@@ -248,6 +277,7 @@ impl Dis {
         self.streams
             .read()
             .unwrap()
+            .by_name
             .get(&(project_id.to_string(), name.to_string()))
             .cloned()
             .ok_or_else(|| DisError::NoStream(name.to_string()))
@@ -255,34 +285,26 @@ impl Dis {
 
     /// A stream of the project by id (send_records' fallback, cursors).
     pub(crate) fn stream_by_id(&self, project_id: &str, id: &str) -> Option<Arc<Stream>> {
-        self.streams
-            .read()
-            .unwrap()
-            .iter()
-            .find(|((p, _), s)| p == project_id && s.record.read().unwrap().id == id)
-            .map(|(_, s)| s.clone())
+        self.any_stream_by_id(id)
+            .filter(|s| s.project == project_id)
     }
 
     /// A stream of any project by id (policies decide whether a caller may use it).
     pub(crate) fn any_stream_by_id(&self, id: &str) -> Option<Arc<Stream>> {
-        self.streams
-            .read()
-            .unwrap()
-            .values()
-            .find(|s| s.record.read().unwrap().id == id)
-            .cloned()
+        self.streams.read().unwrap().by_id.get(id).cloned()
     }
 
     /// The project's streams, by name.
     pub(crate) fn project_streams(&self, project_id: &str) -> Vec<Arc<Stream>> {
         let streams = self.streams.read().unwrap();
-        let mut list: Vec<(String, Arc<Stream>)> = streams
-            .iter()
-            .filter(|((p, _), _)| p == project_id)
-            .map(|((_, n), s)| (n.clone(), s.clone()))
+        let mut list: Vec<Arc<Stream>> = streams
+            .by_id
+            .values()
+            .filter(|s| s.project == project_id)
+            .cloned()
             .collect();
-        list.sort_by(|a, b| a.0.cmp(&b.0));
-        list.into_iter().map(|(_, s)| s).collect()
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
     }
 
     /// Partition units the project's writable partitions take.
@@ -297,6 +319,25 @@ impl Dis {
     }
 
     fn check_quota(&self, project_id: &str, adding: u32) -> Result<(), DisError> {
+        let on_host: u32 = self
+            .streams
+            .read()
+            .unwrap()
+            .by_id
+            .values()
+            .map(|s| {
+                let r = s.record.read().unwrap();
+                (0..r.partitions.len() as u32)
+                    .filter(|&i| r.readable(i))
+                    .count() as u32
+            })
+            .sum();
+        if on_host + adding > self.config.host_partitions {
+            return Err(DisError::Quota(format!(
+                "the host has {on_host} of its {} partitions (--dis-host-partitions)",
+                self.config.host_partitions
+            )));
+        }
         let used = self.units_used(project_id);
         if used + adding > self.config.partition_quota {
             return Err(DisError::Quota(format!(
@@ -363,12 +404,7 @@ impl Dis {
         }
         check_tags(&new.tags)?;
         let _admin = self.admin.lock().unwrap();
-        if self
-            .streams
-            .read()
-            .unwrap()
-            .contains_key(&(project_id.to_string(), name.clone()))
-        {
+        if self.stream(project_id, &name).is_ok() {
             return Err(DisError::StreamExists(name));
         }
         self.check_quota(project_id, count * units(&stream_type))?;
@@ -411,7 +447,7 @@ impl Dis {
         self.streams
             .write()
             .unwrap()
-            .insert((project_id.to_string(), name), Stream::new(record, logs));
+            .insert(Stream::new(record, logs));
         Ok(())
     }
 
@@ -419,15 +455,11 @@ impl Dis {
     pub fn delete_stream(&self, project_id: &str, name: &str) -> Result<(), DisError> {
         let _admin = self.admin.lock().unwrap();
         let stream = self.stream(project_id, name)?;
-        let id = stream.record.read().unwrap().id.clone();
-        self.catalog.delete_stream(&id)?;
-        self.streams
-            .write()
-            .unwrap()
-            .remove(&(project_id.to_string(), name.to_string()));
+        self.catalog.delete_stream(&stream.id)?;
+        self.streams.write().unwrap().remove(&stream);
         stream.logs.write().unwrap().clear();
         // A host that dies here removes the directory at its next start.
-        std::fs::remove_dir_all(self.root.join("streams").join(&id))?;
+        std::fs::remove_dir_all(self.root.join("streams").join(&stream.id))?;
         Ok(())
     }
 
@@ -506,7 +538,14 @@ impl Dis {
     /// Deletes expired segments, and the logs of DELETED partitions whose records have all
     /// expired (they become EXPIRED). Answers how many segments went.
     pub fn enforce_retention(&self, now: i64) -> Result<usize, DisError> {
-        let streams: Vec<Arc<Stream>> = self.streams.read().unwrap().values().cloned().collect();
+        let streams: Vec<Arc<Stream>> = self
+            .streams
+            .read()
+            .unwrap()
+            .by_id
+            .values()
+            .cloned()
+            .collect();
         let mut removed = 0;
         for stream in streams {
             let _admin = self.admin.lock().unwrap();
@@ -538,15 +577,11 @@ impl Dis {
             *stream.record.write().unwrap() = record;
             // A reader still holding the log keeps its open files until it is done.
             for i in expired {
-                std::fs::remove_dir_all(partition_dir(&self.root, &stream_id(&stream), i))?;
+                std::fs::remove_dir_all(partition_dir(&self.root, &stream.id, i))?;
             }
         }
         Ok(removed)
     }
-}
-
-fn stream_id(stream: &Stream) -> String {
-    stream.record.read().unwrap().id.clone()
 }
 
 fn partition_dir(root: &Path, stream_id: &str, index: u32) -> PathBuf {

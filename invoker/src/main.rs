@@ -194,6 +194,10 @@ struct ServeArgs {
     /// DIS consumer apps per project; beyond it DIS.4329.
     #[arg(long, default_value_t = 50)]
     dis_app_quota: usize,
+    /// DIS partitions on the whole host, whatever the projects (ACTIVE and DELETED ones);
+    /// beyond it DIS.4308.
+    #[arg(long, default_value_t = 1000)]
+    dis_host_partitions: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -351,6 +355,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         fgs_dis::DisConfig {
             partition_quota: args.dis_partition_quota,
             app_quota: args.dis_app_quota,
+            host_partitions: args.dis_host_partitions,
             ..Default::default()
         },
         metrics.registry(),

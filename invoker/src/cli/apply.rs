@@ -198,6 +198,7 @@ fn compare(d: &Desired, current: &Value) -> Step {
             == d.body["description"].as_str().unwrap_or("")
         && current["initializer_handler"].as_str().unwrap_or("")
             == d.body["initializer_handler"].as_str().unwrap_or("")
+        && (d.body["initializer_handler"].is_null() || same("initializer_timeout"))
         && env(&current["user_data"]) == env(&d.body["user_data"]));
     let code = current["digest"].as_str() != Some(d.digest.as_str());
     if config || code {
