@@ -10,6 +10,7 @@ import subprocess
 import textwrap
 
 import pytest
+import requests
 
 from conftest import EXAMPLES, FGS
 
@@ -99,6 +100,72 @@ def test_prune_deletes_what_the_manifest_no_longer_names(project, host):
     assert apply(project, host, "--prune").stdout == "unchanged function hello\ndelete    function other\n"
     gone = invoke(host, "other")
     assert gone.returncode == 1 and "FSS.1051" in gone.stderr
+
+
+RESOURCES = """\
+    versions: [v1]
+    aliases:
+      prod: {version: v1}
+    triggers:
+      - {type: TIMER, status: ACTIVE, event: {name: hourly, schedule_type: Rate, schedule: 1h}}
+"""
+
+
+def test_manifest_versions_aliases_and_triggers_apply_idempotently_and_prune(project, host):
+    (project / "fgs.yaml").write_text(MANIFEST + RESOURCES)
+    first = apply(project, host)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == ("create    function hello\ncreate    version hello:v1\n"
+                            "create    alias hello:prod\ncreate    trigger hello TIMER\n")
+    unchanged = ("unchanged function hello\nunchanged version hello:v1\n"
+                 "unchanged alias hello:prod\nunchanged trigger hello TIMER\n")
+    assert apply(project, host).stdout == unchanged
+    triggers = requests.get("%s/v2/default/fgs/triggers/hello" % host).json()
+    assert [(t["trigger_type_code"], t["trigger_status"], t["event_data"]["schedule"]) for t in triggers] == \
+        [("TIMER", "ACTIVE", "1h")]
+
+    # New code and a v2; the alias moves to v2 with a share for v1; the trigger is disabled.
+    (project / "hello" / "index.py").write_text(SOURCE % 2)
+    changed = RESOURCES.replace("[v1]", "[v1, v2]").replace("{version: v1}", "{version: v2, weights: {v1: 30}}") \
+        .replace("ACTIVE", "DISABLED")
+    (project / "fgs.yaml").write_text(MANIFEST + changed)
+    r = apply(project, host)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("update    function hello (code)\nunchanged version hello:v1\ncreate    version hello:v2\n"
+                        "update    alias hello:prod\nupdate    trigger hello TIMER (DISABLED)\n"), r.stdout + r.stderr
+    assert apply(project, host).stdout.count("unchanged") == 5
+    assert json.loads(invoke(host, "hello:v1").stdout)["v"] == 1
+    assert json.loads(invoke(host, "hello:v2").stdout)["v"] == 2
+    alias = requests.get("%s/v2/default/fgs/functions/hello/aliases/prod" % host).json()
+    assert (alias["version"], alias["additional_version_weights"]) == ("v2", {"v1": 30})
+    assert requests.get("%s/v2/default/fgs/triggers/hello" % host).json()[0]["trigger_status"] == "DISABLED"
+
+    # A changed trigger is another trigger: created, and the old one deleted with --prune only;
+    # versions and aliases the manifest no longer names go with --prune too.
+    fewer = "    versions: [v2]\n    aliases: {}\n    triggers:\n" \
+            "      - {type: TIMER, event: {name: daily, schedule_type: Rate, schedule: 1d}}\n"
+    (project / "fgs.yaml").write_text(MANIFEST + fewer)
+    assert apply(project, host, "--dry-run").stdout == \
+        "unchanged function hello\nunchanged version hello:v2\ncreate    trigger hello TIMER\n"
+    r = apply(project, host, "--prune")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:3] == ["unchanged function hello", "unchanged version hello:v2", "create    trigger hello TIMER"]
+    assert lines[3].startswith("delete    trigger hello TIMER ") and lines[4:] == \
+        ["delete    alias hello:prod", "delete    version hello:v1"], r.stdout + r.stderr
+    versions = requests.get("%s/v2/default/fgs/functions/hello/versions" % host).json()["versions"]
+    assert sorted(v["version"] for v in versions) == ["latest", "v2"]
+    assert requests.get("%s/v2/default/fgs/functions/hello/aliases" % host).json() == []
+    assert [t["event_data"]["name"] for t in requests.get("%s/v2/default/fgs/triggers/hello" % host).json()] == ["daily"]
+    # Left out, they are not managed: nothing of them is deleted, even with --prune.
+    (project / "fgs.yaml").write_text(MANIFEST)
+    assert apply(project, host, "--prune").stdout == "unchanged function hello\n"
+    assert len(requests.get("%s/v2/default/fgs/triggers/hello" % host).json()) == 1
+
+    # What the host refuses names the step and carries its code.
+    (project / "fgs.yaml").write_text(MANIFEST + "    triggers:\n      - {type: SMOKE, event: {}}\n")
+    bad = apply(project, host)
+    assert bad.returncode == 1 and "create trigger hello SMOKE" in bad.stderr and "FSS.1101" in bad.stderr, bad.stderr
 
 
 def test_manifest_errors_say_where(project, host):
@@ -249,7 +316,8 @@ def test_invoke_async_log_and_event_templates(project, host):
     apply(project, host)
     logged = invoke(host, "hello", "{}", "--log")
     assert logged.returncode == 0 and "seen []" in logged.stderr
-    for template, keys in (("apig", "body"), ("timer", "trigger_name"), ("kafka", "records"), ("dis", "ShardID")):
+    for template, keys in (("apig", "body"), ("timer", "trigger_name"), ("kafka", "records"), ("dis", "ShardID"),
+                           ("obs", "Records"), ("smn", "record")):
         out = fgs("invoke", "hello", "--event-template", template, "--endpoint", host)
         assert out.returncode == 0 and keys in json.loads(out.stdout), (template, out.stdout, out.stderr)
     both = fgs("invoke", "hello", "--event-template", "dis", "--data", "{}", "--endpoint", host)

@@ -20,6 +20,7 @@ from conftest import python_fn, unique
 from test_dis import b64, create_stream, dis_client, put
 from test_eventstream import wait_for
 from test_kafka_trigger import kafka_events, refused, reporter
+from test_logs import logs
 from test_sdk_compat import sdk_client
 
 
@@ -110,6 +111,9 @@ def test_a_disabled_dis_trigger_waits_and_latest_skips_what_came_before(fresh_fg
     put(dis, stream, *({"data": b64(b"new-%d" % i)} for i in range(5)))
     wait_for(lambda: len(delivered(witness)) == 5, what="the new records")
     assert [d for _, _, d in delivered(witness)] == [b"new-%d" % i for i in range(5)]
+    # A trigger's invocations are in the function's logs like any other.
+    triggered = logs(host, urn)["logs"]
+    assert triggered and {(l["invoke_type"], l["status"]) for l in triggered} == {("sync", "success")}
 
     fg.update_trigger(UpdateTriggerRequest(
         function_urn=urn, trigger_type_code="DIS", trigger_id=created.trigger_id,

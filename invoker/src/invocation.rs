@@ -1,6 +1,6 @@
 //! The one invocation path. Every caller — the REST API (sync and async), the async
 //! dispatcher, async destinations, event streams and triggers — resolves its target, admits,
-//! runs and records an invocation through these functions, and none has a copy of its own:
+//! runs and records (metrics, statistics, invocation logs) an invocation through these functions, and none has a copy of its own:
 //! the seam Spin draws between its triggers and its executor.
 //!
 //! - [`route`]: the URN and qualifier to the version that runs (an alias chooses per request).
@@ -20,6 +20,7 @@ use thiserror::Error;
 
 use crate::api::App;
 use crate::asynchronous::{dispatch, journal, now_ms, QueueFull};
+use crate::invocation_logs::Finished;
 use crate::registry::{Entry, RegistryError};
 use crate::statistics::Sample;
 use crate::store::StoreError;
@@ -89,11 +90,12 @@ pub async fn run(
     request: InvokeRequest,
     cancel: impl Future<Output = ()>,
 ) -> Option<InvokeOutcome> {
+    let invoke_type = request.invoke_type;
     let outcome = tokio::select! {
         outcome = app.pool.invoke(entry.spec.clone(), request) => outcome,
         _ = cancel => return None,
     };
-    observe(app, entry, &outcome);
+    observe(app, entry, invoke_type, &outcome);
     drop(permit);
     Some(outcome)
 }
@@ -113,7 +115,7 @@ pub async fn forward(
         forwarded = app.pool.forward(entry.spec.clone(), request_id, request) => forwarded,
         _ = cancel => return None,
     };
-    observe(app, entry, &forwarded.0);
+    observe(app, entry, InvokeType::Sync, &forwarded.0);
     drop(permit);
     Some(forwarded)
 }
@@ -187,8 +189,14 @@ pub async fn submit_to(
     submit(app, &entry, event, 0).await
 }
 
-/// Records an invocation of `entry` that ran: in the metrics and the statistics.
-fn observe(app: &App, entry: &Entry, outcome: &InvokeOutcome) {
+/// Records an invocation of `entry` that ran: in the metrics, the statistics and the
+/// function's invocation logs.
+fn observe(app: &App, entry: &Entry, invoke_type: InvokeType, outcome: &InvokeOutcome) {
+    app.logs.record(Finished {
+        func_id: entry.record.func_id.clone(),
+        invoke_type: invoke_type.as_str(),
+        outcome: outcome.clone(),
+    });
     app.metrics
         .observe(&entry.spec.urn, &entry.record.runtime, outcome);
     let failure = outcome.result.as_ref().err();

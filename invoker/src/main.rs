@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod gateway;
 mod invocation;
+mod invocation_logs;
 mod manifest;
 mod metrics;
 mod registry;
@@ -67,6 +68,8 @@ enum Command {
     Deploy(cli::DeployArgs),
     /// List or show event streams.
     Streams(cli::StreamsArgs),
+    /// A function's invocation logs; `--follow` prints new ones as they come.
+    Logs(cli::LogsArgs),
 }
 
 #[derive(clap::Args)]
@@ -134,6 +137,13 @@ struct ServeArgs {
     /// How long the records of finished async requests are kept.
     #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
     async_record_retention: Duration,
+    /// How long invocation logs are kept.
+    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+    log_retention: Duration,
+    /// Bytes of invocation logs kept on the host, all functions together; beyond it the
+    /// oldest go.
+    #[arg(long, default_value_t = 1 << 30)]
+    log_max_bytes: u64,
     /// Delay before the first retry of a failed async request; doubles with every retry.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     async_retry_delay: Duration,
@@ -249,6 +259,7 @@ fn main() -> anyhow::Result<()> {
         Command::Functions(args) => exit_on_error(runtime.block_on(cli::functions(args))),
         Command::Deploy(args) => exit_on_error(runtime.block_on(cli::deploy(args))),
         Command::Streams(args) => exit_on_error(runtime.block_on(cli::streams(args))),
+        Command::Logs(args) => exit_on_error(runtime.block_on(cli::logs(args))),
     }
 }
 
@@ -378,6 +389,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         async_settings: asynchronous::AsyncSettings {
             retry_delay: args.async_retry_delay,
         },
+        logs: invocation_logs::InvocationLogs::open(
+            &data_dir.join("logs.sqlite3"),
+            invocation_logs::Retention {
+                age: args.log_retention,
+                max_bytes: args.log_max_bytes,
+            },
+            metrics.registry(),
+        )
+        .context("cannot open the invocation logs")?,
         metrics,
         statistics: statistics::Statistics::default(),
         triggers: triggers::Triggers::default(),

@@ -1,6 +1,7 @@
 //! The project manifest (`fgs.yaml`): the functions a project should have, as files next to
-//! it. Parsing reports the line and column of what is wrong; a key fgs does not know (or
-//! does not serve yet: versions, aliases, triggers, streams) is refused by name.
+//! it, with their published versions, aliases and triggers. Parsing reports the line and
+//! column of what is wrong; a key fgs does not know (or does not serve from a manifest yet:
+//! event streams, DIS streams) is refused by name.
 //!
 //! ```yaml
 //! project: my-project        # optional; else --project / FGS_PROJECT, else `default`
@@ -14,7 +15,15 @@
 //!     environment: {GREETING: Hello}
 //!     description: optional
 //!     initializer: {handler: index.init, timeout: 3}
+//!     versions: [v1]           # published (from the code as applied) when missing
+//!     aliases:
+//!       prod: {version: v1, weights: {latest: 10}}
+//!     triggers:
+//!       - {type: TIMER, status: ACTIVE, event: {name: hourly, schedule_type: Rate, schedule: 1h}}
 //! ```
+//!
+//! `versions`, `aliases` and `triggers` left out mean "not managed": apply leaves the host's
+//! alone, even with `--prune`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -46,6 +55,41 @@ pub struct Function {
     pub environment: BTreeMap<String, String>,
     pub description: Option<String>,
     pub initializer: Option<Initializer>,
+    /// Published versions the function should have.
+    pub versions: Option<Vec<String>>,
+    pub aliases: Option<BTreeMap<String, AliasSpec>>,
+    pub triggers: Option<Vec<TriggerSpec>>,
+}
+
+/// An alias: the version it points to, and others taking a share of its invocations.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AliasSpec {
+    pub version: String,
+    pub description: Option<String>,
+    /// Version → percent (`additional_version_weights`).
+    #[serde(default)]
+    pub weights: BTreeMap<String, i64>,
+}
+
+/// A trigger of the function (its `latest`), as the trigger API takes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerSpec {
+    /// `trigger_type_code`: TIMER, APIG, KAFKA, DIS, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `trigger_status`: ACTIVE (the default) or DISABLED.
+    #[serde(default = "active")]
+    pub status: String,
+    pub event_type_code: Option<String>,
+    /// `event_data`.
+    #[serde(default)]
+    pub event: serde_json::Map<String, Value>,
+}
+
+fn active() -> String {
+    "ACTIVE".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,10 +114,12 @@ fn default_timeout() -> i64 {
 pub struct ManifestError(pub String);
 
 /// A function as the API should have it: its create body and the digest of its code.
-pub struct Desired {
+pub struct Desired<'m> {
     pub name: String,
     pub body: Value,
     pub digest: String,
+    /// The function as the manifest declares it (its versions, aliases and triggers).
+    pub spec: &'m Function,
 }
 
 impl Manifest {
@@ -105,7 +151,7 @@ impl Manifest {
 
     /// The functions as create bodies, their code packaged (paths relative to `base`, the
     /// manifest's directory).
-    pub fn desired(&self, base: &Path) -> Result<Vec<Desired>, ManifestError> {
+    pub fn desired(&self, base: &Path) -> Result<Vec<Desired<'_>>, ManifestError> {
         self.functions
             .iter()
             .map(|(name, f)| {
@@ -136,6 +182,7 @@ impl Manifest {
                     name: name.clone(),
                     body,
                     digest,
+                    spec: f,
                 })
             })
             .collect()
@@ -210,8 +257,19 @@ mod tests {
             e.0.contains("fgs.yaml:6:5") && e.0.contains("memroy"),
             "{e}"
         );
-        let e = parse("triggers: {}\n").unwrap_err();
-        assert!(e.0.contains("triggers"), "{e}");
+        let e = parse("streams: {}\n").unwrap_err();
+        assert!(e.0.contains("streams"), "{e}");
+        let m = parse(
+            "functions:\n  f:\n    runtime: Python3.9\n    handler: h\n    code: .\n    versions: [v1]\n    aliases: {prod: {version: v1, weights: {latest: 10}}}\n    triggers:\n      - {type: TIMER, event: {name: t, schedule: 1h}}\n",
+        )
+        .unwrap();
+        let f = &m.functions["f"];
+        assert_eq!(f.aliases.as_ref().unwrap()["prod"].weights["latest"], 10);
+        let t = &f.triggers.as_ref().unwrap()[0];
+        assert_eq!((t.kind.as_str(), t.status.as_str()), ("TIMER", "ACTIVE"));
+        assert_eq!(t.event["schedule"], "1h");
+        let e = parse("functions:\n  f:\n    runtime: Python3.9\n    handler: h\n    code: .\n    triggers:\n      - {kind: TIMER}\n").unwrap_err();
+        assert!(e.0.contains("fgs.yaml:7:") && e.0.contains("kind"), "{e}");
         let e = parse("functions:\n  1bad:\n    runtime: Python3.9\n    handler: h\n    code: .\n")
             .unwrap_err();
         assert!(e.0.contains("functions.1bad"), "{e}");

@@ -224,25 +224,56 @@ impl InvokeOutcome {
     /// The invocation's log in FunctionGraph's framing: start line, the function's output,
     /// finish line. Made only when asked for (a tail log), not on every invocation.
     pub fn log(&self) -> Vec<u8> {
+        LogFrame {
+            request_id: &self.request_id,
+            version: &self.version,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            duration: self.duration,
+            memory_used_mb: self.memory_used_mb,
+            memory_size_mb: self.memory_size_mb,
+            failed: self.result.is_err(),
+        }
+        .render(&self.output)
+    }
+
+    /// Billed duration in whole milliseconds (FunctionGraph bills per 1 ms, rounding up).
+    pub fn billing_duration_ms(&self) -> u64 {
+        billing_ms(self.duration)
+    }
+}
+
+/// What frames an invocation's output into its log, apart from the outcome: a log kept
+/// without its frame (the invocation logs store only the output) is framed again with it.
+pub struct LogFrame<'a> {
+    pub request_id: &'a str,
+    pub version: &'a str,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub finished_at: chrono::DateTime<chrono::Utc>,
+    pub duration: Duration,
+    pub memory_used_mb: f64,
+    pub memory_size_mb: u32,
+    pub failed: bool,
+}
+
+impl LogFrame<'_> {
+    /// `output` between FunctionGraph's start and finish lines.
+    pub fn render(&self, output: &[u8]) -> Vec<u8> {
         let fmt = "%Y-%m-%dT%H:%M:%SZ";
-        let request_id = &self.request_id;
+        let request_id = self.request_id;
         let mut log = format!(
             "{} Start invoke request '{request_id}', version: {}\n",
             self.started_at.format(fmt),
             self.version
         )
         .into_bytes();
-        log.extend_from_slice(&self.output);
-        if !self.output.is_empty() && !self.output.ends_with(b"\n") {
+        log.extend_from_slice(output);
+        if !output.is_empty() && !output.ends_with(b"\n") {
             log.push(b'\n');
         }
         let ms = self.duration.as_secs_f64() * 1000.0;
-        let billing = self.billing_duration_ms();
-        let failed = if self.result.is_ok() {
-            ""
-        } else {
-            "(invoke Failed)"
-        };
+        let billing = billing_ms(self.duration);
+        let failed = if self.failed { "(invoke Failed)" } else { "" };
         log.extend_from_slice(
             format!(
                 "{} Finish invoke request '{request_id}'{failed}, duration: {ms:.3}ms, billing duration: {billing}ms, memory used: {:.3}MB, billing memory: {}MB\n",
@@ -253,11 +284,6 @@ impl InvokeOutcome {
             .as_bytes(),
         );
         log
-    }
-
-    /// Billed duration in whole milliseconds (FunctionGraph bills per 1 ms, rounding up).
-    pub fn billing_duration_ms(&self) -> u64 {
-        billing_ms(self.duration)
     }
 }
 

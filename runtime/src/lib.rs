@@ -23,7 +23,7 @@ mod wasm;
 pub use error::RuntimeError;
 pub use function::FunctionSpec;
 pub use http_instance::HttpBody;
-pub use invocation::{InvokeFailure, InvokeOutcome, InvokeRequest, InvokeType};
+pub use invocation::{InvokeFailure, InvokeOutcome, InvokeRequest, InvokeType, LogFrame};
 pub use kind::{Language, RuntimeLayout};
 pub use package::{CodeStore, StoredCode};
 pub use pool::{InstancePool, PoolConfig};

@@ -5,6 +5,7 @@ pub(crate) mod dependencies;
 mod error;
 pub(crate) mod functions;
 pub(crate) mod invoke;
+mod logs;
 pub(crate) mod model;
 mod triggers;
 mod unimplemented;
@@ -28,6 +29,7 @@ use serde::de::DeserializeOwned;
 pub use error::ApiError;
 
 use crate::asynchronous::{AsyncSettings, Journal, Queue};
+use crate::invocation_logs::InvocationLogs;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::statistics::Statistics;
@@ -46,6 +48,8 @@ pub struct App {
     pub async_settings: AsyncSettings,
     pub metrics: Metrics,
     pub statistics: Statistics,
+    /// Every invocation's log, per function.
+    pub logs: InvocationLogs,
     pub triggers: crate::triggers::Triggers,
     /// The DIS streams of this host (DIS triggers read them).
     pub dis: Arc<fgs_dis::Dis>,
@@ -126,6 +130,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/functions/{function_urn}/reservedinstances",
             axum::routing::put(async_invoke::update_reserved),
         )
+        .route("/functions/{function_urn}/logs", get(logs::list))
         .route("/quotas", get(usage::quotas))
         .route(
             "/triggers/{function_urn}",

@@ -30,7 +30,31 @@ enum Step {
     Create,
     Update { config: bool, code: bool },
     Unchanged,
-    Delete,
+}
+
+/// One line of the plan and the API calls that carry it out (none when unchanged).
+struct Action {
+    line: String,
+    calls: Vec<Call>,
+}
+
+struct Call {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+}
+
+impl Action {
+    fn new(verb: &str, what: String, calls: Vec<Call>) -> Self {
+        Action {
+            line: format!("{verb:<9} {what}"),
+            calls,
+        }
+    }
+}
+
+fn call(method: Method, path: String, body: Option<Value>) -> Call {
+    Call { method, path, body }
 }
 
 /// `fgs apply -f fgs.yaml`: prints the plan, then carries it out.
@@ -63,7 +87,9 @@ fn base_of(file: &Path) -> PathBuf {
 }
 
 /// Plans and applies `manifest` to `project` (also `fgs serve --manifest`, against itself);
-/// each line of the plan goes to `say`.
+/// each line of the plan goes to `say`. Per function: the function, then its versions (so an
+/// alias can point to a new one), aliases and triggers; with `prune`, what the manifest no
+/// longer names goes last (triggers, aliases, versions, then whole functions).
 pub async fn apply_manifest(
     client: &Client,
     project: &str,
@@ -84,9 +110,10 @@ pub async fn apply_manifest(
         .flatten()
         .filter_map(|f| f["func_name"].as_str().map(str::to_string))
         .collect();
-    let mut plan = Vec::new();
+    let (mut plan, mut pruned) = (Vec::new(), Vec::new());
     for d in &desired {
-        let step = if existing.contains(&d.name) {
+        let exists = existing.contains(&d.name);
+        let step = if exists {
             let current = client
                 .json(
                     Method::GET,
@@ -98,90 +125,326 @@ pub async fn apply_manifest(
         } else {
             Step::Create
         };
-        plan.push((d.name.clone(), step));
+        plan.push(function_action(&root, d, step));
+        let host = if exists {
+            Resources::fetch(client, &root, &d.name, d.spec).await?
+        } else {
+            Resources::default()
+        };
+        plan_resources(project, d, host, &mut plan, &mut pruned);
     }
     if prune {
+        plan.append(&mut pruned);
         for name in existing
             .iter()
             .filter(|n| !desired.iter().any(|d| &d.name == *n))
         {
-            plan.push((name.clone(), Step::Delete));
+            plan.push(Action::new(
+                "delete",
+                format!("function {name}"),
+                vec![call(
+                    Method::DELETE,
+                    format!("{root}/functions/{name}"),
+                    None,
+                )],
+            ));
         }
     }
-    for (name, step) in &plan {
-        let line = match step {
-            Step::Create => format!("create    function {name}"),
-            Step::Update { config, code } => format!(
-                "update    function {name} ({})",
-                [(*config, "config"), (*code, "code")]
-                    .iter()
-                    .filter(|(c, _)| *c)
-                    .map(|(_, w)| *w)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Step::Unchanged => format!("unchanged function {name}"),
-            Step::Delete => format!("delete    function {name}"),
-        };
-        say(&line);
+    for action in &plan {
+        say(&action.line);
     }
     if dry_run {
         return Ok(());
     }
-    for (name, step) in plan {
-        let d = desired.iter().find(|d| d.name == name);
-        let urn = format!("{root}/functions/{name}");
-        match (step, d) {
-            (Step::Create, Some(d)) => {
-                client
-                    .json(Method::POST, &format!("{root}/functions"), Some(&d.body))
-                    .await
-                    .with_context(|| format!("creating function {name}"))?;
-            }
-            (Step::Update { config, code }, Some(d)) => {
-                // Each call takes its own fields only: the host refuses fields it does not know.
-                let pick = |keys: &[&str]| -> Value {
-                    keys.iter()
-                        .filter(|k| !d.body[**k].is_null())
-                        .map(|k| (k.to_string(), d.body[*k].clone()))
-                        .collect::<serde_json::Map<_, _>>()
-                        .into()
-                };
-                if code {
-                    let body = pick(&["code_type", "code_filename", "func_code"]);
-                    client
-                        .json(Method::PUT, &format!("{urn}/code"), Some(&body))
-                        .await
-                        .with_context(|| format!("updating the code of {name}"))?;
-                }
-                if config {
-                    let body = pick(&[
-                        "func_name",
-                        "runtime",
-                        "handler",
-                        "memory_size",
-                        "timeout",
-                        "user_data",
-                        "description",
-                        "initializer_handler",
-                        "initializer_timeout",
-                    ]);
-                    client
-                        .json(Method::PUT, &format!("{urn}/config"), Some(&body))
-                        .await
-                        .with_context(|| format!("updating the configuration of {name}"))?;
-                }
-            }
-            (Step::Delete, _) => {
-                client
-                    .json(Method::DELETE, &urn, None)
-                    .await
-                    .with_context(|| format!("deleting function {name}"))?;
-            }
-            _ => {}
+    for action in plan {
+        for c in action.calls {
+            client
+                .json(c.method, &c.path, c.body.as_ref())
+                .await
+                .with_context(|| action.line.split_whitespace().collect::<Vec<_>>().join(" "))?;
         }
     }
     Ok(())
+}
+
+/// The create or update calls of a function.
+fn function_action(root: &str, d: &Desired, step: Step) -> Action {
+    let name = &d.name;
+    let urn = format!("{root}/functions/{name}");
+    // Each call takes its own fields only: the host refuses fields it does not know.
+    let pick = |keys: &[&str]| -> Value {
+        keys.iter()
+            .filter(|k| !d.body[**k].is_null())
+            .map(|k| (k.to_string(), d.body[*k].clone()))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    match step {
+        Step::Create => Action::new(
+            "create",
+            format!("function {name}"),
+            vec![call(
+                Method::POST,
+                format!("{root}/functions"),
+                Some(d.body.clone()),
+            )],
+        ),
+        Step::Unchanged => Action::new("unchanged", format!("function {name}"), vec![]),
+        Step::Update { config, code } => {
+            let mut calls = Vec::new();
+            if code {
+                let body = pick(&["code_type", "code_filename", "func_code"]);
+                calls.push(call(Method::PUT, format!("{urn}/code"), Some(body)));
+            }
+            if config {
+                let body = pick(&[
+                    "func_name",
+                    "runtime",
+                    "handler",
+                    "memory_size",
+                    "timeout",
+                    "user_data",
+                    "description",
+                    "initializer_handler",
+                    "initializer_timeout",
+                ]);
+                calls.push(call(Method::PUT, format!("{urn}/config"), Some(body)));
+            }
+            let what: Vec<&str> = [(config, "config"), (code, "code")]
+                .iter()
+                .filter(|(c, _)| *c)
+                .map(|(_, w)| *w)
+                .collect();
+            Action::new(
+                "update",
+                format!("function {name} ({})", what.join(", ")),
+                calls,
+            )
+        }
+    }
+}
+
+/// A function's published versions, aliases and triggers on the host (only the kinds its
+/// manifest entry manages are fetched).
+#[derive(Default)]
+struct Resources {
+    versions: Vec<String>,
+    aliases: Vec<Value>,
+    triggers: Vec<Value>,
+}
+
+impl Resources {
+    async fn fetch(
+        client: &Client,
+        root: &str,
+        name: &str,
+        spec: &crate::manifest::Function,
+    ) -> anyhow::Result<Self> {
+        let mut host = Resources::default();
+        let urn = format!("{root}/functions/{name}");
+        if spec.versions.is_some() {
+            let listed = client
+                .json(Method::GET, &format!("{urn}/versions?maxitems=400"), None)
+                .await?;
+            host.versions = listed["versions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v["version"].as_str())
+                .filter(|v| *v != "latest")
+                .map(str::to_string)
+                .collect();
+        }
+        let array = |v: Value| v.as_array().cloned().unwrap_or_default();
+        if spec.aliases.is_some() {
+            host.aliases = array(
+                client
+                    .json(Method::GET, &format!("{urn}/aliases"), None)
+                    .await?,
+            );
+        }
+        if spec.triggers.is_some() {
+            host.triggers = array(
+                client
+                    .json(Method::GET, &format!("{root}/triggers/{name}"), None)
+                    .await?,
+            );
+        }
+        Ok(host)
+    }
+}
+
+/// The actions that bring a function's versions, aliases and triggers to the manifest's;
+/// deletions (of what the manifest no longer names) go to `pruned`.
+fn plan_resources(
+    project: &str,
+    d: &Desired,
+    host: Resources,
+    plan: &mut Vec<Action>,
+    pruned: &mut Vec<Action>,
+) {
+    let name = &d.name;
+    let root = &format!("/v2/{project}/fgs");
+    let urn = format!("{root}/functions/{name}");
+    let mut deletions = Vec::new();
+    if let Some(versions) = &d.spec.versions {
+        for v in versions {
+            if host.versions.contains(v) {
+                plan.push(Action::new(
+                    "unchanged",
+                    format!("version {name}:{v}"),
+                    vec![],
+                ));
+            } else {
+                let body = serde_json::json!({"version": v});
+                plan.push(Action::new(
+                    "create",
+                    format!("version {name}:{v}"),
+                    vec![call(Method::POST, format!("{urn}/versions"), Some(body))],
+                ));
+            }
+        }
+        for v in host.versions.iter().filter(|v| !versions.contains(v)) {
+            deletions.push(Action::new(
+                "delete",
+                format!("version {name}:{v}"),
+                // (`name:v` alone would read as package `name`, function `v`.)
+                vec![call(
+                    Method::DELETE,
+                    format!("{root}/functions/{project}:default:{name}:{v}"),
+                    None,
+                )],
+            ));
+        }
+    }
+    if let Some(aliases) = &d.spec.aliases {
+        for (alias, spec) in aliases {
+            let body = serde_json::json!({
+                "name": alias,
+                "version": spec.version,
+                "description": spec.description.clone().unwrap_or_default(),
+                "additional_version_weights": spec.weights,
+            });
+            let current = host.aliases.iter().find(|a| a["name"] == *alias);
+            let action = match current {
+                None => Action::new(
+                    "create",
+                    format!("alias {name}:{alias}"),
+                    vec![call(Method::POST, format!("{urn}/aliases"), Some(body))],
+                ),
+                Some(a) if same_alias(a, &body) => {
+                    Action::new("unchanged", format!("alias {name}:{alias}"), vec![])
+                }
+                Some(_) => Action::new(
+                    "update",
+                    format!("alias {name}:{alias}"),
+                    vec![call(
+                        Method::PUT,
+                        format!("{urn}/aliases/{alias}"),
+                        Some(body),
+                    )],
+                ),
+            };
+            plan.push(action);
+        }
+        for a in &host.aliases {
+            let alias = a["name"].as_str().unwrap_or_default();
+            if !aliases.contains_key(alias) {
+                deletions.push(Action::new(
+                    "delete",
+                    format!("alias {name}:{alias}"),
+                    vec![call(Method::DELETE, format!("{urn}/aliases/{alias}"), None)],
+                ));
+            }
+        }
+    }
+    if let Some(triggers) = &d.spec.triggers {
+        let mut unmatched: Vec<&Value> = host.triggers.iter().collect();
+        for t in triggers {
+            let label = format!("trigger {name} {}", t.kind);
+            let found = unmatched.iter().position(|h| same_trigger(h, t));
+            let action = match found.map(|i| unmatched.remove(i)) {
+                None => {
+                    let mut body = serde_json::json!({
+                        "trigger_type_code": t.kind,
+                        "trigger_status": t.status,
+                        "event_data": t.event,
+                    });
+                    if let Some(code) = &t.event_type_code {
+                        body["event_type_code"] = code.clone().into();
+                    }
+                    Action::new(
+                        "create",
+                        label,
+                        vec![call(
+                            Method::POST,
+                            format!("{root}/triggers/{name}"),
+                            Some(body),
+                        )],
+                    )
+                }
+                Some(h) if h["trigger_status"] == *t.status => {
+                    Action::new("unchanged", label, vec![])
+                }
+                Some(h) => {
+                    let body = serde_json::json!({"trigger_status": t.status});
+                    Action::new(
+                        "update",
+                        format!("{label} ({})", t.status),
+                        vec![call(Method::PUT, trigger_path(root, name, h), Some(body))],
+                    )
+                }
+            };
+            plan.push(action);
+        }
+        // Triggers go before the aliases and versions they may be attached to.
+        let mut trigger_deletions: Vec<Action> = unmatched
+            .into_iter()
+            .map(|h| {
+                Action::new(
+                    "delete",
+                    format!(
+                        "trigger {name} {} {}",
+                        h["trigger_type_code"].as_str().unwrap_or_default(),
+                        h["trigger_id"].as_str().unwrap_or_default()
+                    ),
+                    vec![call(Method::DELETE, trigger_path(root, name, h), None)],
+                )
+            })
+            .collect();
+        pruned.append(&mut trigger_deletions);
+    }
+    // Aliases go before the versions they point to.
+    deletions.reverse();
+    pruned.append(&mut deletions);
+}
+
+fn trigger_path(root: &str, name: &str, host: &Value) -> String {
+    format!(
+        "{root}/triggers/{name}/{}/{}",
+        host["trigger_type_code"].as_str().unwrap_or_default(),
+        host["trigger_id"].as_str().unwrap_or_default()
+    )
+}
+
+/// Whether the host's alias points where the manifest's does.
+fn same_alias(host: &Value, desired: &Value) -> bool {
+    let weights = |v: &Value| v.as_object().cloned().unwrap_or_default();
+    host["version"] == desired["version"]
+        && host["description"].as_str().unwrap_or("")
+            == desired["description"].as_str().unwrap_or("")
+        && weights(&host["additional_version_weights"])
+            == weights(&desired["additional_version_weights"])
+}
+
+/// Whether the host's trigger is the manifest's (its status aside): the same type, and each
+/// field of the manifest's event as the host has it. A field the host does not show (a
+/// password) counts as the same: a change to it alone is not seen.
+fn same_trigger(host: &Value, t: &crate::manifest::TriggerSpec) -> bool {
+    host["trigger_type_code"] == *t.kind
+        && t.event
+            .iter()
+            .all(|(k, v)| host["event_data"].get(k).is_none_or(|h| h == v))
 }
 
 /// What differs between a desired function and its configuration on the host.

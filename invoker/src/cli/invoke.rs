@@ -26,13 +26,15 @@ pub struct InvokeArgs {
     pub target: Target,
 }
 
-/// The trigger events `--event-template` knows (OBS and SMN: not yet).
+/// The trigger events `--event-template` knows: FunctionGraph's documented example events.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Template {
     Apig,
     Timer,
     Kafka,
     Dis,
+    Obs,
+    Smn,
 }
 
 impl Template {
@@ -73,6 +75,46 @@ impl Template {
                 "Tag": "latest",
                 "StreamName": "dis-swtest"
             }),
+            Template::Obs => json!({
+                "Records": [{
+                    "eventVersion": "2.0",
+                    "eventSource": "aws:s3",
+                    "awsRegion": "cn-north-4",
+                    "eventTime": "2018-01-09T07:50:50.028Z",
+                    "eventName": "ObjectCreated:Put",
+                    "userIdentity": {"principalId": "9bf43789b1ff4b679040f35cc4f0dc05"},
+                    "requestParameters": {"sourceIPAddress": "103.218.216.125"},
+                    "responseElements": {"x-amz-request-id": "4e788bb2744a49a1ab04148b47bf51dc",
+                                         "x-amz-id-2": "s7A0rE7V5QL/mQEYrVUdcFPrBcb1wrieHbjrAs4Gy9J09f2uLOC9deJSIhmXKGET"},
+                    "s3": {
+                        "s3SchemaVersion": "1.0",
+                        "configurationId": "UK1DGFPYUKUZFHNQ00000160CC0B471D101ED30CE24DF4DB",
+                        "bucket": {"name": "functionstorage-template", "arn": "arn:aws:s3:::functionstorage-template",
+                                   "ownerIdentity": {"PrincipalId": "0ed1b73473f24134a478962e631651eb"}},
+                        "object": {"key": "job.png", "eTag": "9d377b10ce778c4938b3c7e2c63a229a", "size": 777835,
+                                   "versionId": "null", "sequencer": "00000000160D9E681484D6B4C0000000"}
+                    }
+                }]
+            }),
+            Template::Smn => json!({
+                "record": [{
+                    "event_version": "1.0",
+                    "smn": {
+                        "topic_urn": "urn:smn:cn-north-4:0162c0f220284698b77a3d264376343a:smn-test",
+                        "timestamp": "2018-01-09T07:11:40Z",
+                        "message_attributes": null,
+                        "message": "this is smn message content",
+                        "type": "notification",
+                        "message_id": "a51671f77d4a479cacb09e2cd591a983",
+                        "subject": "this is smn message subject"
+                    },
+                    "event_subscription_urn": "urn:fss:cn-north-4:0162c0f220284698b77a3d264376343a:function:default:read-smn-message:latest",
+                    "event_source": "smn"
+                }],
+                "functionname": "test",
+                "requestId": "7c307f6a-cf68-4e65-8be0-4c77405a1b2c",
+                "timestamp": "Wed Nov 15 2017 12:00:00 GMT+0800 (CST)"
+            }),
         }
     }
 }
@@ -82,14 +124,13 @@ impl Template {
 /// stderr. `--async`: the request id on stdout.
 pub async fn invoke(args: InvokeArgs) -> anyhow::Result<bool> {
     let client = Client::new(&args.target.endpoint)?;
-    let project = args.target.project();
     let data = match (args.event_template, args.data.strip_prefix('@')) {
         (Some(template), _) => template.event().to_string().into_bytes(),
         (None, Some(file)) => std::fs::read(file).with_context(|| format!("--data @{file}"))?,
         (None, None) => args.data.clone().into_bytes(),
     };
     serde_json::from_slice::<Value>(&data).context("--data is not JSON")?;
-    let root = format!("/v2/{project}/fgs/functions/{}", args.function);
+    let root = args.target.function_path(&args.function);
     if args.asynchronous {
         let (status, body) = client
             .call(

@@ -1,6 +1,6 @@
 //! The `fgs` commands that talk to a running host through its public REST API, the calls the
 //! SDK makes: `apply` (a manifest, idempotently, with a plan), `invoke`, `functions`,
-//! `deploy` and `streams`. They speak plain HTTP to `--endpoint` (a host with `--auth none`;
+//! `deploy`, `logs` and `streams`. They speak plain HTTP to `--endpoint` (a host with `--auth none`;
 //! request signing is not in the CLI yet).
 
 use anyhow::{bail, Context};
@@ -12,10 +12,12 @@ use serde_json::Value;
 mod apply;
 mod functions;
 mod invoke;
+mod logs;
 
 pub use apply::{apply, apply_manifest, ApplyArgs};
 pub use functions::{deploy, functions, streams, DeployArgs, FunctionsArgs, StreamsArgs};
 pub use invoke::{invoke, InvokeArgs};
+pub use logs::{logs, LogsArgs};
 
 /// Where the host is and which project to act in.
 #[derive(clap::Args, Clone, Debug)]
@@ -141,6 +143,22 @@ impl Target {
     /// The project: `--project`/`FGS_PROJECT`, else `default`.
     pub fn project(&self) -> &str {
         self.project.as_deref().unwrap_or("default")
+    }
+
+    /// The API path of a function the CLI names `NAME`, `NAME:VERSION`, `NAME:!ALIAS` or by
+    /// its URN: `/v2/{project}/fgs/functions/{urn}`. (The API reads `a:b` as package and
+    /// name, so a qualified name is spelled out as `project:default:name:qualifier`.)
+    pub fn function_path(&self, function: &str) -> String {
+        let project = self.project();
+        let urn = match function.split_once(':') {
+            Some((name, qualifier))
+                if !function.starts_with("urn:") && !qualifier.contains(':') =>
+            {
+                format!("{project}:default:{name}:{qualifier}")
+            }
+            _ => function.to_string(),
+        };
+        format!("/v2/{project}/fgs/functions/{urn}")
     }
 }
 
