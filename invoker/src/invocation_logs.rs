@@ -167,7 +167,9 @@ pub struct LogQuery {
 /// The host's invocation logs; cheap to clone.
 #[derive(Clone)]
 pub struct InvocationLogs {
-    writes: mpsc::SyncSender<Finished>,
+    /// Boxed: the channel allocates (and touches) every slot up front, 16 384 outcomes'
+    /// worth of memory otherwise.
+    writes: mpsc::SyncSender<Box<Finished>>,
     reader: Arc<Mutex<Connection>>,
     /// The newest committed `seq`: followers wait on it.
     latest: watch::Receiver<i64>,
@@ -219,7 +221,7 @@ impl InvocationLogs {
 
     /// Queues an invocation's log for the writer; drops it (counted) when the queue is full.
     pub fn record(&self, finished: Finished) {
-        if self.writes.try_send(finished).is_err() {
+        if self.writes.try_send(Box::new(finished)).is_err() {
             self.dropped.inc();
         }
     }
@@ -329,7 +331,7 @@ impl Writer {
     /// enforces retention after a commit that passed the byte budget, and by age once a minute
     /// (more often for a shorter age). The thread sleeps between commits instead of waiting on
     /// the queue, so an invocation handing over its log never has to wake it.
-    fn run(&mut self, rx: mpsc::Receiver<Finished>) {
+    fn run(&mut self, rx: mpsc::Receiver<Box<Finished>>) {
         let every =
             (self.retention.age / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
         let mut last_prune = std::time::Instant::now();
@@ -338,7 +340,7 @@ impl Writer {
             let mut batch = Vec::new();
             let open = loop {
                 match rx.try_recv() {
-                    Ok(finished) => batch.push(LogRecord::of(finished)),
+                    Ok(finished) => batch.push(LogRecord::of(*finished)),
                     Err(mpsc::TryRecvError::Empty) => break true,
                     Err(mpsc::TryRecvError::Disconnected) => break false,
                 }

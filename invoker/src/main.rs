@@ -28,7 +28,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fgs_limits::{FunctionLimits, PayloadLimits};
 use fgs_runtime::{CodeStore, InstancePool, LaneConfig, PoolConfig, PrewarmConfig, RuntimeLayout};
-use fgs_sandbox::wasm::{WasmConfig, WasmEngine};
+use fgs_sandbox::wasm::WasmConfig;
 use fgs_sandbox::{
     Enforcement, NamespaceConfig, NamespaceError, NamespaceSandbox, ProcessGroupSandbox, Sandbox,
 };
@@ -277,6 +277,7 @@ fn exit_on_error(outcome: anyhow::Result<bool>) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let args = Arc::new(args);
     // Removed when serve returns (a host killed with SIGKILL leaves it behind).
     let ephemeral = if args.ephemeral {
         Some(
@@ -295,6 +296,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     // Instances run in their code directory: every path handed to them must be absolute.
     let data_dir = std::fs::canonicalize(&data_dir)?;
+    // The sandbox (as root: the first network namespace and nftables table, ~25 ms) is set
+    // up while the stores open.
+    let sandbox = {
+        let (args, data_dir) = (args.clone(), data_dir.clone());
+        tokio::task::spawn_blocking(move || choose_sandbox(&args, &data_dir))
+    };
     let secret_key_file = args
         .secret_key_file
         .clone()
@@ -333,21 +340,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(gateway = %gateway_domain, "API gateway listening");
     let auth = Arc::new(auth_settings(&args, secret_key.clone())?);
     tracing::info!(auth = auth.mode.name(), "API authentication");
-    let (sandbox, enforcement) = choose_sandbox(&args, &data_dir)?;
-    let wasm = WasmEngine::new(WasmConfig {
+    let (sandbox, enforcement) = sandbox.await??;
+    let wasm = WasmConfig {
         max_instances: args.wasm_instances,
         cache_dir: data_dir.join("wasm-cache"),
         tmp_dir: data_dir.join("wasm-tmp"),
         host_key: secret_key.clone(),
-    })
-    .context("cannot start the WebAssembly engine")?;
-    if !wasm.private_tmpfs() {
-        tracing::warn!("WASM instances get an uncapped /tmp directory: a 512 MB tmpfs needs root");
-    }
+    };
     let pool = InstancePool::new(
         sandbox,
         layout,
-        Some(Arc::new(wasm)),
+        Some(wasm),
         PoolConfig {
             idle_timeout: args.idle_timeout,
             max_response: payload.sync_response as u64,

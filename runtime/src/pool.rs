@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use chrono::Utc;
-use fgs_sandbox::wasm::WasmEngine;
+use fgs_sandbox::wasm::WasmConfig;
 use fgs_sandbox::Sandbox;
 
 use bytes::Bytes;
@@ -102,11 +102,11 @@ impl Drop for StartGuard {
 
 impl InstancePool {
     /// Creates the pool and its idle reaper. Process instances start in `sandbox`; WASM
-    /// functions run on `wasm` (when the host has a wasm engine).
+    /// functions run on an engine made from `wasm` at their first cold start (none without).
     pub fn new(
         sandbox: Arc<dyn Sandbox>,
         layout: RuntimeLayout,
-        wasm: Option<Arc<WasmEngine>>,
+        wasm: Option<WasmConfig>,
         config: PoolConfig,
     ) -> Arc<Self> {
         let max_starting = config.max_starting.max(1);

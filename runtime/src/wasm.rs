@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fgs_sandbox::wasm::{
-    FunctionInfo, WasmComponent, WasmEngine, WasmError, WasmFailure, WasmInstance,
+    FunctionInfo, WasmComponent, WasmConfig, WasmEngine, WasmError, WasmFailure, WasmInstance,
 };
 use tokio::sync::OnceCell;
 
@@ -24,16 +24,39 @@ type VersionKey = (String, u64);
 
 /// The wasm engine and the linked components of function versions.
 pub struct WasmRuntime {
-    engine: Arc<WasmEngine>,
+    config: WasmConfig,
+    /// Made at the first cold start of a WASM function, not with the host: a host that runs
+    /// none (most, and every test suite's ephemeral host) never pays the engine's memory,
+    /// its linker of WASI functions or its epoch thread.
+    engine: Arc<std::sync::OnceLock<Result<Arc<WasmEngine>, String>>>,
     components: Mutex<HashMap<VersionKey, Arc<OnceCell<WasmComponent>>>>,
 }
 
 impl WasmRuntime {
-    pub fn new(engine: Arc<WasmEngine>) -> Self {
+    pub fn new(config: WasmConfig) -> Self {
         Self {
-            engine,
+            config,
+            engine: Arc::default(),
             components: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The engine, made on first use (blocking: call off the async workers).
+    fn engine(
+        config: &WasmConfig,
+        cell: &std::sync::OnceLock<Result<Arc<WasmEngine>, String>>,
+    ) -> Result<Arc<WasmEngine>, InvokeFailure> {
+        cell.get_or_init(|| {
+            let engine = WasmEngine::new(config.clone()).map_err(|e| e.to_string())?;
+            if !engine.private_tmpfs() {
+                tracing::warn!(
+                    "WASM instances get an uncapped /tmp directory: a 512 MB tmpfs needs root"
+                );
+            }
+            Ok(Arc::new(engine))
+        })
+        .clone()
+        .map_err(|e| InvokeFailure::System(format!("cannot start the WebAssembly engine: {e}")))
     }
 
     /// Forgets the components of `function_id` older than `revision`.
@@ -55,7 +78,7 @@ impl WasmRuntime {
             .clone();
         let component = cell
             .get_or_try_init(|| async {
-                let engine = self.engine.clone();
+                let (config, cell) = (self.config.clone(), self.engine.clone());
                 let path = crate::package::file_in(&spec.code_dir, &spec.handler)
                     .filter(|path| path.is_file())
                     .ok_or_else(|| {
@@ -64,15 +87,17 @@ impl WasmRuntime {
                             spec.handler
                         ))
                     })?;
-                tokio::task::spawn_blocking(move || engine.load(&path))
-                    .await
-                    .map_err(|e| InvokeFailure::System(e.to_string()))?
-                    .map_err(|e| match e {
-                        WasmError::InvalidComponent(_) | WasmError::Link(_) => {
-                            InvokeFailure::EntryNotFound(e.to_string())
-                        }
-                        other => InvokeFailure::System(other.to_string()),
-                    })
+                let engine = tokio::task::spawn_blocking(move || {
+                    Self::engine(&config, &cell).map(|engine| engine.load(&path))
+                })
+                .await
+                .map_err(|e| InvokeFailure::System(e.to_string()))??;
+                engine.map_err(|e| match e {
+                    WasmError::InvalidComponent(_) | WasmError::Link(_) => {
+                        InvokeFailure::EntryNotFound(e.to_string())
+                    }
+                    other => InvokeFailure::System(other.to_string()),
+                })
             })
             .await?;
         Ok(component.clone())
