@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import textwrap
+import time
 
 import pytest
 import requests
@@ -340,3 +341,49 @@ def test_dev_serves_the_manifest_of_the_directory_with_hot_reload(project):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=20)
+
+
+def test_the_client_commands_sign_their_requests_for_a_host_with_auth_required(auth_fgs, project):
+    from conftest import AK, PROJECT, SK
+    target = ["--endpoint", auth_fgs.url, "--project", PROJECT]
+    env = lambda **kw: {**{k: v for k, v in os.environ.items() if not k.startswith("FGS_")}, **kw}
+
+    unsigned = fgs("functions", "list", *target, env=env())
+    assert unsigned.returncode == 1 and "401" in unsigned.stderr, unsigned.stderr
+    signed = env(FGS_AK=AK, FGS_SK=SK)
+    applied = fgs("apply", "-f", str(project / "fgs.yaml"), *target, env=signed)
+    assert (applied.returncode, applied.stdout) == (0, "create    function hello\n"), applied.stderr
+    out = fgs("invoke", "hello", "--data", '{"name": "signed"}', *target, env=signed)
+    assert out.returncode == 0 and json.loads(out.stdout)["event"] == {"name": "signed"}, out.stderr
+    listed = fgs("functions", "list", "--output", "json", *target, env=signed)
+    assert [f["func_name"] for f in json.loads(listed.stdout)] == ["hello"], listed.stdout + listed.stderr
+    wait = time.time() + 5
+    while "Start invoke request" not in fgs("logs", "hello", *target, env=signed).stdout and time.time() < wait:
+        time.sleep(0.1)
+    assert "Start invoke request" in fgs("logs", "hello", *target, env=signed).stdout
+
+    # A wrong secret key, another project's key, a key without its secret: refused.
+    wrong = fgs("functions", "list", *target, env=env(FGS_AK=AK, FGS_SK="not-the-key"))
+    assert wrong.returncode == 1 and "401" in wrong.stderr, wrong.stderr
+    foreign = fgs("functions", "list", *target, env=env(FGS_AK="other-ak", FGS_SK="other-sk"))
+    assert foreign.returncode == 1 and "403" in foreign.stderr, foreign.stderr
+    half = fgs("functions", "list", "--ak", AK, *target, env=env())
+    assert half.returncode == 1 and "FGS_SK" in half.stderr
+
+
+def test_serve_applies_its_manifest_through_its_own_authenticated_api(project, tmp_path):
+    from conftest import AK, PROJECT, SK, write_credentials
+    (project / "fgs.yaml").write_text("project: %s\n" % PROJECT + MANIFEST)
+    creds = write_credentials(str(tmp_path))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FGS_")}, "FGS_AK": AK, "FGS_SK": SK}
+    proc = subprocess.Popen([FGS, "serve", "--ephemeral", "--listen", "127.0.0.1:0", "--prewarm", "off",
+                             "--auth", "required", "--credentials", creds, "--manifest", str(project / "fgs.yaml")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    try:
+        ready = json.loads(proc.stdout.readline())
+        out = fgs("invoke", "hello", "--endpoint", ready["api"], "--project", PROJECT, env=env)
+        assert out.returncode == 0 and json.loads(out.stdout)["v"] == 1, out.stderr
+        assert requests.get(ready["api"] + "/v2/%s/fgs/functions" % PROJECT).status_code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)

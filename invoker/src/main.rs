@@ -495,7 +495,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // The plan goes to the log: stdout carries only the ready line.
         let say = |line: &str| tracing::info!(manifest = %path.display(), "{line}");
         cli::apply_manifest(
-            &cli::Client::new(&api_url)?,
+            &cli::Client::signed(&api_url, cli::env_credentials())?,
             &project,
             &manifest,
             &base,

@@ -30,7 +30,7 @@ pub fn spawn(manifest: PathBuf, base: PathBuf, project: String, api: String) -> 
     tracing::info!(dir = %base.display(), "watching for changes (hot reload)");
     tokio::spawn(async move {
         let _watcher = watcher; // dropped, and the watch ends, with the task
-        let client = match Client::new(&api) {
+        let client = match Client::signed(&api, crate::cli::env_credentials()) {
             Ok(c) => c,
             Err(e) => return tracing::error!(error = %e, "hot reload"),
         };

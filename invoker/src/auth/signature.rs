@@ -145,6 +145,19 @@ impl SignedRequest<'_> {
         mac.finalize().into_bytes().into()
     }
 
+    /// The `Authorization` header of this request signed as `access_key` with `secret_key`,
+    /// in the SDK's form (what `fgs`'s client commands send).
+    pub fn authorization(&self, access_key: &str, secret_key: &str) -> String {
+        let mut names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_ref()).collect();
+        names.sort_unstable();
+        let mut signature = String::with_capacity(64);
+        push_hex(&mut signature, &self.signature(secret_key));
+        format!(
+            "{ALGORITHM} Access={access_key}, SignedHeaders={}, Signature={signature}",
+            names.join(";")
+        )
+    }
+
     /// Whether `signature` (hex, either case) is this request's signature under `secret_key`
     /// (compared in constant time).
     pub fn verify(&self, secret_key: &str, signature: &str) -> bool {

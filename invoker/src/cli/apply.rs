@@ -66,7 +66,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
         .clone()
         .or(manifest.project.clone())
         .unwrap_or_else(|| "default".into());
-    let client = Client::new(&args.target.endpoint)?;
+    let client = args.target.client()?;
     let say = |line: &str| println!("{line}");
     apply_manifest(
         &client,

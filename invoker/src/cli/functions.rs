@@ -7,7 +7,7 @@ use base64::Engine;
 use hyper::Method;
 use serde_json::{json, Value};
 
-use super::{Client, Output, Target};
+use super::{Output, Target};
 use crate::manifest::package;
 
 #[derive(clap::Args)]
@@ -129,7 +129,7 @@ fn print_object(v: &Value, output: Output) {
 }
 
 pub async fn functions(args: FunctionsArgs) -> anyhow::Result<bool> {
-    let client = Client::new(&args.target.endpoint)?;
+    let client = args.target.client()?;
     let root = format!("/v2/{}/fgs/functions", args.target.project());
     match args.command {
         FunctionsCommand::List => {
@@ -176,7 +176,7 @@ pub async fn functions(args: FunctionsArgs) -> anyhow::Result<bool> {
 }
 
 pub async fn streams(args: StreamsArgs) -> anyhow::Result<bool> {
-    let client = Client::new(&args.target.endpoint)?;
+    let client = args.target.client()?;
     let root = format!("/v1/{}/eventstreamings", args.target.project());
     match args.command {
         StreamsCommand::List => {
@@ -203,7 +203,7 @@ pub async fn streams(args: StreamsArgs) -> anyhow::Result<bool> {
 /// `fgs deploy DIR --name --runtime --handler`: creates the function, or updates its code
 /// (and memory, timeout, runtime, handler) when it exists.
 pub async fn deploy(args: DeployArgs) -> anyhow::Result<bool> {
-    let client = Client::new(&args.target.endpoint)?;
+    let client = args.target.client()?;
     let root = format!("/v2/{}/fgs/functions", args.target.project());
     let zip = package(&args.dir).with_context(|| format!("{}", args.dir.display()))?;
     let code = json!({

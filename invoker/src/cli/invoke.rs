@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::{fss_error, Client, Target};
+use super::{fss_error, Target};
 
 #[derive(clap::Args)]
 pub struct InvokeArgs {
@@ -123,7 +123,7 @@ impl Template {
 /// `jq`); request id and log tail on stderr; a function error exits 1 with the error on
 /// stderr. `--async`: the request id on stdout.
 pub async fn invoke(args: InvokeArgs) -> anyhow::Result<bool> {
-    let client = Client::new(&args.target.endpoint)?;
+    let client = args.target.client()?;
     let data = match (args.event_template, args.data.strip_prefix('@')) {
         (Some(template), _) => template.event().to_string().into_bytes(),
         (None, Some(file)) => std::fs::read(file).with_context(|| format!("--data @{file}"))?,

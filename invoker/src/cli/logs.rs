@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use hyper::Method;
 use serde_json::Value;
 
-use super::{Client, Output, Target};
+use super::{Output, Target};
 
 #[derive(clap::Args)]
 pub struct LogsArgs {
@@ -44,7 +44,7 @@ fn parse_since(text: &str) -> Result<i64, String> {
 
 /// Prints the logs asked for; with `--follow` keeps waiting for new ones.
 pub async fn logs(args: LogsArgs) -> anyhow::Result<bool> {
-    let client = Client::new(&args.target.endpoint)?;
+    let client = args.target.client()?;
     let root = format!("{}/logs", args.target.function_path(&args.function));
     let mut filters = vec![format!("limit={}", args.limit)];
     if let Some(since) = args.since {

@@ -1,7 +1,7 @@
 //! The `fgs` commands that talk to a running host through its public REST API, the calls the
 //! SDK makes: `apply` (a manifest, idempotently, with a plan), `invoke`, `functions`,
-//! `deploy`, `logs` and `streams`. They speak plain HTTP to `--endpoint` (a host with `--auth none`;
-//! request signing is not in the CLI yet).
+//! `deploy`, `logs` and `streams`. They speak HTTP to `--endpoint`, signing their requests as
+//! the SDK does when given an access key (`--ak`/`FGS_AK`, the secret key in `FGS_SK`).
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
@@ -33,16 +33,29 @@ pub struct Target {
     /// The project to act in (default: the manifest's `project:`, else `default`).
     #[arg(long, env = "FGS_PROJECT", global = true)]
     pub project: Option<String>,
+    /// The access key to sign requests with (the secret key: FGS_SK in the environment).
+    #[arg(long = "ak", env = "FGS_AK", global = true)]
+    pub access_key: Option<String>,
 }
 
 /// A host's API.
 pub struct Client {
     address: String,
     host: String,
+    /// Access key and secret key: requests are signed (`SDK-HMAC-SHA256`) when set.
+    credentials: Option<(String, String)>,
 }
 
 impl Client {
-    pub fn new(endpoint: &str) -> anyhow::Result<Self> {
+    /// A client of `endpoint` that signs its requests with `credentials` when given.
+    pub fn signed(endpoint: &str, credentials: Option<(String, String)>) -> anyhow::Result<Self> {
+        Ok(Self {
+            credentials,
+            ..Self::new(endpoint)?
+        })
+    }
+
+    fn new(endpoint: &str) -> anyhow::Result<Self> {
         let Some(rest) = endpoint.strip_prefix("http://") else {
             bail!("--endpoint {endpoint:?}: an http://HOST:PORT address");
         };
@@ -55,7 +68,11 @@ impl Client {
         } else {
             format!("{host}:80")
         };
-        Ok(Self { address, host })
+        Ok(Self {
+            address,
+            host,
+            credentials: None,
+        })
     }
 
     /// One request; answers the status and the body.
@@ -84,15 +101,36 @@ impl Client {
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
         tokio::spawn(connection);
+        let body = Bytes::from(body.unwrap_or_default());
         let mut request = Request::builder()
-            .method(method)
+            .method(method.clone())
             .uri(path)
             .header("Host", &self.host)
             .header("Content-Type", "application/json");
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
-        let request = request.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+        if let Some((access_key, secret_key)) = &self.credentials {
+            let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+            let (raw_path, raw_query) = path.split_once('?').unwrap_or((path, ""));
+            let signed = crate::auth::signature::SignedRequest {
+                method: method.as_str(),
+                raw_path,
+                raw_query,
+                headers: vec![
+                    ("content-type".into(), "application/json".into()),
+                    ("host".into(), self.host.as_str().into()),
+                    ("x-sdk-date".into(), date.as_str().into()),
+                ],
+                date: &date,
+                payload: crate::auth::signature::Payload::Body(&body),
+            };
+            request = request.header("X-Sdk-Date", &date).header(
+                "Authorization",
+                signed.authorization(access_key, secret_key),
+            );
+        }
+        let request = request.body(Full::new(body))?;
         let response = sender.send_request(request).await?;
         let (status, headers) = (response.status(), response.headers().clone());
         Ok((
@@ -139,7 +177,28 @@ pub(crate) fn fss_error(status: StatusCode, body: &[u8]) -> String {
     }
 }
 
+/// `FGS_AK` and `FGS_SK` from the environment, when both are set: how `fgs serve
+/// --manifest` signs the calls it makes to its own API when that requires authentication.
+pub fn env_credentials() -> Option<(String, String)> {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    var("FGS_AK").zip(var("FGS_SK"))
+}
+
 impl Target {
+    /// A client of the endpoint, signing as `--ak`/`FGS_AK` with the secret key in `FGS_SK`
+    /// when both are set (a host with `--auth required`). The secret key is read from the
+    /// environment only: a command line is visible to every user of the machine.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        let secret_key = std::env::var("FGS_SK").ok().filter(|s| !s.is_empty());
+        let credentials = match (&self.access_key, secret_key) {
+            (Some(ak), Some(sk)) => Some((ak.clone(), sk)),
+            (None, None) => None,
+            (Some(_), None) => bail!("--ak (FGS_AK) needs the secret key in FGS_SK"),
+            (None, Some(_)) => bail!("FGS_SK needs the access key: --ak or FGS_AK"),
+        };
+        Client::signed(&self.endpoint, credentials)
+    }
+
     /// The project: `--project`/`FGS_PROJECT`, else `default`.
     pub fn project(&self) -> &str {
         self.project.as_deref().unwrap_or("default")
