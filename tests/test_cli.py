@@ -387,3 +387,18 @@ def test_serve_applies_its_manifest_through_its_own_authenticated_api(project, t
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+def test_deploy_shows_progress_for_a_large_package_on_a_terminal_only(project, host):
+    (project / "hello" / "blob.bin").write_bytes(os.urandom(6 * 1024 * 1024))
+    args = [FGS, "deploy", str(project / "hello"), "--name", "big", "--runtime", "Python3.9",
+            "--handler", "index.handler", "--endpoint", host]
+    piped = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0 and piped.stderr == "created function big (%s bytes of code)\n" % \
+        piped.stderr.split("(")[1].split()[0], piped.stderr
+    # On a terminal (script(1) gives it one), the bar and the spinner are drawn, then cleared.
+    on_tty = subprocess.run(["script", "-qec", " ".join(args), "/dev/null"], capture_output=True, timeout=60)
+    assert on_tty.returncode == 0, on_tty.stdout
+    screen = on_tty.stdout.decode(errors="replace")
+    assert "zipping" in screen and "updated function big" in screen, screen
+    assert json.loads(invoke(host, "big").stdout)["v"] == 1

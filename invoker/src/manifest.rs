@@ -192,6 +192,21 @@ impl Manifest {
 /// A function's code as a zip: a `.zip` file as it is, a directory zipped the same way every
 /// time (sorted entries, fixed times, the files' modes), so unchanged code has the same digest.
 pub fn package(path: &Path) -> std::io::Result<Vec<u8>> {
+    package_with(path, &mut |_| {})
+}
+
+/// How far [`package_with`] is: the bytes of the files to zip, once known, then those zipped.
+pub enum Packing {
+    Total(u64),
+    Zipped(u64),
+}
+
+/// [`package`], telling `progress` how far it is (`fgs deploy`'s progress bar).
+pub fn package_with(
+    path: &Path,
+    progress: &mut dyn FnMut(Packing),
+) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path)?;
     if meta.is_file() {
         return std::fs::read(path);
@@ -199,18 +214,22 @@ pub fn package(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut files = Vec::new();
     collect(path, path, &mut files)?;
     files.sort();
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let mut entries = Vec::with_capacity(files.len());
     for relative in files {
-        let full = path.join(&relative);
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&full)?.permissions().mode() & 0o777;
+        let meta = std::fs::metadata(path.join(&relative))?;
+        entries.push((relative, meta.len(), meta.permissions().mode() & 0o777));
+    }
+    progress(Packing::Total(entries.iter().map(|(_, len, _)| len).sum()));
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (relative, len, mode) in entries {
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .last_modified_time(zip::DateTime::default())
             .unix_permissions(mode);
         zip.start_file(relative.to_string_lossy(), options)
             .map_err(std::io::Error::other)?;
-        zip.write_all(&std::fs::read(&full)?)?;
+        zip.write_all(&std::fs::read(path.join(&relative))?)?;
+        progress(Packing::Zipped(len));
     }
     Ok(zip.finish().map_err(std::io::Error::other)?.into_inner())
 }

@@ -397,7 +397,7 @@ impl Auth {
 
     /// `POST /v3/auth/tokens` with a password identity and a project scope: 201 with the
     /// token in `X-Subject-Token`, as IAM answers.
-    fn issue_token(&self, body: &Value) -> Result<Response, Response> {
+    fn issue_token(&self, body: &Value) -> Response {
         let refuse = |status: StatusCode, message: &str| {
             let title = status.canonical_reason().unwrap_or("");
             (
@@ -412,45 +412,45 @@ impl Auth {
         let user = &auth["identity"]["password"]["user"];
         let methods = auth["identity"]["methods"].as_array();
         if !methods.is_some_and(|m| m.iter().any(|m| m == "password")) {
-            return Err(refuse(
+            return refuse(
                 StatusCode::BAD_REQUEST,
                 "The request you have made requires the password method.",
-            ));
+            );
         }
         let (Some(name), Some(password)) = (user["name"].as_str(), user["password"].as_str())
         else {
-            return Err(refuse(
+            return refuse(
                 StatusCode::BAD_REQUEST,
                 "The user name and password are required.",
-            ));
+            );
         };
         let now_ms = Utc::now().timestamp_millis();
         if self.users.is_locked(name, now_ms) {
-            return Err(refuse(
+            return refuse(
                 StatusCode::UNAUTHORIZED,
                 "The account is locked after too many failed attempts; try again later.",
-            ));
+            );
         }
         let Some(credential) = self.credentials.by_password(name, password) else {
             self.users.failed(name, now_ms);
-            return Err(refuse(
+            return refuse(
                 StatusCode::UNAUTHORIZED,
                 "The username or password is wrong.",
-            ));
+            );
         };
         self.users.succeeded(name);
         let scope = &auth["scope"]["project"];
         let Some(project) = scope["id"].as_str().or(scope["name"].as_str()) else {
-            return Err(refuse(
+            return refuse(
                 StatusCode::BAD_REQUEST,
                 "A project scope (auth.scope.project.id) is required.",
-            ));
+            );
         };
         if !credential.allows(project) {
-            return Err(refuse(
+            return refuse(
                 StatusCode::FORBIDDEN,
                 "The user has no access to the project.",
-            ));
+            );
         }
         let issued = Utc::now();
         let expires = issued + chrono::Duration::from_std(self.token_ttl).unwrap_or_default();
@@ -472,12 +472,12 @@ impl Auth {
             "roles": [],
             "catalog": [],
         }});
-        Ok((
+        (
             StatusCode::CREATED,
             [("X-Subject-Token", token)],
             Json(body),
         )
-            .into_response())
+            .into_response()
     }
 }
 
@@ -519,7 +519,7 @@ pub fn router(auth: Arc<Auth>) -> Router {
         post(
             |State(auth): State<Arc<Auth>>, body: bytes::Bytes| async move {
                 let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                auth.issue_token(&body).unwrap_or_else(|refusal| refusal)
+                auth.issue_token(&body)
             },
         )
         .with_state(auth),

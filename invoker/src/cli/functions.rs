@@ -8,7 +8,10 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use super::{Output, Target};
-use crate::manifest::package;
+use crate::manifest::{package_with, Packing};
+
+/// Code from this size on gets a progress bar (zipping) and a spinner (uploading).
+const PROGRESS_FROM: u64 = 4 * 1024 * 1024;
 
 #[derive(clap::Args)]
 pub struct FunctionsArgs {
@@ -205,7 +208,31 @@ pub async fn streams(args: StreamsArgs) -> anyhow::Result<bool> {
 pub async fn deploy(args: DeployArgs) -> anyhow::Result<bool> {
     let client = args.target.client()?;
     let root = format!("/v2/{}/fgs/functions", args.target.project());
-    let zip = package(&args.dir).with_context(|| format!("{}", args.dir.display()))?;
+    let bar = indicatif::ProgressBar::hidden();
+    let zip = package_with(&args.dir, &mut |step| match step {
+        // Only a package worth waiting for gets a bar (and only on a terminal: indicatif
+        // draws nothing to a pipe).
+        Packing::Total(bytes) if bytes >= PROGRESS_FROM => {
+            bar.set_length(bytes);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "zipping {bar:30} {binary_bytes}/{binary_total_bytes} {eta}",
+                )
+                .expect("a valid template"),
+            );
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        Packing::Total(_) => {}
+        Packing::Zipped(bytes) => bar.inc(bytes),
+    })
+    .with_context(|| format!("{}", args.dir.display()))?;
+    bar.finish_and_clear();
+    let upload = (zip.len() as u64 >= PROGRESS_FROM).then(|| {
+        let spinner = indicatif::ProgressBar::new_spinner()
+            .with_message(format!("uploading {} KB", zip.len() / 1024));
+        spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+        spinner
+    });
     let code = json!({
         "code_type": "zip",
         "code_filename": format!("{}.zip", args.name),
@@ -226,7 +253,7 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<bool> {
             &[],
         )
         .await?;
-    if status.is_success() {
+    let done = if status.is_success() {
         client
             .json(
                 Method::PUT,
@@ -241,11 +268,7 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<bool> {
                 Some(&config),
             )
             .await?;
-        eprintln!(
-            "updated function {} ({} bytes of code)",
-            args.name,
-            zip.len()
-        );
+        "updated"
     } else {
         let mut body = config;
         body["package"] = json!("default");
@@ -253,11 +276,11 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<bool> {
             body[k] = v.clone();
         }
         client.json(Method::POST, &root, Some(&body)).await?;
-        eprintln!(
-            "created function {} ({} bytes of code)",
-            args.name,
-            zip.len()
-        );
+        "created"
+    };
+    if let Some(spinner) = upload {
+        spinner.finish_and_clear();
     }
+    eprintln!("{done} function {} ({} bytes of code)", args.name, zip.len());
     Ok(true)
 }
