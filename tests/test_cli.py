@@ -402,3 +402,62 @@ def test_deploy_shows_progress_for_a_large_package_on_a_terminal_only(project, h
     screen = on_tty.stdout.decode(errors="replace")
     assert "zipping" in screen and "updated function big" in screen, screen
     assert json.loads(invoke(host, "big").stdout)["v"] == 1
+
+
+STREAMS = """\
+dis_streams:
+  clicks: {partitions: 1}
+event_streams:
+  orders:
+    description: orders to hello
+    source: {name: HC.Kafka, source_kafka: {addr: "127.0.0.1:1", group: g1, topic: orders}}
+    sink: {name: HC.FunctionGraph, sink_fg: {urn: "urn:fss:cn-north-4:default:function:default:hello:latest"}}
+    option: {thread_num: 1}
+    running: false
+"""
+
+
+def test_manifest_dis_streams_and_event_streams(project, host):
+    trigger = "    triggers:\n      - {type: DIS, event: {stream_name: clicks, polling_interval: 1}}\n"
+    (project / "fgs.yaml").write_text(MANIFEST + trigger + STREAMS)
+    first = apply(project, host)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == ("create    dis_stream clicks\ncreate    function hello\ncreate    trigger hello DIS\n"
+                            "create    event_stream orders\n"), first.stdout
+    again = apply(project, host)
+    assert again.stdout == ("unchanged dis_stream clicks\nunchanged function hello\nunchanged trigger hello DIS\n"
+                            "unchanged event_stream orders\n"), again.stdout + again.stderr
+    listed = requests.get("%s/v1/default/eventstreamings" % host).json()["items"]
+    assert [(s["name"], s["status"]) for s in listed] == [("orders", "CREATED")]
+    assert requests.get("%s/v2/default/streams/clicks" % host).json()["writable_partition_count"] == 1
+
+    # More partitions; another option; started.
+    changed = STREAMS.replace("{partitions: 1}", "{partitions: 2}").replace("thread_num: 1", "thread_num: 2") \
+        .replace("running: false", "running: true")
+    (project / "fgs.yaml").write_text(MANIFEST + trigger + changed)
+    r = apply(project, host)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "update    dis_stream clicks (partitions 1 -> 2)"
+    assert r.stdout.splitlines()[-1] == "update    event_stream orders (definition)"
+    shown = requests.get("%s/v1/default/eventstreamings" % host).json()["items"][0]
+    # Started (its source has no broker here: it may have gone to ERROR since).
+    assert shown["status"] in ("RUNNING", "ERROR") and shown["option"]["thread_num"] == 2, shown
+    paused = changed.replace("running: true", "running: false")
+    (project / "fgs.yaml").write_text(MANIFEST + trigger + paused)
+    assert apply(project, host).stdout.splitlines()[-1] in \
+        ("update    event_stream orders (pause)", "unchanged event_stream orders")
+    assert apply(project, host).stdout.count("unchanged") == 4
+    # What cannot change is refused before anything is done.
+    (project / "fgs.yaml").write_text(MANIFEST + trigger + paused.replace("{partitions: 2}", "{partitions: 2, type: ADVANCED}"))
+    refused = apply(project, host)
+    assert refused.returncode == 1 and "dis_streams.clicks.type" in refused.stderr and refused.stdout == ""
+
+    # Pruned: the event stream and the DIS stream (after the trigger that reads it).
+    (project / "fgs.yaml").write_text(MANIFEST + "    triggers: []\ndis_streams: {}\nevent_streams: {}\n")
+    r = apply(project, host, "--prune")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "unchanged function hello"
+    assert r.stdout.splitlines()[1].startswith("delete    trigger hello DIS ")
+    assert r.stdout.splitlines()[2:] == ["delete    event_stream orders", "delete    dis_stream clicks"], r.stdout
+    assert requests.get("%s/v1/default/eventstreamings" % host).json()["items"] == []
+    assert requests.get("%s/v2/default/streams" % host).json()["stream_names"] == []

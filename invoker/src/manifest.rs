@@ -1,7 +1,7 @@
 //! The project manifest (`fgs.yaml`): the functions a project should have, as files next to
-//! it, with their published versions, aliases and triggers. Parsing reports the line and
-//! column of what is wrong; a key fgs does not know (or does not serve from a manifest yet:
-//! event streams, DIS streams) is refused by name.
+//! it, with their published versions, aliases and triggers, and the project's DIS streams and
+//! event streams. Parsing reports the line and column of what is wrong; a key fgs does not know
+//! is refused by name.
 //!
 //! ```yaml
 //! project: my-project        # optional; else --project / FGS_PROJECT, else `default`
@@ -20,10 +20,14 @@
 //!       prod: {version: v1, weights: {latest: 10}}
 //!     triggers:
 //!       - {type: TIMER, status: ACTIVE, event: {name: hourly, schedule_type: Rate, schedule: 1h}}
+//! dis_streams:
+//!   clicks: {partitions: 2, type: COMMON, retention_hours: 24, data_type: BLOB}
+//! event_streams:
+//!   orders: {source: {...}, sink: {...}, rule_config: {...}, option: {...}, running: true}
 //! ```
 //!
-//! `versions`, `aliases` and `triggers` left out mean "not managed": apply leaves the host's
-//! alone, even with `--prune`.
+//! `versions`, `aliases`, `triggers`, `dis_streams` and `event_streams` left out mean "not
+//! managed": apply leaves the host's alone, even with `--prune`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -39,6 +43,63 @@ pub struct Manifest {
     pub project: Option<String>,
     #[serde(default)]
     pub functions: BTreeMap<String, Function>,
+    /// DIS streams, by name (made before the functions, whose DIS triggers read them). Left
+    /// out: not managed (`--prune` deletes none).
+    pub dis_streams: Option<BTreeMap<String, DisStream>>,
+    /// EventGrid event streams, by name (made after the functions they deliver to). Left out:
+    /// not managed.
+    pub event_streams: Option<BTreeMap<String, EventStream>>,
+}
+
+/// A DIS stream: its partitions can change; its type, retention and data type cannot.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisStream {
+    #[serde(default = "one")]
+    pub partitions: u32,
+    /// `COMMON` (the default) or `ADVANCED`.
+    #[serde(rename = "type", default = "common")]
+    pub kind: String,
+    /// Hours (24 to 72 in DIS, more in fgs; default 24).
+    #[serde(default = "day")]
+    pub retention_hours: u32,
+    /// `BLOB` (the default), `JSON` or `CSV`.
+    #[serde(default = "blob")]
+    pub data_type: String,
+}
+
+fn one() -> u32 {
+    1
+}
+fn common() -> String {
+    "COMMON".into()
+}
+fn day() -> u32 {
+    24
+}
+fn blob() -> String {
+    "BLOB".into()
+}
+
+/// An event stream in EventGrid's API shape (`source`, `sink`, `rule_config`, `option`, as
+/// `POST /v1/{project_id}/eventstreamings` takes them), and whether it should run.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventStream {
+    pub description: Option<String>,
+    pub source: Value,
+    pub sink: Value,
+    #[serde(default)]
+    pub rule_config: Option<Value>,
+    #[serde(default)]
+    pub option: Option<Value>,
+    /// Started after it is made or changed (the default), or paused.
+    #[serde(default = "yes")]
+    pub running: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -202,10 +263,7 @@ pub enum Packing {
 }
 
 /// [`package`], telling `progress` how far it is (`fgs deploy`'s progress bar).
-pub fn package_with(
-    path: &Path,
-    progress: &mut dyn FnMut(Packing),
-) -> std::io::Result<Vec<u8>> {
+pub fn package_with(path: &Path, progress: &mut dyn FnMut(Packing)) -> std::io::Result<Vec<u8>> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path)?;
     if meta.is_file() {
@@ -278,6 +336,15 @@ mod tests {
         );
         let e = parse("streams: {}\n").unwrap_err();
         assert!(e.0.contains("streams"), "{e}");
+        let m = parse("dis_streams:\n  clicks: {partitions: 3}\nevent_streams:\n  es: {source: {name: HC.Kafka}, sink: {name: HC.FunctionGraph}}\n").unwrap();
+        let clicks = &m.dis_streams.as_ref().unwrap()["clicks"];
+        assert_eq!((clicks.partitions, clicks.kind.as_str()), (3, "COMMON"));
+        assert!(m.event_streams.as_ref().unwrap()["es"].running);
+        let e = parse("dis_streams:\n  clicks: {partition: 3}\n").unwrap_err();
+        assert!(
+            e.0.contains("fgs.yaml:2:") && e.0.contains("partition"),
+            "{e}"
+        );
         let m = parse(
             "functions:\n  f:\n    runtime: Python3.9\n    handler: h\n    code: .\n    versions: [v1]\n    aliases: {prod: {version: v1, weights: {latest: 10}}}\n    triggers:\n      - {type: TIMER, event: {name: t, schedule: 1h}}\n",
         )

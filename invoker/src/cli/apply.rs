@@ -6,7 +6,7 @@ use anyhow::Context;
 use hyper::Method;
 use serde_json::Value;
 
-use super::{Client, Target};
+use super::{apply_streams, Client, Target};
 use crate::manifest::{Desired, Manifest};
 
 #[derive(clap::Args)]
@@ -33,19 +33,23 @@ enum Step {
 }
 
 /// One line of the plan and the API calls that carry it out (none when unchanged).
-struct Action {
+pub(super) struct Action {
     line: String,
     calls: Vec<Call>,
 }
 
-struct Call {
-    method: Method,
-    path: String,
-    body: Option<Value>,
+pub(super) enum Call {
+    Http {
+        method: Method,
+        path: String,
+        body: Option<Value>,
+    },
+    /// Starts the event stream the call before made (its id is in that call's answer).
+    StartCreated { root: String },
 }
 
 impl Action {
-    fn new(verb: &str, what: String, calls: Vec<Call>) -> Self {
+    pub(super) fn new(verb: &str, what: String, calls: Vec<Call>) -> Self {
         Action {
             line: format!("{verb:<9} {what}"),
             calls,
@@ -53,8 +57,8 @@ impl Action {
     }
 }
 
-fn call(method: Method, path: String, body: Option<Value>) -> Call {
-    Call { method, path, body }
+pub(super) fn call(method: Method, path: String, body: Option<Value>) -> Call {
+    Call::Http { method, path, body }
 }
 
 /// `fgs apply -f fgs.yaml`: prints the plan, then carries it out.
@@ -87,9 +91,11 @@ fn base_of(file: &Path) -> PathBuf {
 }
 
 /// Plans and applies `manifest` to `project` (also `fgs serve --manifest`, against itself);
-/// each line of the plan goes to `say`. Per function: the function, then its versions (so an
-/// alias can point to a new one), aliases and triggers; with `prune`, what the manifest no
-/// longer names goes last (triggers, aliases, versions, then whole functions).
+/// each line of the plan goes to `say`. DIS streams first (DIS triggers read them); per
+/// function: the function, then its versions (so an alias can point to a new one), aliases and
+/// triggers; then event streams (they deliver to functions). With `prune`, what the manifest
+/// no longer names goes last: triggers, aliases, versions, event streams, whole functions,
+/// DIS streams.
 pub async fn apply_manifest(
     client: &Client,
     project: &str,
@@ -100,6 +106,7 @@ pub async fn apply_manifest(
     say: &(dyn Fn(&str) + Sync),
 ) -> anyhow::Result<()> {
     let desired = manifest.desired(base)?;
+    let (mut plan, dis_pruned) = apply_streams::plan_dis_streams(client, project, manifest).await?;
     let root = format!("/v2/{project}/fgs");
     let listed = client
         .json(Method::GET, &format!("{root}/functions?maxitems=400"), None)
@@ -110,7 +117,7 @@ pub async fn apply_manifest(
         .flatten()
         .filter_map(|f| f["func_name"].as_str().map(str::to_string))
         .collect();
-    let (mut plan, mut pruned) = (Vec::new(), Vec::new());
+    let mut pruned = Vec::new();
     for d in &desired {
         let exists = existing.contains(&d.name);
         let step = if exists {
@@ -133,8 +140,12 @@ pub async fn apply_manifest(
         };
         plan_resources(project, d, host, &mut plan, &mut pruned);
     }
+    let (mut streams, mut streams_pruned) =
+        apply_streams::plan_event_streams(client, project, manifest).await?;
+    plan.append(&mut streams);
     if prune {
         plan.append(&mut pruned);
+        plan.append(&mut streams_pruned);
         for name in existing
             .iter()
             .filter(|n| !desired.iter().any(|d| &d.name == *n))
@@ -149,6 +160,7 @@ pub async fn apply_manifest(
                 )],
             ));
         }
+        plan.extend(dis_pruned);
     }
     for action in &plan {
         say(&action.line);
@@ -157,9 +169,18 @@ pub async fn apply_manifest(
         return Ok(());
     }
     for action in plan {
+        let mut answer = Value::Null;
         for c in action.calls {
-            client
-                .json(c.method, &c.path, c.body.as_ref())
+            let (method, path, body) = match c {
+                Call::Http { method, path, body } => (method, path, body),
+                Call::StartCreated { root } => {
+                    let id = answer["eventStreamingID"].as_str().unwrap_or_default();
+                    let body = serde_json::json!({"operation": "START"});
+                    (Method::POST, format!("{root}/operate/{id}"), Some(body))
+                }
+            };
+            answer = client
+                .json(method, &path, body.as_ref())
                 .await
                 .with_context(|| action.line.split_whitespace().collect::<Vec<_>>().join(" "))?;
         }

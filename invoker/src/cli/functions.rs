@@ -281,6 +281,10 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<bool> {
     if let Some(spinner) = upload {
         spinner.finish_and_clear();
     }
-    eprintln!("{done} function {} ({} bytes of code)", args.name, zip.len());
+    eprintln!(
+        "{done} function {} ({} bytes of code)",
+        args.name,
+        zip.len()
+    );
     Ok(true)
 }

@@ -10,6 +10,7 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::Value;
 
 mod apply;
+mod apply_streams;
 mod functions;
 mod invoke;
 mod logs;
