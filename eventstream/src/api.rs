@@ -34,6 +34,10 @@ pub struct Streams {
 pub enum ApiError {
     BadRequest(String),
     NotFound(String),
+    /// A known path with a method it does not take.
+    MethodNotAllowed,
+    /// An EventGrid operation fgs does not serve yet (its name).
+    NotImplemented(&'static str),
     Internal(String),
 }
 
@@ -59,6 +63,18 @@ impl IntoResponse for ApiError {
                 "Not request resource found",
                 d,
             ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "EG.00014050",
+                "Method not allowed",
+                "this path does not take this method".into(),
+            ),
+            ApiError::NotImplemented(operation) => (
+                StatusCode::NOT_IMPLEMENTED,
+                "EG.00015010",
+                "Not implemented",
+                format!("fgs does not implement {operation} (yet)"),
+            ),
             ApiError::Internal(d) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "EG.00015000",
@@ -76,26 +92,75 @@ impl IntoResponse for ApiError {
 
 pub(crate) type ApiResult = Result<Response, ApiError>;
 
-/// The event-streaming API.
+/// EventGrid operations not served yet, by path: they answer 501 `EG.00015010` naming the
+/// operation, in EventGrid's error shape.
+const NOT_YET: &[(&str, &str)] = &[
+    ("/v1/{project_id}/channels", "create_channel, list_channels"),
+    (
+        "/v1/{project_id}/channels/{channel_id}/events",
+        "put_events",
+    ),
+    (
+        "/v1/{project_id}/sources",
+        "create_event_source, list_event_sources",
+    ),
+    (
+        "/v1/{project_id}/subscriptions",
+        "create_subscription, list_subscriptions",
+    ),
+    (
+        "/v1/{project_id}/subscriptions/operation",
+        "execute_subscription_operation",
+    ),
+    (
+        "/v1/{project_id}/subscriptions/{subscription_id}",
+        "show_detail_of_subscription, update_subscription, delete_subscription",
+    ),
+];
+
+/// The event-streaming API. Every path under `/v1/{project_id}/` answers in EventGrid's
+/// error shape: a method a path does not take is 405 `EG.00014050`, an unknown path 404
+/// `EG.00014040`, an operation not served yet 501 `EG.00015010`.
 pub fn router(streams: Arc<Streams>) -> Router {
-    Router::new()
-        .route("/v1/{project_id}/eventstreamings", get(list).post(create))
+    let wrong_method = || async { ApiError::MethodNotAllowed };
+    let mut router = Router::new()
+        .route(
+            "/v1/{project_id}/eventstreamings",
+            get(list).post(create).fallback(wrong_method),
+        )
         .route(
             "/v1/{project_id}/eventstreamings/{id}",
-            get(show).put(update).delete(delete),
+            get(show).put(update).delete(delete).fallback(wrong_method),
         )
         .route(
             "/v1/{project_id}/eventstreamings/operate/{id}",
-            axum::routing::post(operate),
+            axum::routing::post(operate).fallback(wrong_method),
         )
         .route(
             "/v1/{project_id}/connections",
-            get(crate::connections::list).post(crate::connections::create),
+            get(crate::connections::list)
+                .post(crate::connections::create)
+                .fallback(wrong_method),
         )
         .route(
             "/v1/{project_id}/connections/{id}",
-            get(crate::connections::show).delete(crate::connections::delete),
+            get(crate::connections::show)
+                .delete(crate::connections::delete)
+                .fallback(wrong_method),
         )
+        .route(
+            "/v1/{project_id}/{*rest}",
+            axum::routing::any(|| async {
+                ApiError::NotFound("no such EventGrid API path".into())
+            }),
+        );
+    for &(path, operations) in NOT_YET {
+        router = router.route(
+            path,
+            axum::routing::any(move || async move { ApiError::NotImplemented(operations) }),
+        );
+    }
+    router
         .layer(axum::middleware::map_response(with_request_id))
         .with_state(streams)
 }
@@ -262,7 +327,8 @@ async fn update(
     if !streams.store.update(&stream)? {
         return Err(name_taken(&stream.name));
     }
-    Ok(Json(detail(&stream)).into_response())
+    // What the SDK reads (UpdateEventStreamingResponse), as create and operate answer.
+    Ok(Json(json!({ "eventStreamingID": stream.id })).into_response())
 }
 
 /// `body` with every secret that reads [`MASK`] (as show returned it) replaced by the stored one.
