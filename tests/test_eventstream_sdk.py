@@ -76,11 +76,10 @@ def test_the_sdk_reads_ids_and_never_a_secret(fgs):
 
 
 @pytest.mark.parametrize("method, path, status, code", [
-    ("GET", "/channels", 501, "EG.00015010"),
-    ("POST", "/channels/default/events", 501, "EG.00015010"),
-    ("POST", "/subscriptions/operation", 501, "EG.00015010"),
-    ("GET", "/subscriptions/s1", 501, "EG.00015010"),
     ("GET", "/sources", 501, "EG.00015010"),
+    ("POST", "/sources", 501, "EG.00015010"),
+    ("GET", "/channels/c1/events", 405, "EG.00014050"),
+    ("PATCH", "/subscriptions/s1", 405, "EG.00014050"),
     ("GET", "/no/such/path", 404, "EG.00014040"),
     ("DELETE", "/eventstreamings", 405, "EG.00014050"),
     ("PATCH", "/connections/c1", 405, "EG.00014050"),

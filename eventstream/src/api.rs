@@ -27,6 +27,25 @@ pub const STOPPED: &str = "STOPPED";
 pub struct Streams {
     pub store: StreamStore,
     pub engine: Arc<Engine>,
+    /// Where events published to channels go (the host's functions).
+    pub sink: Arc<dyn crate::engine::FunctionSink>,
+}
+
+/// One page of `items` from `offset`, at most `limit`, as EventGrid lists:
+/// `{"total", "size", "items"}`.
+pub(crate) fn page_json<T>(
+    items: &[T],
+    offset: i64,
+    limit: i64,
+    json: impl Fn(&T) -> Value,
+) -> Value {
+    let page: Vec<Value> = items
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(json)
+        .collect();
+    json!({ "total": items.len(), "size": page.len(), "items": page })
 }
 
 /// An API error and its EventGrid code (the one place where they are mapped).
@@ -36,6 +55,8 @@ pub enum ApiError {
     NotFound(String),
     /// A known path with a method it does not take.
     MethodNotAllowed,
+    /// A body over its limit.
+    TooLarge(String),
     /// An EventGrid operation fgs does not serve yet (its name).
     NotImplemented(&'static str),
     Internal(String),
@@ -69,6 +90,12 @@ impl IntoResponse for ApiError {
                 "Method not allowed",
                 "this path does not take this method".into(),
             ),
+            ApiError::TooLarge(d) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "EG.00014130",
+                "Request entity too large",
+                d,
+            ),
             ApiError::NotImplemented(operation) => (
                 StatusCode::NOT_IMPLEMENTED,
                 "EG.00015010",
@@ -94,29 +121,10 @@ pub(crate) type ApiResult = Result<Response, ApiError>;
 
 /// EventGrid operations not served yet, by path: they answer 501 `EG.00015010` naming the
 /// operation, in EventGrid's error shape.
-const NOT_YET: &[(&str, &str)] = &[
-    ("/v1/{project_id}/channels", "create_channel, list_channels"),
-    (
-        "/v1/{project_id}/channels/{channel_id}/events",
-        "put_events",
-    ),
-    (
-        "/v1/{project_id}/sources",
-        "create_event_source, list_event_sources",
-    ),
-    (
-        "/v1/{project_id}/subscriptions",
-        "create_subscription, list_subscriptions",
-    ),
-    (
-        "/v1/{project_id}/subscriptions/operation",
-        "execute_subscription_operation",
-    ),
-    (
-        "/v1/{project_id}/subscriptions/{subscription_id}",
-        "show_detail_of_subscription, update_subscription, delete_subscription",
-    ),
-];
+const NOT_YET: &[(&str, &str)] = &[(
+    "/v1/{project_id}/sources",
+    "create_event_source, list_event_sources",
+)];
 
 /// The event-streaming API. Every path under `/v1/{project_id}/` answers in EventGrid's
 /// error shape: a method a path does not take is 405 `EG.00014050`, an unknown path 404
@@ -146,6 +154,37 @@ pub fn router(streams: Arc<Streams>) -> Router {
             "/v1/{project_id}/connections/{id}",
             get(crate::connections::show)
                 .delete(crate::connections::delete)
+                .fallback(wrong_method),
+        )
+        .route(
+            "/v1/{project_id}/channels",
+            get(crate::channels::list)
+                .post(crate::channels::create)
+                .fallback(wrong_method),
+        )
+        .route(
+            "/v1/{project_id}/channels/{channel_id}/events",
+            axum::routing::post(crate::channels::put_events)
+                .fallback(wrong_method)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::channels::MAX_BODY,
+                )),
+        )
+        .route(
+            "/v1/{project_id}/subscriptions",
+            get(crate::subscriptions::list)
+                .post(crate::subscriptions::create)
+                .fallback(wrong_method),
+        )
+        .route(
+            "/v1/{project_id}/subscriptions/operation",
+            axum::routing::post(crate::subscriptions::operate).fallback(wrong_method),
+        )
+        .route(
+            "/v1/{project_id}/subscriptions/{id}",
+            get(crate::subscriptions::show)
+                .put(crate::subscriptions::update)
+                .delete(crate::subscriptions::delete)
                 .fallback(wrong_method),
         )
         .route(

@@ -3,17 +3,21 @@
 //! - [`api`]: the event-streaming API (create, list, show, update, delete, operate), with
 //!   validated definitions persisted in the host's SQLite store.
 //! - [`connections`]: target connections, where `HC.Kafka` sinks write.
+//! - [`channels`] and [`subscriptions`]: custom channels applications publish CloudEvents to
+//!   (`put_events`), and the subscriptions that route them to functions.
 //! - [`engine`]: started streams: a Kafka consumer, batches, rules, the FunctionGraph sink,
 //!   offsets committed after delivery.
 //! - [`rules`]: which events pass ([`Filter`]) and what is delivered for them ([`Transform`]).
 
 pub mod api;
+pub mod channels;
 pub mod connections;
 pub mod definition;
 pub mod engine;
 pub mod metrics;
 pub mod rules;
 pub mod store;
+pub mod subscriptions;
 
 pub use rules::{Filter, Transform};
 

@@ -57,6 +57,15 @@ CREATE TABLE IF NOT EXISTS event_streams (
     updated_time TEXT NOT NULL,
     UNIQUE (project_id, name)
 );
+CREATE TABLE IF NOT EXISTS eg_resources (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    project_id   TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    detail       TEXT NOT NULL,
+    UNIQUE (project_id, kind, name)
+);
 CREATE TABLE IF NOT EXISTS eg_connections (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     id           TEXT NOT NULL UNIQUE,
@@ -395,8 +404,36 @@ fn page<T>(
 }
 
 fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredConnection> {
-    let detail: String = row.get(3)?;
+    let Resource {
+        id,
+        project_id,
+        name,
+        detail,
+    } = read_resource(row)?;
     Ok(StoredConnection {
+        id,
+        project_id,
+        name,
+        detail,
+    })
+}
+
+/// A channel or a subscription: kept as the JSON the API answers, under its kind.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub detail: Value,
+}
+
+/// The kinds of [`Resource`].
+pub const CHANNEL: &str = "channel";
+pub const SUBSCRIPTION: &str = "subscription";
+
+fn read_resource(row: &rusqlite::Row<'_>) -> rusqlite::Result<Resource> {
+    let detail: String = row.get(3)?;
+    Ok(Resource {
         id: row.get(0)?,
         project_id: row.get(1)?,
         name: row.get(2)?,
@@ -404,6 +441,64 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredConnection
             rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
         })?,
     })
+}
+
+impl StreamStore {
+    /// Inserts a resource of `kind`; `Ok(false)` when the project has one of that name.
+    pub fn insert_resource(&self, kind: &str, r: &Resource) -> rusqlite::Result<bool> {
+        let conn = self.conn.lock().unwrap();
+        unless_name_taken(conn.execute(
+            "INSERT INTO eg_resources (id, project_id, kind, name, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![r.id, r.project_id, kind, r.name, r.detail.to_string()],
+        ))
+    }
+
+    /// Replaces a resource's detail; whether it existed.
+    pub fn update_resource(&self, kind: &str, r: &Resource) -> rusqlite::Result<bool> {
+        let conn = self.conn.lock().unwrap();
+        Ok(conn.execute(
+            "UPDATE eg_resources SET detail = ?4 WHERE project_id = ?1 AND kind = ?2 AND id = ?3",
+            params![r.project_id, kind, r.id, r.detail.to_string()],
+        )? > 0)
+    }
+
+    pub fn resource(
+        &self,
+        kind: &str,
+        project_id: &str,
+        id: &str,
+    ) -> rusqlite::Result<Option<Resource>> {
+        let conn = self.conn.lock().unwrap();
+        conn.query_row(
+            "SELECT id, project_id, name, detail FROM eg_resources WHERE project_id = ?1 AND kind = ?2 AND id = ?3",
+            params![project_id, kind, id],
+            read_resource,
+        )
+        .optional()
+    }
+
+    /// A project's resources of `kind`, in creation order.
+    pub fn resources(&self, kind: &str, project_id: &str) -> rusqlite::Result<Vec<Resource>> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, project_id, name, detail FROM eg_resources WHERE project_id = ?1 AND kind = ?2 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![project_id, kind], read_resource)?;
+        rows.collect()
+    }
+
+    pub fn delete_resource(
+        &self,
+        kind: &str,
+        project_id: &str,
+        id: &str,
+    ) -> rusqlite::Result<bool> {
+        let conn = self.conn.lock().unwrap();
+        Ok(conn.execute(
+            "DELETE FROM eg_resources WHERE project_id = ?1 AND kind = ?2 AND id = ?3",
+            params![project_id, kind, id],
+        )? > 0)
+    }
 }
 
 /// `Ok(true)` when a write happened, `Ok(false)` when it broke a uniqueness constraint (a

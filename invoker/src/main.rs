@@ -417,9 +417,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .context("cannot open the event stream store")?;
     auth.register(app.metrics.registry())
         .context("auth metrics")?;
+    let sink = Arc::new(stream_sink::InvokerSink(app.clone()));
     let engine = fgs_eventstream::engine::Engine::new(
         stream_store.clone(),
-        Arc::new(stream_sink::InvokerSink(app.clone())),
+        sink.clone(),
         args.async_retry_delay,
         fgs_eventstream::metrics::StreamMetrics::new(app.metrics.registry())
             .context("stream metrics")?,
@@ -434,6 +435,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let streams = Arc::new(fgs_eventstream::api::Streams {
         store: stream_store,
         engine,
+        sink,
     });
     let recovered =
         asynchronous::dispatch::recover(&app).context("cannot recover async requests")?;

@@ -1,0 +1,190 @@
+"""EventGrid channels, subscriptions and put_events through the official `huaweicloudsdkeg` SDK:
+the default channel and custom ones, 1000 CloudEvents published to a channel with two
+subscriptions (one filtered) reaching exactly the right functions, per-event refusals of
+invalid CloudEvents with the others accepted, ENABLE/DISABLE, update and delete, and the
+refusals' codes."""
+
+import json
+import time
+
+import pytest
+import requests
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
+from huaweicloudsdkeg.v1 import (
+    ChannelCreateReq,
+    CloudEvents,
+    CreateChannelRequest,
+    CreateSubscriptionRequest,
+    DeleteSubscriptionRequest,
+    ExecuteSubscriptionOperationRequest,
+    ListChannelsRequest,
+    ListSubscriptionsRequest,
+    PutEventsReq,
+    PutEventsRequest,
+    ShowDetailOfSubscriptionRequest,
+    SubscriptionCreateReq,
+    SubscriptionOperateReq,
+    SubscriptionSource,
+    SubscriptionTarget,
+    SubscriptionUpdateReq,
+    TransForm,
+    UpdateSubscriptionRequest,
+)
+
+from conftest import PROJECT, python_fn, unique
+from test_eventstream import wait_for
+from test_eventstream_sdk import eg_client
+
+
+def tagged_reporter(witness, tag):
+    return """import json, urllib.request
+def handler(event, context):
+    body = json.dumps([[%r, json.dumps(event, sort_keys=True)]]).encode()
+    urllib.request.urlopen(urllib.request.Request("%s/events", data=body)).read()
+    return "ok"
+""" % (tag, witness.url)
+
+
+def received(witness, tag):
+    with witness.lock:
+        return [json.loads(e[1]) for e in witness.events if e[0] == tag]
+
+
+def target(urn, transform=None):
+    return SubscriptionTarget(name="HC.FunctionGraph", provider_type="OFFICIAL",
+                              detail={"urn": urn, "invoke_type": "ASYNC", "agency_name": "fgs"},
+                              transform=transform or TransForm(type="ORIGINAL"))
+
+
+def event(i, source="app.orders", **over):
+    e = CloudEvents(id="e-%d" % i, source=source, specversion="1.0", type="order.created",
+                    datacontenttype="application/json", subject="order-%d" % i,
+                    time="2026-12-03T10:00:00Z", data={"amount": i})
+    for k, v in over.items():
+        setattr(e, k, v)
+    return e
+
+
+def refused(call, status, code):
+    with pytest.raises(ClientRequestException) as e:
+        call()
+    assert (e.value.status_code, e.value.error_code) == (status, code), e.value
+
+
+def test_put_events_reach_the_subscribed_functions_exactly_as_filtered(fgs, witness):
+    eg = eg_client(fgs)
+    default = [c for c in eg.list_channels(ListChannelsRequest(limit=1000)).items if c.name == "default"]
+    assert len(default) == 1 and default[0].provider_type == "CUSTOM"
+    channel = eg.create_channel(CreateChannelRequest(body=ChannelCreateReq(name=unique("orders"), description="d")))
+    assert channel.id and channel.provider_type == "CUSTOM"
+    refused(lambda: eg.create_channel(CreateChannelRequest(body=ChannelCreateReq(name=channel.name))), 400, "EG.00014000")
+    refused(lambda: eg.create_channel(CreateChannelRequest(body=ChannelCreateReq(name="default"))), 400, "EG.00014000")
+
+    urn = {}
+    for tag in ("all", "big"):
+        urn[tag] = fgs.create(**python_fn(unique("eg-" + tag), tagged_reporter(witness, tag)))["func_urn"]
+    subscribe = lambda name, filter_, transform=None: eg.create_subscription(CreateSubscriptionRequest(
+        body=SubscriptionCreateReq(name=unique(name), channel_id=channel.id,
+                                   sources=[SubscriptionSource(name="app.orders", provider_type="CUSTOM",
+                                                               filter=filter_)],
+                                   targets=[target(urn[name], transform)])))
+    everything = subscribe("all", {})
+    big = subscribe("big", {"source": [{"op": "StringIn", "values": ["app.orders"]}],
+                            "data": {"amount": [{"op": "NumberGreaterThan", "value": 10}]}})
+    assert (everything.status, everything.channel_id, everything.channel_name) == ("ENABLED", channel.id, channel.name)
+    assert everything.targets[0].detail["urn"] == urn["all"] and everything.sources[0].name == "app.orders"
+
+    for batch in range(10):
+        answer = eg.put_events(PutEventsRequest(channel_id=channel.id, body=PutEventsReq(
+            events=[event(batch * 100 + i) for i in range(100)])))
+        assert answer.failed_count == 0 and [e.event_id for e in answer.events] == \
+            ["e-%d" % (batch * 100 + i) for i in range(100)]
+    # Another source's events go nowhere.
+    eg.put_events(PutEventsRequest(channel_id=channel.id, body=PutEventsReq(events=[event(5000, source="app.other")])))
+    wait_for(lambda: len(received(witness, "all")) >= 1000 and len(received(witness, "big")) >= 989,
+             within=120, what="1000 and 989 deliveries")
+    time.sleep(1)
+    all_ids = sorted(e["id"] for e in received(witness, "all"))
+    assert all_ids == sorted("e-%d" % i for i in range(1000)), "each event once, none of the other source"
+    assert sorted(e["data"]["amount"] for e in received(witness, "big")) == list(range(11, 1000))
+    first = [e for e in received(witness, "all") if e["id"] == "e-7"][0]
+    assert first == {"id": "e-7", "source": "app.orders", "specversion": "1.0", "type": "order.created",
+                     "datacontenttype": "application/json", "subject": "order-7",
+                     "time": "2026-12-03T10:00:00Z", "data": {"amount": 7}}
+
+    # Invalid CloudEvents are refused one by one; the others go on.
+    raw = requests.post("%s/v1/%s/channels/%s/events" % (fgs.url, PROJECT, channel.id), json={"events": [
+        {"source": "app.orders", "specversion": "1.0", "type": "t", "data": {"amount": 1}},
+        {"id": "v03", "source": "app.orders", "specversion": "0.3", "type": "t"},
+        {"id": "txt", "source": "app.orders", "specversion": "1.0", "type": "t", "datacontenttype": "text/plain"},
+        {"id": "when", "source": "app.orders", "specversion": "1.0", "type": "t", "time": "yesterday"},
+        {"id": "big", "source": "app.orders", "specversion": "1.0", "type": "t", "data": "x" * (300 * 1024)},
+        {"id": "fine", "source": "app.orders", "specversion": "1.0", "type": "t", "data": {"amount": 20}},
+    ]})
+    assert raw.status_code == 200, raw.text
+    answer = raw.json()
+    assert answer["failed_count"] == 5
+    assert [e.get("error_code") for e in answer["events"]] == ["EG.00014000"] * 5 + [None]
+    assert "id is required" in answer["events"][0]["error_msg"] and answer["events"][5] == {"event_id": "fine"}
+    wait_for(lambda: "fine" in [e["id"] for e in received(witness, "big")], what="the valid event")
+
+    # DISABLE stops a subscription's deliveries, ENABLE resumes them; an unknown id fails alone.
+    operated = eg.execute_subscription_operation(ExecuteSubscriptionOperationRequest(body=SubscriptionOperateReq(
+        subscription_ids=[big.id, "no-such-subscription"], operation="DISABLE")))
+    assert operated.failed_count == 1 and operated.events[1].error_code == "EG.00014040"
+    assert eg.show_detail_of_subscription(ShowDetailOfSubscriptionRequest(subscription_id=big.id)).status == "DISABLED"
+    eg.put_events(PutEventsRequest(channel_id=channel.id, body=PutEventsReq(events=[event(2000)])))
+    wait_for(lambda: "e-2000" in [e["id"] for e in received(witness, "all")], what="e-2000")
+    time.sleep(1)
+    assert "e-2000" not in [e["id"] for e in received(witness, "big")]
+
+    # Update: a constant transform for the filtered one (enabled again); delete the other.
+    eg.execute_subscription_operation(ExecuteSubscriptionOperationRequest(body=SubscriptionOperateReq(
+        subscription_ids=[big.id], operation="ENABLE")))
+    updated = eg.update_subscription(UpdateSubscriptionRequest(subscription_id=big.id, body=SubscriptionUpdateReq(
+        description="constant now", targets=[target(urn["big"], TransForm(type="CONSTANT", value='{"fixed": true}'))])))
+    assert updated.description == "constant now" and updated.targets[0].transform.type == "CONSTANT"
+    eg.delete_subscription(DeleteSubscriptionRequest(subscription_id=everything.id))
+    listed = eg.list_subscriptions(ListSubscriptionsRequest(channel_id=channel.id, limit=100))
+    assert [s.id for s in listed.items] == [big.id]
+    eg.put_events(PutEventsRequest(channel_id=channel.id, body=PutEventsReq(events=[event(3000)])))
+    wait_for(lambda: {"fixed": True} in received(witness, "big"), what="the constant event")
+    time.sleep(1)
+    assert "e-3000" not in [e["id"] for e in received(witness, "all")], "a deleted subscription delivers nothing"
+
+
+def test_channel_and_subscription_refusals(fgs):
+    eg = eg_client(fgs)
+    default = [c for c in eg.list_channels(ListChannelsRequest(limit=1000)).items if c.name == "default"][0]
+    urn = fgs.create(**python_fn(unique("eg-r"), "def handler(e, c):\n    return 1\n"))["func_urn"]
+    create = lambda **over: eg.create_subscription(CreateSubscriptionRequest(body=SubscriptionCreateReq(**{
+        "name": unique("sub"), "channel_id": default.id,
+        "sources": [SubscriptionSource(name="app", provider_type="CUSTOM", filter={})],
+        "targets": [target(urn)], **over})))
+    refused(lambda: create(channel_id="no-such-channel"), 404, "EG.00014040")
+    refused(lambda: create(targets=[SubscriptionTarget(name="HC.Kafka", detail={})]), 400, "EG.00014000")
+    foreign = urn.replace(":%s:" % PROJECT, ":0f1e2d3c4b5a69788796a5b4c3d2e1f0:")
+    refused(lambda: create(targets=[target(foreign)]), 400, "EG.00014000")
+    refused(lambda: create(targets=[target(urn)] * 6), 400, "EG.00014000")
+    refused(lambda: create(sources=[]), 400, "EG.00014000")
+    refused(lambda: create(sources=[SubscriptionSource(name="app", filter={"data": {"x": [{"op": "Nope"}]}})]),
+            400, "EG.00014000")
+    refused(lambda: create(name="bad name"), 400, "EG.00014000")
+    refused(lambda: eg.put_events(PutEventsRequest(channel_id="no-such-channel", body=PutEventsReq(events=[event(1)]))),
+            404, "EG.00014040")
+    refused(lambda: eg.put_events(PutEventsRequest(channel_id=default.id, body=PutEventsReq(
+        events=[event(i) for i in range(101)]))), 400, "EG.00014000")
+    refused(lambda: eg.put_events(PutEventsRequest(channel_id=default.id, body=PutEventsReq(events=[]))),
+            400, "EG.00014000")
+    huge = requests.post("%s/v1/%s/channels/%s/events" % (fgs.url, PROJECT, default.id),
+                         data=b'{"events": ["' + b"x" * (5 * 1024 * 1024) + b'"]}')
+    assert (huge.status_code, huge.json()["error_code"]) == (413, "EG.00014130"), huge.text
+    # Another project sees neither the channel nor the subscription.
+    sub = create()
+    other = eg_client(fgs, project="0f1e2d3c4b5a69788796a5b4c3d2e1f0")
+    refused(lambda: other.show_detail_of_subscription(ShowDetailOfSubscriptionRequest(subscription_id=sub.id)),
+            404, "EG.00014040")
+    refused(lambda: other.put_events(PutEventsRequest(channel_id=default.id, body=PutEventsReq(events=[event(1)]))),
+            404, "EG.00014040")
+    refused(lambda: other.delete_subscription(DeleteSubscriptionRequest(subscription_id=sub.id)), 404, "EG.00014040")
+    assert eg.show_detail_of_subscription(ShowDetailOfSubscriptionRequest(subscription_id=sub.id)).id == sub.id
