@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import EXAMPLES, FGS
+from conftest import EXAMPLES, FGS, unique
 
 MANIFEST = """\
 functions:
@@ -348,19 +348,22 @@ def test_the_client_commands_sign_their_requests_for_a_host_with_auth_required(a
     target = ["--endpoint", auth_fgs.url, "--project", PROJECT]
     env = lambda **kw: {**{k: v for k, v in os.environ.items() if not k.startswith("FGS_")}, **kw}
 
+    # The host is shared with other tests of the project: a name of this test's own.
+    name = unique("signed")
+    (project / "fgs.yaml").write_text(MANIFEST.replace("  hello:", "  %s:" % name))
     unsigned = fgs("functions", "list", *target, env=env())
     assert unsigned.returncode == 1 and "401" in unsigned.stderr, unsigned.stderr
     signed = env(FGS_AK=AK, FGS_SK=SK)
     applied = fgs("apply", "-f", str(project / "fgs.yaml"), *target, env=signed)
-    assert (applied.returncode, applied.stdout) == (0, "create    function hello\n"), applied.stderr
-    out = fgs("invoke", "hello", "--data", '{"name": "signed"}', *target, env=signed)
+    assert (applied.returncode, applied.stdout) == (0, "create    function %s\n" % name), applied.stderr
+    out = fgs("invoke", name, "--data", '{"name": "signed"}', *target, env=signed)
     assert out.returncode == 0 and json.loads(out.stdout)["event"] == {"name": "signed"}, out.stderr
     listed = fgs("functions", "list", "--output", "json", *target, env=signed)
-    assert [f["func_name"] for f in json.loads(listed.stdout)] == ["hello"], listed.stdout + listed.stderr
+    assert name in [f["func_name"] for f in json.loads(listed.stdout)], listed.stdout + listed.stderr
     wait = time.time() + 5
-    while "Start invoke request" not in fgs("logs", "hello", *target, env=signed).stdout and time.time() < wait:
+    while "Start invoke request" not in fgs("logs", name, *target, env=signed).stdout and time.time() < wait:
         time.sleep(0.1)
-    assert "Start invoke request" in fgs("logs", "hello", *target, env=signed).stdout
+    assert "Start invoke request" in fgs("logs", name, *target, env=signed).stdout
 
     # A wrong secret key, another project's key, a key without its secret: refused.
     wrong = fgs("functions", "list", *target, env=env(FGS_AK=AK, FGS_SK="not-the-key"))
