@@ -31,7 +31,7 @@ from huaweicloudsdkeg.v1 import (
     UpdateSubscriptionRequest,
 )
 
-from conftest import PROJECT, python_fn, unique
+from conftest import PROJECT, python_fn, report, unique
 from test_eventstream import wait_for
 from test_eventstream_sdk import eg_client
 
@@ -188,3 +188,30 @@ def test_channel_and_subscription_refusals(fgs):
             404, "EG.00014040")
     refused(lambda: other.delete_subscription(DeleteSubscriptionRequest(subscription_id=sub.id)), 404, "EG.00014040")
     assert eg.show_detail_of_subscription(ShowDetailOfSubscriptionRequest(subscription_id=sub.id)).id == sub.id
+
+
+def test_accepted_events_survive_kill_9_of_the_host(fresh_fgs, witness):
+    import signal
+    host = fresh_fgs()
+    eg = eg_client(host)
+    channel = eg.create_channel(CreateChannelRequest(body=ChannelCreateReq(name=unique("durable"))))
+    slow = tagged_reporter(witness, "slow").replace('return "ok"', 'time.sleep(0.05)\n    return "ok"') \
+        .replace("import json, urllib.request", "import json, time, urllib.request")
+    urn = host.create(**python_fn(unique("eg-slow"), slow))["func_urn"]
+    eg.create_subscription(CreateSubscriptionRequest(body=SubscriptionCreateReq(
+        name=unique("sub"), channel_id=channel.id,
+        sources=[SubscriptionSource(name="app.orders", provider_type="CUSTOM", filter={})], targets=[target(urn)])))
+    for batch in range(3):
+        answer = eg.put_events(PutEventsRequest(channel_id=channel.id, body=PutEventsReq(
+            events=[event(batch * 100 + i) for i in range(100)])))
+        assert answer.failed_count == 0
+    host.proc.send_signal(signal.SIGKILL)
+    host.proc.wait()
+    host.log.close()
+    before = len(received(witness, "slow"))
+    assert before < 300, "the kill came while events were still queued (%d delivered)" % before
+    host.start()
+    wait_for(lambda: {e["id"] for e in received(witness, "slow")} == {"e-%d" % i for i in range(300)},
+             within=120, what="every accepted event after the restart")
+    report("put_events kill -9: %d of 300 delivered before the kill, %d deliveries in all (%d again)"
+           % (before, len(received(witness, "slow")), len(received(witness, "slow")) - 300))

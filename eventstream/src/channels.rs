@@ -209,18 +209,22 @@ pub(crate) async fn put_events(
         )));
     }
     let routes = subscriptions::routes(&streams, &project_id, &channel.id)?;
-    let mut answers = Vec::with_capacity(events.len());
-    let mut failed = 0;
-    for event in events {
-        let event_id = event.get("id").cloned().unwrap_or(Value::Null);
-        let refusal = match invalid(event) {
+    // The events' deliveries run together, so their journal writes share a commit.
+    let refusals = futures_util::future::join_all(events.iter().map(|event| async {
+        match invalid(event) {
             Some(why) => Some(("EG.00014000", why)),
             None => routes
                 .deliver(streams.sink.as_ref(), &project_id, event)
                 .await
                 .err()
                 .map(|why| ("EG.00015000", why)),
-        };
+        }
+    }))
+    .await;
+    let mut answers = Vec::with_capacity(events.len());
+    let mut failed = 0;
+    for (event, refusal) in events.iter().zip(refusals) {
+        let event_id = event.get("id").cloned().unwrap_or(Value::Null);
         answers.push(match refusal {
             None => json!({ "event_id": event_id }),
             Some((code, why)) => {
