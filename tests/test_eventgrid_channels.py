@@ -14,6 +14,9 @@ from huaweicloudsdkeg.v1 import (
     ChannelCreateReq,
     CloudEvents,
     CreateChannelRequest,
+    CreateEventSourceRequest,
+    CustomizeSourceCreateReq,
+    ListEventSourcesRequest,
     CreateSubscriptionRequest,
     DeleteSubscriptionRequest,
     ExecuteSubscriptionOperationRequest,
@@ -215,3 +218,25 @@ def test_accepted_events_survive_kill_9_of_the_host(fresh_fgs, witness):
              within=120, what="every accepted event after the restart")
     report("put_events kill -9: %d of 300 delivered before the kill, %d deliveries in all (%d again)"
            % (before, len(received(witness, "slow")), len(received(witness, "slow")) - 300))
+
+
+def test_custom_event_sources(fgs):
+    eg = eg_client(fgs)
+    channel = eg.create_channel(CreateChannelRequest(body=ChannelCreateReq(name=unique("src"))))
+    name = unique("app.orders")
+    made = eg.create_event_source(CreateEventSourceRequest(body=CustomizeSourceCreateReq(
+        name=name, description="orders", channel_id=channel.id, type="APPLICATION")))
+    assert (made.name, made.provider_type, made.type, made.channel_id, made.channel_name, made.status) == \
+        (name, "CUSTOM", "APPLICATION", channel.id, channel.name, "RUNNING")
+    listed = eg.list_event_sources(ListEventSourcesRequest(channel_id=channel.id, limit=100))
+    assert [s.id for s in listed.items] == [made.id] and listed.total == 1
+    assert eg.list_event_sources(ListEventSourcesRequest(name="nope", limit=100)).items == []
+    create = lambda **over: eg.create_event_source(CreateEventSourceRequest(body=CustomizeSourceCreateReq(
+        **{"name": unique("s"), "channel_id": channel.id, "type": "APPLICATION", **over})))
+    refused(lambda: create(name=name), 400, "EG.00014000")
+    for bad in ("hc.orders", "Upper", "-lead", "a b"):
+        refused(lambda: create(name=bad), 400, "EG.00014000")
+    refused(lambda: create(type="ROCKETMQ"), 400, "EG.00014000")
+    refused(lambda: create(channel_id="no-such-channel"), 404, "EG.00014040")
+    other = eg_client(fgs, project="0f1e2d3c4b5a69788796a5b4c3d2e1f0")
+    assert other.list_event_sources(ListEventSourcesRequest(limit=100)).items == []

@@ -76,8 +76,8 @@ def test_the_sdk_reads_ids_and_never_a_secret(fgs):
 
 
 @pytest.mark.parametrize("method, path, status, code", [
-    ("GET", "/sources", 501, "EG.00015010"),
-    ("POST", "/sources", 501, "EG.00015010"),
+    ("PUT", "/sources", 405, "EG.00014050"),
+    ("GET", "/sources/s1/things", 404, "EG.00014040"),
     ("GET", "/channels/c1/events", 405, "EG.00014050"),
     ("PATCH", "/subscriptions/s1", 405, "EG.00014050"),
     ("GET", "/no/such/path", 404, "EG.00014040"),

@@ -57,8 +57,6 @@ pub enum ApiError {
     MethodNotAllowed,
     /// A body over its limit.
     TooLarge(String),
-    /// An EventGrid operation fgs does not serve yet (its name).
-    NotImplemented(&'static str),
     Internal(String),
 }
 
@@ -96,12 +94,6 @@ impl IntoResponse for ApiError {
                 "Request entity too large",
                 d,
             ),
-            ApiError::NotImplemented(operation) => (
-                StatusCode::NOT_IMPLEMENTED,
-                "EG.00015010",
-                "Not implemented",
-                format!("fgs does not implement {operation} (yet)"),
-            ),
             ApiError::Internal(d) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "EG.00015000",
@@ -119,19 +111,12 @@ impl IntoResponse for ApiError {
 
 pub(crate) type ApiResult = Result<Response, ApiError>;
 
-/// EventGrid operations not served yet, by path: they answer 501 `EG.00015010` naming the
-/// operation, in EventGrid's error shape.
-const NOT_YET: &[(&str, &str)] = &[(
-    "/v1/{project_id}/sources",
-    "create_event_source, list_event_sources",
-)];
-
 /// The event-streaming API. Every path under `/v1/{project_id}/` answers in EventGrid's
 /// error shape: a method a path does not take is 405 `EG.00014050`, an unknown path 404
-/// `EG.00014040`, an operation not served yet 501 `EG.00015010`.
+/// `EG.00014040`.
 pub fn router(streams: Arc<Streams>) -> Router {
     let wrong_method = || async { ApiError::MethodNotAllowed };
-    let mut router = Router::new()
+    Router::new()
         .route(
             "/v1/{project_id}/eventstreamings",
             get(list).post(create).fallback(wrong_method),
@@ -188,18 +173,17 @@ pub fn router(streams: Arc<Streams>) -> Router {
                 .fallback(wrong_method),
         )
         .route(
+            "/v1/{project_id}/sources",
+            get(crate::sources::list)
+                .post(crate::sources::create)
+                .fallback(wrong_method),
+        )
+        .route(
             "/v1/{project_id}/{*rest}",
             axum::routing::any(|| async {
                 ApiError::NotFound("no such EventGrid API path".into())
             }),
-        );
-    for &(path, operations) in NOT_YET {
-        router = router.route(
-            path,
-            axum::routing::any(move || async move { ApiError::NotImplemented(operations) }),
-        );
-    }
-    router
+        )
         .layer(axum::middleware::map_response(with_request_id))
         .with_state(streams)
 }

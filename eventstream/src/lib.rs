@@ -3,8 +3,9 @@
 //! - [`api`]: the event-streaming API (create, list, show, update, delete, operate), with
 //!   validated definitions persisted in the host's SQLite store.
 //! - [`connections`]: target connections, where `HC.Kafka` sinks write.
-//! - [`channels`] and [`subscriptions`]: custom channels applications publish CloudEvents to
-//!   (`put_events`), and the subscriptions that route them to functions.
+//! - [`channels`], [`sources`] and [`subscriptions`]: custom channels applications publish
+//!   CloudEvents to (`put_events`), their event sources, and the subscriptions that route
+//!   them to functions.
 //! - [`engine`]: started streams: a Kafka consumer, batches, rules, the FunctionGraph sink,
 //!   offsets committed after delivery.
 //! - [`rules`]: which events pass ([`Filter`]) and what is delivered for them ([`Transform`]).
@@ -16,6 +17,7 @@ pub mod definition;
 pub mod engine;
 pub mod metrics;
 pub mod rules;
+pub mod sources;
 pub mod store;
 pub mod subscriptions;
 

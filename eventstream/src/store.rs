@@ -418,7 +418,8 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredConnection
     })
 }
 
-/// A channel or a subscription: kept as the JSON the API answers, under its kind.
+/// A channel, a subscription or an event source: kept as the JSON the API answers, under its
+/// kind.
 #[derive(Debug, Clone)]
 pub struct Resource {
     pub id: String,
@@ -430,6 +431,7 @@ pub struct Resource {
 /// The kinds of [`Resource`].
 pub const CHANNEL: &str = "channel";
 pub const SUBSCRIPTION: &str = "subscription";
+pub const SOURCE: &str = "source";
 
 fn read_resource(row: &rusqlite::Row<'_>) -> rusqlite::Result<Resource> {
     let detail: String = row.get(3)?;
