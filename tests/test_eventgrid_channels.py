@@ -35,7 +35,7 @@ from huaweicloudsdkeg.v1 import (
 )
 
 from conftest import PROJECT, python_fn, report, unique
-from test_eventstream import wait_for
+from test_eventstream import kafka, wait_for  # noqa: F401 (the broker fixture)
 from test_eventstream_sdk import eg_client
 
 
@@ -240,3 +240,40 @@ def test_custom_event_sources(fgs):
     refused(lambda: create(channel_id="no-such-channel"), 404, "EG.00014040")
     other = eg_client(fgs, project="0f1e2d3c4b5a69788796a5b4c3d2e1f0")
     assert other.list_event_sources(ListEventSourcesRequest(limit=100)).items == []
+
+
+def test_a_kafka_target_gets_each_event_before_put_events_answers(fgs, kafka):
+    from test_eventstream import topic
+    from test_eventstream_delivery import connection, consume
+    eg = eg_client(fgs)
+    channel = eg.create_channel(CreateChannelRequest(body=ChannelCreateReq(name=unique("to-kafka"))))
+    out = topic(kafka)
+    conn = connection(fgs, kafka, acks="all")
+    kafka_target = SubscriptionTarget(
+        name="HC.Kafka", provider_type="OFFICIAL", connection_id=conn,
+        kafka_detail={"topic": out, "keyTransform": {"type": "VARIABLE", "value": '{"s": "$.subject"}',
+                                                      "template": "key-${s}"}},
+        transform=TransForm(type="VARIABLE", value='{"n": "$.data.amount"}', template="amount ${n}"))
+    sub = eg.create_subscription(CreateSubscriptionRequest(body=SubscriptionCreateReq(
+        name=unique("sub"), channel_id=channel.id,
+        sources=[SubscriptionSource(name="app.orders", provider_type="CUSTOM",
+                                    filter={"data": {"amount": [{"op": "NumberLessThan", "value": 50}]}})],
+        targets=[kafka_target])))
+    assert sub.targets[0].kafka_detail.topic == out
+    answer = eg.put_events(PutEventsRequest(channel_id=channel.id, body=PutEventsReq(
+        events=[event(i) for i in range(100)])))
+    assert answer.failed_count == 0
+    # Acknowledged by the broker before the answer: all there at once, in order, filtered.
+    records = consume(kafka, out, 50, within=20)
+    assert [(r.key.decode(), r.value.decode()) for r in records] == \
+        [("key-order-%d" % i, "amount %d" % i) for i in range(50)]
+    # Refusals: no such connection, no topic, a bad key rule; a connection in use stays.
+    bad = lambda **over: eg.create_subscription(CreateSubscriptionRequest(body=SubscriptionCreateReq(
+        name=unique("sub"), channel_id=channel.id, sources=[SubscriptionSource(name="a", filter={})],
+        targets=[SubscriptionTarget(**{"name": "HC.Kafka", "connection_id": conn,
+                                       "kafka_detail": {"topic": out}, **over})])))
+    refused(lambda: bad(connection_id="no-such-connection"), 400, "EG.00014000")
+    refused(lambda: bad(kafka_detail={}), 400, "EG.00014000")
+    refused(lambda: bad(kafka_detail={"topic": out, "keyTransform": {"type": "SOMETIMES"}}), 400, "EG.00014000")
+    r = requests.delete("%s/v1/%s/connections/%s" % (fgs.url, PROJECT, conn))
+    assert (r.status_code, r.json()["error_code"]) == (400, "EG.00014000") and sub.name in r.text

@@ -29,6 +29,54 @@ pub struct Streams {
     pub engine: Arc<Engine>,
     /// Where events published to channels go (the host's functions).
     pub sink: Arc<dyn crate::engine::FunctionSink>,
+    /// Kafka producers of subscription targets, by project and connection (a connection never
+    /// changes; deleting it drops its producer).
+    producers: std::sync::Mutex<
+        std::collections::HashMap<(String, String), rdkafka::producer::FutureProducer>,
+    >,
+}
+
+impl Streams {
+    pub fn new(
+        store: StreamStore,
+        engine: Arc<Engine>,
+        sink: Arc<dyn crate::engine::FunctionSink>,
+    ) -> Self {
+        Self {
+            store,
+            engine,
+            sink,
+            producers: Default::default(),
+        }
+    }
+
+    /// The producer of connection `id` of `project_id`, made at its first use.
+    pub(crate) fn producer(
+        &self,
+        project_id: &str,
+        id: &str,
+    ) -> Result<rdkafka::producer::FutureProducer, String> {
+        let key = (project_id.to_string(), id.to_string());
+        if let Some(producer) = self.producers.lock().unwrap().get(&key) {
+            return Ok(producer.clone());
+        }
+        let connection = self
+            .store
+            .connection(project_id, id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("connection {id} does not exist"))?;
+        let producer = crate::engine::kafka::producer(&connection.detail["kafka_detail"])?;
+        self.producers.lock().unwrap().insert(key, producer.clone());
+        Ok(producer)
+    }
+
+    /// Forgets the producer of a deleted connection.
+    pub(crate) fn forget_producer(&self, project_id: &str, id: &str) {
+        self.producers
+            .lock()
+            .unwrap()
+            .remove(&(project_id.to_string(), id.to_string()));
+    }
 }
 
 /// One page of `items` from `offset`, at most `limit`, as EventGrid lists:

@@ -214,7 +214,7 @@ pub(crate) async fn put_events(
         match invalid(event) {
             Some(why) => Some(("EG.00014000", why)),
             None => routes
-                .deliver(streams.sink.as_ref(), &project_id, event)
+                .deliver(&streams, &project_id, event)
                 .await
                 .err()
                 .map(|why| ("EG.00015000", why)),

@@ -133,7 +133,8 @@ pub(crate) async fn show(
     Ok(Json(info(&find(&streams, &project_id, &id)?)).into_response())
 }
 
-/// `DELETE /v1/{project_id}/connections/{id}` → 204; refused while a stream's sink uses it.
+/// `DELETE /v1/{project_id}/connections/{id}` → 204; refused while a stream's sink or a
+/// subscription's target uses it.
 pub(crate) async fn delete(
     State(streams): State<Arc<Streams>>,
     Path((project_id, id)): Path<(String, String)>,
@@ -144,6 +145,12 @@ pub(crate) async fn delete(
             "connection {id} is used by event stream {user}"
         )));
     }
+    if let Some(user) = crate::subscriptions::using_connection(&streams, &project_id, &id)? {
+        return Err(ApiError::BadRequest(format!(
+            "connection {id} is used by subscription {user}"
+        )));
+    }
     streams.store.delete_connection(&project_id, &id)?;
+    streams.forget_producer(&project_id, &id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -2,21 +2,24 @@
 //! A subscription names one event source (an event's `source` must equal its name), an
 //! optional filter (the language event streams use, over the CloudEvent) and up to 5 targets.
 //! fgs's targets are FunctionGraph functions of the project (`HC.FunctionGraph`,
-//! `detail.urn`), each with an optional transform of the event (ORIGINAL, CONSTANT, VARIABLE).
+//! `detail.urn`) and Kafka topics through its connections (`HC.Kafka`, `connection_id`,
+//! `kafka_detail.topic` and `keyTransform`), each with an optional transform of the event
+//! (ORIGINAL, CONSTANT, VARIABLE).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
+use rdkafka::producer::FutureRecord;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{json_body, now, ApiError, ApiResult, Page, Streams};
 use crate::definition::valid_name;
-use crate::engine::FunctionSink;
 use crate::rules::{Filter, Transform};
 use crate::store::{Resource, SUBSCRIPTION};
 
@@ -99,8 +102,14 @@ fn sources(body: &Value, time: &str) -> Result<Vec<Value>, ApiError> {
     })])
 }
 
-/// The validated `targets` of a body, as answered: FunctionGraph functions of `project_id`.
-fn targets(body: &Value, project_id: &str, time: &str) -> Result<Vec<Value>, ApiError> {
+/// The validated `targets` of a body, as answered: FunctionGraph functions of `project_id`,
+/// or Kafka topics through one of its connections.
+fn targets(
+    streams: &Streams,
+    body: &Value,
+    project_id: &str,
+    time: &str,
+) -> Result<Vec<Value>, ApiError> {
     let list = body
         .get("targets")
         .and_then(Value::as_array)
@@ -116,21 +125,43 @@ fn targets(body: &Value, project_id: &str, time: &str) -> Result<Vec<Value>, Api
         .map(|(i, target)| {
             let at = format!("targets[{i}]");
             let name = target.get("name").and_then(Value::as_str).unwrap_or_default();
-            if name != "HC.FunctionGraph" {
-                return Err(bad(format!(
-                    "{at}.name {name:?}: fgs delivers to HC.FunctionGraph targets"
-                )));
-            }
-            let detail = target.get("detail").cloned().unwrap_or(Value::Null);
-            let urn = detail.get("urn").and_then(Value::as_str).unwrap_or_default();
-            let ours = format!(":{project_id}:function:");
-            if !urn.starts_with("urn:fss:") || !urn.contains(&ours) {
-                return Err(bad(format!(
-                    "{at}.detail.urn {urn:?}: a function URN of this project"
-                )));
-            }
+            let detail = target.get("detail").cloned().unwrap_or_else(|| json!({}));
             if detail.to_string().len() > 1024 {
                 return Err(bad(format!("{at}.detail exceeds 1024 bytes")));
+            }
+            let connection_id = target
+                .get("connection_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let mut kafka_detail = Value::Null;
+            match name {
+                "HC.FunctionGraph" => {
+                    let urn = detail.get("urn").and_then(Value::as_str).unwrap_or_default();
+                    let ours = format!(":{project_id}:function:");
+                    if !urn.starts_with("urn:fss:") || !urn.contains(&ours) {
+                        return Err(bad(format!(
+                            "{at}.detail.urn {urn:?}: a function URN of this project"
+                        )));
+                    }
+                }
+                "HC.Kafka" => {
+                    if streams.store.connection(project_id, connection_id)?.is_none() {
+                        return Err(bad(format!(
+                            "{at}.connection_id {connection_id:?}: a connection of this project"
+                        )));
+                    }
+                    kafka_detail = target.get("kafka_detail").cloned().unwrap_or(Value::Null);
+                    if kafka_detail["topic"].as_str().is_none_or(str::is_empty) {
+                        return Err(bad(format!("{at}.kafka_detail.topic is required")));
+                    }
+                    KafkaKey::parse(&kafka_detail["keyTransform"])
+                        .map_err(|e| bad(format!("{at}.kafka_detail.keyTransform: {e}")))?;
+                }
+                other => {
+                    return Err(bad(format!(
+                        "{at}.name {other:?}: fgs delivers to HC.FunctionGraph and HC.Kafka targets"
+                    )))
+                }
             }
             let transform = target
                 .get("transform")
@@ -148,8 +179,9 @@ fn targets(body: &Value, project_id: &str, time: &str) -> Result<Vec<Value>, Api
                 "id": id_of(target, &at)?,
                 "name": name,
                 "provider_type": target.get("provider_type").and_then(Value::as_str).unwrap_or("OFFICIAL"),
-                "connection_id": target.get("connection_id").and_then(Value::as_str).unwrap_or_default(),
+                "connection_id": connection_id,
                 "detail": detail,
+                "kafka_detail": kafka_detail,
                 "retry_times": retry_times,
                 "transform": transform,
                 "created_time": time,
@@ -196,7 +228,7 @@ pub(crate) async fn create(
         "channel_name": channel.name,
         "used": [],
         "sources": sources(&body, &time)?,
-        "targets": targets(&body, &project_id, &time)?,
+        "targets": targets(&streams, &body, &project_id, &time)?,
         "created_time": time,
         "updated_time": time,
     });
@@ -277,7 +309,7 @@ pub(crate) async fn update(
         detail["sources"] = json!(sources(&body, &time)?);
     }
     if body.get("targets").is_some() {
-        detail["targets"] = json!(targets(&body, &project_id, &time)?);
+        detail["targets"] = json!(targets(&streams, &body, &project_id, &time)?);
     }
     detail["updated_time"] = json!(time);
     streams.store.update_resource(SUBSCRIPTION, &subscription)?;
@@ -353,7 +385,49 @@ pub(crate) struct Routes(Vec<Route>);
 struct Route {
     source: String,
     filter: Option<Filter>,
-    targets: Vec<(String, Transform)>,
+    targets: Vec<(Target, Transform)>,
+}
+
+/// Where a route delivers.
+enum Target {
+    /// An async invocation of this function.
+    Function { urn: String },
+    /// A record in this topic, through the project's connection.
+    Kafka {
+        connection_id: String,
+        topic: String,
+        key: KafkaKey,
+    },
+}
+
+/// How a Kafka target keys its records (`kafka_detail.keyTransform`): no key (`NONE`, the
+/// default), a constant, or a template filled from the event (`VARIABLE`).
+enum KafkaKey {
+    None,
+    Rule(Transform),
+}
+
+impl KafkaKey {
+    fn parse(rule: &Value) -> Result<Self, String> {
+        match rule["type"].as_str() {
+            None | Some("NONE") => Ok(KafkaKey::None),
+            Some("CONSTANT" | "VARIABLE") => Ok(KafkaKey::Rule(
+                Transform::parse(rule, false).map_err(|e| e.to_string())?,
+            )),
+            Some(other) => Err(format!("type {other:?}: NONE, CONSTANT or VARIABLE")),
+        }
+    }
+
+    fn of(&self, event: &Value) -> Option<String> {
+        match self {
+            KafkaKey::None => None,
+            KafkaKey::Rule(rule) => match rule.apply(event).into_owned() {
+                Value::Null => None,
+                Value::String(s) => Some(s),
+                other => Some(other.to_string()),
+            },
+        }
+    }
 }
 
 /// The routes of `channel_id`'s enabled subscriptions.
@@ -379,12 +453,23 @@ pub(crate) fn routes(
             .into_iter()
             .flatten()
             .map(|t| {
-                let transform = Transform::parse(&t["transform"], true)
+                let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+                let target = if t["name"] == "HC.Kafka" {
+                    Target::Kafka {
+                        connection_id: text(&t["connection_id"]),
+                        topic: text(&t["kafka_detail"]["topic"]),
+                        key: KafkaKey::parse(&t["kafka_detail"]["keyTransform"])
+                            .map_err(ApiError::Internal)?,
+                    }
+                } else {
+                    Target::Function {
+                        urn: text(&t["detail"]["urn"]),
+                    }
+                };
+                // A function takes JSON; a Kafka record takes a string as its text.
+                let transform = Transform::parse(&t["transform"], target.is_function())
                     .map_err(|e| ApiError::Internal(e.to_string()))?;
-                Ok((
-                    t["detail"]["urn"].as_str().unwrap_or_default().to_string(),
-                    transform,
-                ))
+                Ok((target, transform))
             })
             .collect::<Result<_, ApiError>>()?;
         routes.push(Route {
@@ -396,12 +481,19 @@ pub(crate) fn routes(
     Ok(Routes(routes))
 }
 
+impl Target {
+    fn is_function(&self) -> bool {
+        matches!(self, Target::Function { .. })
+    }
+}
+
 impl Routes {
-    /// Hands `event` to every target whose subscription takes it, as an async invocation of
-    /// the target function (journaled before this returns). The first failure, if any.
+    /// Hands `event` to every target whose subscription takes it: an async invocation of a
+    /// target function (journaled before this returns), a record a Kafka target's broker has
+    /// acknowledged. The first failure, if any.
     pub(crate) async fn deliver(
         &self,
-        sink: &dyn FunctionSink,
+        streams: &Streams,
         project_id: &str,
         event: &Value,
     ) -> Result<(), String> {
@@ -411,11 +503,57 @@ impl Routes {
             {
                 continue;
             }
-            for (urn, transform) in &route.targets {
-                let payload = transform.apply(event).to_string().into_bytes();
-                sink.deliver(project_id, urn, payload, false).await?;
+            for (target, transform) in &route.targets {
+                let value = transform.apply(event);
+                match target {
+                    Target::Function { urn } => {
+                        let payload = value.to_string().into_bytes();
+                        streams
+                            .sink
+                            .deliver(project_id, urn, payload, false)
+                            .await?;
+                    }
+                    Target::Kafka {
+                        connection_id,
+                        topic,
+                        key,
+                    } => {
+                        let payload = match value.as_ref() {
+                            Value::String(s) => s.clone().into_bytes(),
+                            other => other.to_string().into_bytes(),
+                        };
+                        let producer = streams.producer(project_id, connection_id)?;
+                        let key = key.of(event);
+                        let mut record = FutureRecord::to(topic).payload(&payload);
+                        if let Some(key) = &key {
+                            record = record.key(key);
+                        }
+                        producer
+                            .send(record, Duration::from_secs(10))
+                            .await
+                            .map_err(|(e, _)| format!("Kafka target {topic}: {e}"))?;
+                    }
+                }
             }
         }
         Ok(())
     }
+}
+
+/// The name of a subscription of `project_id` with a target through connection `id`, if any.
+pub(crate) fn using_connection(
+    streams: &Streams,
+    project_id: &str,
+    id: &str,
+) -> Result<Option<String>, ApiError> {
+    Ok(streams
+        .store
+        .resources(SUBSCRIPTION, project_id)?
+        .into_iter()
+        .find(|s| {
+            s.detail["targets"]
+                .as_array()
+                .is_some_and(|ts| ts.iter().any(|t| t["connection_id"] == id))
+        })
+        .map(|s| s.name))
 }

@@ -432,11 +432,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "resuming event streams that were running before the restart"
         );
     }
-    let streams = Arc::new(fgs_eventstream::api::Streams {
-        store: stream_store,
+    let streams = Arc::new(fgs_eventstream::api::Streams::new(
+        stream_store,
         engine,
         sink,
-    });
+    ));
     let recovered =
         asynchronous::dispatch::recover(&app).context("cannot recover async requests")?;
     if recovered > 0 {
