@@ -343,7 +343,11 @@ def test_a_function_reaches_nothing_of_the_host_or_other_instances(fresh_fgs, wi
     out = json.loads(r.json()["result"])
     assert out["listening"] == [9000], out
     assert out["loopback_open"] == [9000], out
-    assert out["host_reached"] == [], out
+    # An address can leave the host while the probe runs (the veth of another host's instance
+    # reaped meanwhile): then it is routed to the outside like any foreign address, where this
+    # machine's network may well answer. Only addresses still the host's count.
+    still = set(host_addresses() + ["100.64.0.1"])
+    assert [h for h in out["host_reached"] if h[0] in still] == [], out
     assert out["outside"] == 200, out
     assert witness.seen["probe"] == 1
 
