@@ -277,3 +277,22 @@ def test_a_kafka_target_gets_each_event_before_put_events_answers(fgs, kafka):
     refused(lambda: bad(kafka_detail={"topic": out, "keyTransform": {"type": "SOMETIMES"}}), 400, "EG.00014000")
     r = requests.delete("%s/v1/%s/connections/%s" % (fgs.url, PROJECT, conn))
     assert (r.status_code, r.json()["error_code"]) == (400, "EG.00014000") and sub.name in r.text
+
+
+def test_channels_subscriptions_and_sources_are_bounded_per_project(fgs):
+    project = "1a2b3c4d5e6f708192a3b4c5d6e7f801"
+    url = "%s/v1/%s" % (fgs.url, project)
+    post = lambda path, body: requests.post(url + path, json=body)
+    # The default channel is one of the project's 100.
+    for i in range(99):
+        r = post("/channels", {"name": "ch-%d" % i})
+        assert r.status_code == 200, r.text
+    full = post("/channels", {"name": "one-too-many"})
+    assert (full.status_code, full.json()["error_code"]) == (400, "EG.00014000") and "100" in full.text, full.text
+    listed = requests.get(url + "/channels", params={"limit": 1000}).json()
+    assert listed["total"] == 100 and "one-too-many" not in [c["name"] for c in listed["items"]]
+    channel = listed["items"][0]["id"]
+    for i in range(100):
+        assert post("/sources", {"name": "src-%d" % i, "channel_id": channel}).status_code == 200
+    full = post("/sources", {"name": "src-100", "channel_id": channel})
+    assert (full.status_code, full.json()["error_code"]) == (400, "EG.00014000"), full.text

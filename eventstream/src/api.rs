@@ -79,6 +79,64 @@ impl Streams {
     }
 }
 
+/// Channels, subscriptions or event sources a project may have, of each kind; and the host,
+/// all projects together (without authentication any project id is a tenant: invented ids
+/// must not multiply the project limit). Beyond them a create answers 400 `EG.00014000`.
+pub const MAX_RESOURCES_PER_PROJECT: usize = 100;
+pub const MAX_RESOURCES_PER_HOST: usize = 10_000;
+
+/// Stores a new channel, subscription or event source (`what` names its kind in refusals),
+/// within [`MAX_RESOURCES_PER_PROJECT`] and [`MAX_RESOURCES_PER_HOST`], its name unique in the
+/// project.
+pub(crate) fn insert_resource(
+    streams: &Streams,
+    kind: &str,
+    what: &str,
+    r: &crate::store::Resource,
+) -> Result<(), ApiError> {
+    use crate::store::Inserted;
+    let inserted = streams.store.insert_resource(
+        kind,
+        r,
+        MAX_RESOURCES_PER_PROJECT,
+        MAX_RESOURCES_PER_HOST,
+    )?;
+    match inserted {
+        Inserted::Done => Ok(()),
+        Inserted::NameTaken => Err(ApiError::BadRequest(format!(
+            "a {what} named {:?} already exists in this project",
+            r.name
+        ))),
+        Inserted::ProjectFull => Err(ApiError::BadRequest(format!(
+            "the project has {MAX_RESOURCES_PER_PROJECT} {what}s, as many as it may"
+        ))),
+        Inserted::HostFull => Err(ApiError::BadRequest(format!(
+            "the host has {MAX_RESOURCES_PER_HOST} {what}s, as many as it may"
+        ))),
+    }
+}
+
+/// A listing of a project's `resources` in EventGrid's paged form: those whose answer has,
+/// for each `(field, wanted)`, that value (an absent or empty query value matches all).
+pub(crate) fn list_resources(
+    resources: &[crate::store::Resource],
+    page: &Page,
+    filters: &[(&str, &Option<String>)],
+) -> ApiResult {
+    let (offset, limit) = page.bounds()?;
+    let matching: Vec<&crate::store::Resource> = resources
+        .iter()
+        .filter(|r| {
+            filters.iter().all(|(field, wanted)| {
+                wanted
+                    .as_deref()
+                    .is_none_or(|w| w.is_empty() || r.detail[*field] == w)
+            })
+        })
+        .collect();
+    Ok(Json(page_json(&matching, offset, limit, |r| r.detail.clone())).into_response())
+}
+
 /// One page of `items` from `offset`, at most `limit`, as EventGrid lists:
 /// `{"total", "size", "items"}`.
 pub(crate) fn page_json<T>(

@@ -58,7 +58,16 @@ fn channels(streams: &Streams, project_id: &str) -> Result<Vec<Resource>, ApiErr
         name: DEFAULT.into(),
     };
     // Another request may have made it meanwhile: then the name is taken, and it is there.
-    streams.store.insert_resource(CHANNEL, &default)?;
+    if let Err(refused) = crate::api::insert_resource(streams, CHANNEL, "channel", &default) {
+        if streams
+            .store
+            .resources(CHANNEL, project_id)?
+            .iter()
+            .all(|c| c.name != DEFAULT)
+        {
+            return Err(refused);
+        }
+    }
     Ok(streams.store.resources(CHANNEL, project_id)?)
 }
 
@@ -97,11 +106,7 @@ pub(crate) async fn create(
         project_id,
         name: name.to_string(),
     };
-    if !streams.store.insert_resource(CHANNEL, &channel)? {
-        return Err(ApiError::BadRequest(format!(
-            "a channel named {name:?} already exists in this project"
-        )));
-    }
+    crate::api::insert_resource(&streams, CHANNEL, "channel", &channel)?;
     Ok(Json(channel.detail).into_response())
 }
 
@@ -120,21 +125,12 @@ pub(crate) async fn list(
     Path(project_id): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult {
-    let (offset, limit) = q.page.bounds()?;
-    let wanted = |c: &&Resource| {
-        q.name
-            .as_deref()
-            .is_none_or(|n| n.is_empty() || c.name == n)
-            && q.provider_type
-                .as_deref()
-                .is_none_or(|p| p.is_empty() || c.detail["provider_type"] == p)
-    };
     let all = channels(&streams, &project_id)?;
-    let matching: Vec<&Resource> = all.iter().filter(wanted).collect();
-    Ok(Json(crate::api::page_json(&matching, offset, limit, |c| {
-        c.detail.clone()
-    }))
-    .into_response())
+    crate::api::list_resources(
+        &all,
+        &q.page,
+        &[("name", &q.name), ("provider_type", &q.provider_type)],
+    )
 }
 
 /// Why one event of a put_events call is refused, if it is: CloudEvents 1.0's required

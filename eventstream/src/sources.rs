@@ -76,11 +76,7 @@ pub(crate) async fn create(
         project_id,
         name: name.to_string(),
     };
-    if !streams.store.insert_resource(SOURCE, &source)? {
-        return Err(ApiError::BadRequest(format!(
-            "an event source named {name:?} already exists in this project"
-        )));
-    }
+    crate::api::insert_resource(&streams, SOURCE, "event source", &source)?;
     Ok(Json(source.detail).into_response())
 }
 
@@ -100,21 +96,14 @@ pub(crate) async fn list(
     Path(project_id): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult {
-    let (offset, limit) = q.page.bounds()?;
-    let is = |want: &Option<String>, have: &Value| {
-        want.as_deref().is_none_or(|w| w.is_empty() || have == w)
-    };
     let all = streams.store.resources(SOURCE, &project_id)?;
-    let matching: Vec<&Resource> = all
-        .iter()
-        .filter(|s| {
-            is(&q.channel_id, &s.detail["channel_id"])
-                && is(&q.name, &s.detail["name"])
-                && is(&q.provider_type, &s.detail["provider_type"])
-        })
-        .collect();
-    Ok(Json(crate::api::page_json(&matching, offset, limit, |s| {
-        s.detail.clone()
-    }))
-    .into_response())
+    crate::api::list_resources(
+        &all,
+        &q.page,
+        &[
+            ("channel_id", &q.channel_id),
+            ("name", &q.name),
+            ("provider_type", &q.provider_type),
+        ],
+    )
 }

@@ -428,6 +428,15 @@ pub struct Resource {
     pub detail: Value,
 }
 
+/// What [`StreamStore::insert_resource`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    Done,
+    NameTaken,
+    ProjectFull,
+    HostFull,
+}
+
 /// The kinds of [`Resource`].
 pub const CHANNEL: &str = "channel";
 pub const SUBSCRIPTION: &str = "subscription";
@@ -446,13 +455,40 @@ fn read_resource(row: &rusqlite::Row<'_>) -> rusqlite::Result<Resource> {
 }
 
 impl StreamStore {
-    /// Inserts a resource of `kind`; `Ok(false)` when the project has one of that name.
-    pub fn insert_resource(&self, kind: &str, r: &Resource) -> rusqlite::Result<bool> {
+    /// Inserts a resource of `kind` unless its project already has `per_project` of that kind,
+    /// the host `per_host`, or the project one of that name (counted and inserted under one
+    /// lock, so concurrent creates cannot pass a limit together).
+    pub fn insert_resource(
+        &self,
+        kind: &str,
+        r: &Resource,
+        per_project: usize,
+        per_host: usize,
+    ) -> rusqlite::Result<Inserted> {
         let conn = self.conn.lock().unwrap();
-        unless_name_taken(conn.execute(
+        let count = |project: Option<&str>| -> rusqlite::Result<usize> {
+            conn.query_row(
+                "SELECT COUNT(*) FROM eg_resources WHERE kind = ?1 AND (?2 IS NULL OR project_id = ?2)",
+                params![kind, project],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+        };
+        if count(Some(&r.project_id))? >= per_project {
+            return Ok(Inserted::ProjectFull);
+        }
+        if count(None)? >= per_host {
+            return Ok(Inserted::HostFull);
+        }
+        let written = unless_name_taken(conn.execute(
             "INSERT INTO eg_resources (id, project_id, kind, name, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![r.id, r.project_id, kind, r.name, r.detail.to_string()],
-        ))
+        ))?;
+        Ok(if written {
+            Inserted::Done
+        } else {
+            Inserted::NameTaken
+        })
     }
 
     /// Replaces a resource's detail; whether it existed.

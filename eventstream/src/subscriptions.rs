@@ -238,11 +238,7 @@ pub(crate) async fn create(
         name: name.to_string(),
         detail,
     };
-    if !streams.store.insert_resource(SUBSCRIPTION, &subscription)? {
-        return Err(bad(format!(
-            "a subscription named {name:?} already exists in this project"
-        )));
-    }
+    crate::api::insert_resource(&streams, SUBSCRIPTION, "subscription", &subscription)?;
     Ok(Json(subscription.detail).into_response())
 }
 
@@ -260,23 +256,12 @@ pub(crate) async fn list(
     Path(project_id): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult {
-    let (offset, limit) = q.page.bounds()?;
     let all = streams.store.resources(SUBSCRIPTION, &project_id)?;
-    let matching: Vec<&Resource> = all
-        .iter()
-        .filter(|s| {
-            q.channel_id
-                .as_deref()
-                .is_none_or(|c| c.is_empty() || s.detail["channel_id"] == c)
-                && q.name
-                    .as_deref()
-                    .is_none_or(|n| n.is_empty() || s.name == n)
-        })
-        .collect();
-    Ok(Json(crate::api::page_json(&matching, offset, limit, |s| {
-        s.detail.clone()
-    }))
-    .into_response())
+    crate::api::list_resources(
+        &all,
+        &q.page,
+        &[("channel_id", &q.channel_id), ("name", &q.name)],
+    )
 }
 
 /// `GET /v1/{project_id}/subscriptions/{id}`
