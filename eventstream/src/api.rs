@@ -116,6 +116,17 @@ pub(crate) fn insert_resource(
     }
 }
 
+/// The query of the channel, subscription and event source listings (each uses the filters
+/// its operation documents).
+#[derive(Debug, Deserialize)]
+pub(crate) struct ResourceQuery {
+    #[serde(flatten)]
+    pub page: Page,
+    pub channel_id: Option<String>,
+    pub name: Option<String>,
+    pub provider_type: Option<String>,
+}
+
 /// A listing of a project's `resources` in EventGrid's paged form: those whose answer has,
 /// for each `(field, wanted)`, that value (an absent or empty query value matches all).
 pub(crate) fn list_resources(

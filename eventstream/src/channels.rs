@@ -14,10 +14,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum::Json;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{json_body, now, ApiError, ApiResult, Page, Streams};
+use crate::api::{json_body, now, ApiError, ApiResult, Streams};
 use crate::definition::valid_name;
 use crate::store::{Resource, CHANNEL};
 use crate::subscriptions;
@@ -110,20 +109,12 @@ pub(crate) async fn create(
     Ok(Json(channel.detail).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct ListQuery {
-    #[serde(flatten)]
-    page: Page,
-    name: Option<String>,
-    provider_type: Option<String>,
-}
-
 /// `GET /v1/{project_id}/channels?offset=&limit=&name=&provider_type=` → `{"total", "size",
 /// "items"}`.
 pub(crate) async fn list(
     State(streams): State<Arc<Streams>>,
     Path(project_id): Path<String>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<crate::api::ResourceQuery>,
 ) -> ApiResult {
     let all = channels(&streams, &project_id)?;
     crate::api::list_resources(

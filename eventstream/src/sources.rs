@@ -8,10 +8,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum::Json;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{json_body, now, ApiError, ApiResult, Page, Streams};
+use crate::api::{json_body, now, ApiError, ApiResult, Streams};
 use crate::store::{Resource, SOURCE};
 
 /// A custom source's name: lower-case letters, digits, '.', '_', '-', starting with a letter
@@ -80,21 +79,12 @@ pub(crate) async fn create(
     Ok(Json(source.detail).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct ListQuery {
-    #[serde(flatten)]
-    page: Page,
-    channel_id: Option<String>,
-    name: Option<String>,
-    provider_type: Option<String>,
-}
-
 /// `GET /v1/{project_id}/sources?channel_id=&name=&provider_type=&offset=&limit=`: the
 /// project's custom sources (fgs has no official ones).
 pub(crate) async fn list(
     State(streams): State<Arc<Streams>>,
     Path(project_id): Path<String>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<crate::api::ResourceQuery>,
 ) -> ApiResult {
     let all = streams.store.resources(SOURCE, &project_id)?;
     crate::api::list_resources(

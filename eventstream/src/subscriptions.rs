@@ -15,10 +15,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use rdkafka::producer::FutureRecord;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{json_body, now, ApiError, ApiResult, Page, Streams};
+use crate::api::{json_body, now, ApiError, ApiResult, Streams};
 use crate::definition::valid_name;
 use crate::rules::{Filter, Transform};
 use crate::store::{Resource, SUBSCRIPTION};
@@ -242,19 +241,11 @@ pub(crate) async fn create(
     Ok(Json(subscription.detail).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct ListQuery {
-    #[serde(flatten)]
-    page: Page,
-    channel_id: Option<String>,
-    name: Option<String>,
-}
-
 /// `GET /v1/{project_id}/subscriptions?channel_id=&name=&offset=&limit=`
 pub(crate) async fn list(
     State(streams): State<Arc<Streams>>,
     Path(project_id): Path<String>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<crate::api::ResourceQuery>,
 ) -> ApiResult {
     let all = streams.store.resources(SUBSCRIPTION, &project_id)?;
     crate::api::list_resources(
