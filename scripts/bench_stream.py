@@ -4,6 +4,9 @@
    (memory storage); a stream (seek_to earliest, batch_window.count COUNT, thread_num THREADS,
    SYNC) delivers them to a no-op Python function. The rate is read from
    fgs_stream_delivered_total, sustained = between 10% and 90% of the records.
+   With SOURCE=rocketmq: a rocketmq-rust 1.0.0 name server and broker instead (4 queues), the
+   RECORDS messages sent in batches of 1000 by eventstream/examples/rocketmq_produce, and an
+   HC.COMMUNITY_ROCKETMQ stream with consumer_batch_max_size COUNT (latency is not measured).
 2. Latency: one record at a time (every 20 ms) through a stream with batch_window.count 1; the
    function reports time.time() minus the producer's time.time() carried in the record. The
    same measured for a plain consumer of the broker (kafka-python, default fetch settings)
@@ -33,6 +36,7 @@ RECORDS = int(os.environ.get("RECORDS", 500_000))
 PARTITIONS = int(os.environ.get("PARTITIONS", 4))
 THREADS = int(os.environ.get("THREADS", 4))
 COUNT = int(os.environ.get("COUNT", 100))
+SOURCE = os.environ.get("SOURCE", "kafka")
 LATENCY_SAMPLES = int(os.environ.get("LATENCY_SAMPLES", 500))
 
 NOOP = "def handler(event, context):\n    return 'ok'\n"
@@ -61,9 +65,15 @@ def create_topic(addr, name, partitions):
 
 
 def stream(host, addr, topic, urn, count, threads):
+    if SOURCE == "rocketmq":
+        source = {"name": "HC.COMMUNITY_ROCKETMQ", "source_community_rocketmq": {
+            "addr": addr, "group": "GID-" + topic, "topic": topic, "vpc_id": "v", "subnet_id": "s",
+            "consumer_batch_max_size": count}}
+    else:
+        source = {"name": "HC.Kafka", "source_kafka": {"addr": addr, "group": "g-" + topic, "topic": topic,
+                                                       "seek_to": "earliest"}}
     body = {"name": "bench-%s" % topic,
-            "source": {"name": "HC.Kafka", "source_kafka": {"addr": addr, "group": "g-" + topic, "topic": topic,
-                                                            "seek_to": "earliest"}},
+            "source": source,
             "sink": {"name": "HC.FunctionGraph", "sink_fg": {"urn": urn, "invoke_type": "SYNC"}},
             "option": {"thread_num": threads, "batch_window": {"count": count, "interval": 1}}}
     base = "%s/v1/%s/eventstreamings" % (host.url, "0a1b2c3d4e5f60718293a4b5c6d7e8f9")
@@ -79,16 +89,19 @@ def delivered(host, sid):
     return int(m.group(1)) if m else 0
 
 
-def throughput(host, addr):
+def throughput(host, addr, mq=None):
     topic = "throughput"
-    create_topic(addr, topic, PARTITIONS)
-    producer = KafkaProducer(bootstrap_servers=addr, linger_ms=20, batch_size=1 << 20)
-    pad = "x" * 64
     started = time.time()
-    for i in range(RECORDS):
-        producer.send(topic, key=b"k%d" % (i % 1000), value=b'{"i": %d, "pad": "%s"}' % (i, pad.encode()))
-    producer.flush()
-    producer.close()
+    if mq:
+        mq.produce(topic, RECORDS, batch=1000)
+    else:
+        create_topic(addr, topic, PARTITIONS)
+        producer = KafkaProducer(bootstrap_servers=addr, linger_ms=20, batch_size=1 << 20)
+        pad = "x" * 64
+        for i in range(RECORDS):
+            producer.send(topic, key=b"k%d" % (i % 1000), value=b'{"i": %d, "pad": "%s"}' % (i, pad.encode()))
+        producer.flush()
+        producer.close()
     print("produced %d records in %.1fs" % (RECORDS, time.time() - started), flush=True)
     fn = host.create(**python_fn("noop", NOOP, timeout=10, memory_size=256))
     host.invoke(fn["func_urn"], {})  # a warm instance
@@ -103,9 +116,9 @@ def throughput(host, addr):
     lo = next((t, n) for t, n in samples if n >= RECORDS * 0.1)
     hi = next((t, n) for t, n in samples if n >= RECORDS * 0.9)
     print("throughput: %d events in %.2fs from the first delivery: %.0f events/s overall, %.0f events/s sustained "
-          "(10%%–90%%), batch_window.count %d, thread_num %d, %d partitions"
+          "(10%%–90%%), %s source, batch %d, thread_num %d, %d partitions"
           % (RECORDS, samples[-1][0] - first, RECORDS / (samples[-1][0] - first), (hi[1] - lo[1]) / (hi[0] - lo[0]),
-             COUNT, THREADS, PARTITIONS), flush=True)
+             SOURCE, COUNT, THREADS, 4 if mq else PARTITIONS), flush=True)
 
 
 class Latencies(http.server.BaseHTTPRequestHandler):
@@ -186,6 +199,17 @@ def latency(host, addr):
 
 
 def main():
+    if SOURCE == "rocketmq":
+        from test_eventstream_rocketmq import RocketMq
+        mq = RocketMq()
+        with tempfile.TemporaryDirectory(prefix="fgs-bench-stream-") as work:
+            host = Fgs(os.path.join(work, "fgs")).start()
+            try:
+                throughput(host, mq.addr, mq)
+            finally:
+                host.stop()
+                mq.close()
+        return
     with tempfile.TemporaryDirectory(prefix="fgs-bench-stream-") as work:
         broker, addr = start_broker(work)
         host = Fgs(os.path.join(work, "fgs")).start()

@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "building fgs (release)"
+step "building fgs (release), and the RocketMQ test producer"
 cargo build --release --locked
+cargo build --release --locked -p fgs-eventstream --example rocketmq_produce
 
 step "WebAssembly example functions (wasm32-wasip2)"
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
@@ -40,6 +41,17 @@ if [ ! -x "$TOOLS/bin/tansu" ]; then
   cargo install tansu --version 0.6.0 --features dynostore --locked --root "$TOOLS"
 fi
 
+step "RocketMQ name server and broker for the RocketMQ source tests (rocketmq-rust 1.0.0, cached)"
+if [ ! -x "$TOOLS/bin/rocketmq-namesrv-rust" ] || [ ! -x "$TOOLS/bin/rocketmq-broker-rust" ]; then
+  echo "building rocketmq-rust's name server and broker 1.0.0 once into $TOOLS (several minutes)"
+  # One target dir for both: they share most of their dependencies.
+  CARGO_TARGET_DIR="$TOOLS/build-rocketmq" cargo install rocketmq-namesrv --version 1.0.0 \
+    --no-default-features --locked --root "$TOOLS"
+  CARGO_TARGET_DIR="$TOOLS/build-rocketmq" cargo install rocketmq-broker --version 1.0.0 \
+    --locked --root "$TOOLS"
+  rm -rf "$TOOLS/build-rocketmq"
+fi
+
 step "end-to-end tests"
-TANSU_BIN="$TOOLS/bin/tansu" FGS_BIN="$PWD/target/release/fgs" \
+FGS_TOOLS="$TOOLS" TANSU_BIN="$TOOLS/bin/tansu" FGS_BIN="$PWD/target/release/fgs" \
   "$VENV/bin/python" -m pytest tests -q -p no:cacheprovider -W ignore::DeprecationWarning "$@"

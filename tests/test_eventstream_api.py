@@ -113,7 +113,7 @@ DELETE = object()
     (["name"], DELETE, "name is required"),
     (["description"], "d" * 256, "description"),
     (["source"], DELETE, "source is required"),
-    (["source", "name"], "HC.DMS_ROCKETMQ", "not supported by fgs"),
+    (["source", "name"], "HC.DMS_ROCKETMQ", "source.source_dms_rocketmq is required"),
     (["source", "name"], "HC.Unknown", "unknown source"),
     (["source", "source_kafka", "topic"], "", "topic is required"),
     (["source", "source_kafka", "group"], DELETE, "group is required"),

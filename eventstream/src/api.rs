@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::definition::{Definition, DefinitionError};
+use crate::definition::{Definition, DefinitionError, RocketMqSettings};
 use crate::engine::Engine;
 use crate::store::{StoredStream, StreamStore};
 
@@ -324,11 +324,18 @@ pub(crate) fn json_body(body: &Bytes) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
 }
 
-/// A stream definition from the body; a Kafka sink's connection must exist in the project.
-fn parse_body(store: &StreamStore, project_id: &str, body: &Bytes) -> Result<Definition, ApiError> {
+/// A stream definition from the body; a Kafka sink's connection must exist in the project,
+/// a DMS RocketMQ source's instance must be one the host knows.
+fn parse_body(streams: &Streams, project_id: &str, body: &Bytes) -> Result<Definition, ApiError> {
     let definition = Definition::parse(&json_body(body)?)?;
+    if let Some(rocketmq) = RocketMqSettings::of(&definition.json["source"])? {
+        streams
+            .engine
+            .rocketmq_address(&rocketmq)
+            .map_err(ApiError::BadRequest)?;
+    }
     if let Some(id) = definition.json["sink"]["sink_kafka"]["connectionId"].as_str() {
-        if store.connection(project_id, id)?.is_none() {
+        if streams.store.connection(project_id, id)?.is_none() {
             return Err(ApiError::BadRequest(format!(
                 "sink.sink_kafka.connectionId: connection {id:?} does not exist"
             )));
@@ -370,7 +377,7 @@ async fn create(
     Path(project_id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let definition = parse_body(&streams.store, &project_id, &body)?;
+    let definition = parse_body(&streams, &project_id, &body)?;
     let time = now();
     let stream = StoredStream {
         id: uuid::Uuid::new_v4().to_string(),
@@ -455,7 +462,7 @@ async fn update(
 ) -> ApiResult {
     let mut stream = find(&streams.store, &project_id, &id)?;
     let body = keep_masked_secrets(&body, &stream.definition)?;
-    let definition = parse_body(&streams.store, &project_id, &body)?;
+    let definition = parse_body(&streams, &project_id, &body)?;
     // An update stops a started stream, as in EventGrid; START it again to apply the change.
     streams.engine.stop(&id);
     if stream.status != CREATED {

@@ -12,7 +12,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 /// Where a stream definition holds a secret (JSON pointers).
-pub const STREAM_SECRETS: &[&str] = &["/source/source_kafka/password"];
+pub const STREAM_SECRETS: &[&str] = &[
+    "/source/source_kafka/password",
+    "/source/source_kafka/ssl_certificate_pwd",
+    "/source/source_community_rocketmq/secret_key",
+    "/source/source_dms_rocketmq/secret_key",
+    "/source/source_mobile_rocketmq/secret_key",
+];
 /// Where a connection holds a secret.
 pub const CONNECTION_SECRETS: &[&str] = &["/kafka_detail/password"];
 

@@ -144,6 +144,10 @@ struct ServeArgs {
     /// oldest go.
     #[arg(long, default_value_t = 1 << 30)]
     log_max_bytes: u64,
+    /// A DMS RocketMQ instance an event stream's `HC.DMS_ROCKETMQ` source may name by its
+    /// `instance_id`: `ID=HOST:PORT[;HOST:PORT]`, its name servers (repeatable).
+    #[arg(long = "rocketmq-instance", value_parser = parse_instance)]
+    rocketmq_instances: Vec<(String, String)>,
     /// Delay before the first retry of a failed async request; doubles with every retry.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     async_retry_delay: Duration,
@@ -237,23 +241,30 @@ enum SandboxMode {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FGS_LOG")
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("FGS_LOG").unwrap_or_else(|_| {
+                // The RocketMQ client logs every offset it persists and every heartbeat at info.
+                "info,rocketmq_client_rust=warn,rocketmq_transport=warn,rocketmq_runtime=warn"
+                    .into()
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(*args)),
+    let client = match cli.command {
+        Command::Serve(args) => return serve_host(args),
         Command::Dev(mut args) => {
             args.manifest
                 .get_or_insert_with(|| PathBuf::from("fgs.yaml"));
             args.watch = true;
-            runtime.block_on(serve(*args))
+            return serve_host(args);
         }
+        client => client,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match client {
+        Command::Serve(_) | Command::Dev(_) => unreachable!("served above"),
         Command::Apply(args) => exit_on_error(runtime.block_on(cli::apply(args)).map(|()| true)),
         Command::Invoke(args) => exit_on_error(runtime.block_on(cli::invoke(args))),
         Command::Functions(args) => exit_on_error(runtime.block_on(cli::functions(args))),
@@ -261,6 +272,15 @@ fn main() -> anyhow::Result<()> {
         Command::Streams(args) => exit_on_error(runtime.block_on(cli::streams(args))),
         Command::Logs(args) => exit_on_error(runtime.block_on(cli::logs(args))),
     }
+}
+
+/// Runs the host: its data dir first, while there is one thread, then the async runtime.
+fn serve_host(args: Box<ServeArgs>) -> anyhow::Result<()> {
+    let data_dir = DataDir::new(&args)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(*args, data_dir))
 }
 
 /// How a client command ends: 0 when it did what was asked, 1 when the host refused it (the
@@ -276,26 +296,51 @@ fn exit_on_error(outcome: anyhow::Result<bool>) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+/// The host's data dir, made before the async runtime starts (the RocketMQ client reads where
+/// it keeps BROADCASTING offsets from the environment, which is set while there is one thread).
+struct DataDir {
+    path: PathBuf,
+    /// `--ephemeral`'s temporary dir: removed when serve returns (a host killed with SIGKILL
+    /// leaves it behind).
+    ephemeral: Option<tempfile::TempDir>,
+}
+
+impl DataDir {
+    fn new(args: &ServeArgs) -> anyhow::Result<Self> {
+        let ephemeral = if args.ephemeral {
+            Some(
+                tempfile::Builder::new()
+                    .prefix("fgs-ephemeral-")
+                    .tempdir()
+                    .context("cannot make a temporary data dir")?,
+            )
+        } else {
+            None
+        };
+        let path = ephemeral
+            .as_ref()
+            .map_or(args.data_dir.clone(), |d| d.path().to_path_buf());
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create data dir {}", path.display()))?;
+        // Instances run in their code directory: every path handed to them must be absolute.
+        let path = std::fs::canonicalize(&path)?;
+        // SAFETY: no other thread runs yet (the async runtime is built after this).
+        unsafe {
+            std::env::set_var(
+                fgs_eventstream::engine::rocketmq::LOCAL_OFFSETS_DIR,
+                path.join("rocketmq-offsets"),
+            )
+        };
+        Ok(DataDir { path, ephemeral })
+    }
+}
+
+async fn serve(args: ServeArgs, data_dir: DataDir) -> anyhow::Result<()> {
     let args = Arc::new(args);
-    // Removed when serve returns (a host killed with SIGKILL leaves it behind).
-    let ephemeral = if args.ephemeral {
-        Some(
-            tempfile::Builder::new()
-                .prefix("fgs-ephemeral-")
-                .tempdir()
-                .context("cannot make a temporary data dir")?,
-        )
-    } else {
-        None
-    };
-    let data_dir = ephemeral
-        .as_ref()
-        .map_or(args.data_dir.clone(), |d| d.path().to_path_buf());
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    // Instances run in their code directory: every path handed to them must be absolute.
-    let data_dir = std::fs::canonicalize(&data_dir)?;
+    let DataDir {
+        path: data_dir,
+        ephemeral,
+    } = data_dir;
     // The sandbox (as root: the first network namespace and nftables table, ~25 ms) is set
     // up while the stores open.
     let sandbox = {
@@ -424,6 +469,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.async_retry_delay,
         fgs_eventstream::metrics::StreamMetrics::new(app.metrics.registry())
             .context("stream metrics")?,
+        args.rocketmq_instances.iter().cloned().collect(),
     );
     let resumed = engine.resume().context("cannot resume event streams")?;
     if resumed > 0 {
@@ -659,6 +705,15 @@ async fn shutdown_signal() {
 /// The lanes of `--prewarm`.
 #[derive(Debug, Clone)]
 struct PrewarmLanes(Vec<LaneConfig>);
+
+fn parse_instance(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((id, addr)) if !id.is_empty() && !addr.is_empty() => {
+            Ok((id.to_string(), addr.to_string()))
+        }
+        _ => Err(format!("{text:?} is not ID=HOST:PORT")),
+    }
+}
 
 fn parse_prewarm(text: &str) -> Result<PrewarmLanes, String> {
     PrewarmConfig::parse(text, 0).map(|c| PrewarmLanes(c.lanes))

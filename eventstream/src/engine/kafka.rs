@@ -2,10 +2,14 @@
 //! Kafka sink's producer.
 
 use prometheus::IntGauge;
-use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::FutureProducer;
-use rdkafka::{ClientConfig, ClientContext, Statistics};
+use rdkafka::{ClientConfig, ClientContext, Message, Offset, Statistics, TopicPartitionList};
 use serde_json::Value;
+
+use super::envelope::Record;
+use super::source::{Source, SourceFuture};
 
 /// How often librdkafka reports statistics (the lag gauge's refresh period).
 const STATISTICS_INTERVAL_MS: &str = "1000";
@@ -31,8 +35,47 @@ impl ClientContext for SourceContext {
 
 impl ConsumerContext for SourceContext {}
 
-/// A stream's source consumer.
-pub type Source = StreamConsumer<SourceContext>;
+/// A stream's (or a Kafka trigger's) source consumer.
+pub struct KafkaSource(StreamConsumer<SourceContext>);
+
+impl Source for KafkaSource {
+    fn recv(&self) -> SourceFuture<'_, Record> {
+        Box::pin(async move {
+            let m = self
+                .0
+                .recv()
+                .await
+                .map_err(|e| format!("Kafka source: {e}"))?;
+            Ok(record(&m))
+        })
+    }
+
+    /// Commits asynchronously: the consumer sends the offsets in the background.
+    fn commit<'a>(&'a self, batch: &'a [Record]) -> SourceFuture<'a, ()> {
+        Box::pin(async move {
+            let mut list = TopicPartitionList::new();
+            for ((topic, _, partition), offset) in Record::next_offsets(batch) {
+                list.add_partition_offset(topic, partition, Offset::Offset(offset))
+                    .map_err(|e| e.to_string())?;
+            }
+            self.0
+                .commit(&list, CommitMode::Async)
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+fn record(m: &BorrowedMessage<'_>) -> Record {
+    Record {
+        topic: m.topic().to_string(),
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key().map(<[u8]>::to_vec),
+        value: m.payload().map(<[u8]>::to_vec),
+        timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
+        rocketmq: None,
+    }
+}
 
 /// The settings every client of a Kafka instance shares: its addresses and SASL.
 fn client_config(kafka: &Value) -> ClientConfig {
@@ -69,9 +112,9 @@ pub fn consumer(
     source: &Value,
     topics: &[String],
     lag: IntGauge,
-) -> Result<Source, String> {
+) -> Result<KafkaSource, String> {
     let text = |k: &str| source.get(k).and_then(Value::as_str).unwrap_or_default();
-    let consumer: Source = client_config(source)
+    let consumer: StreamConsumer<SourceContext> = client_config(source)
         .set("group.id", text("group"))
         .set("group.instance.id", member)
         .set("enable.auto.commit", "false")
@@ -85,7 +128,7 @@ pub fn consumer(
     consumer
         .subscribe(&topics)
         .map_err(|e| format!("cannot subscribe: {e}"))?;
-    Ok(consumer)
+    Ok(KafkaSource(consumer))
 }
 
 /// A producer for a Kafka sink's connection (`kafka_detail`), with its `acks`.

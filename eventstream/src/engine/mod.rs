@@ -1,21 +1,24 @@
-//! Running streams: consume Kafka, filter, transform, deliver in batches, commit.
+//! Running streams: consume Kafka or RocketMQ, filter, transform, deliver in batches, commit.
 //!
-//! Each started stream is a task with its own Kafka consumer (group `source_kafka.group`,
-//! `auto.offset.reset` = `seek_to`, no auto-commit) feeding `thread_num` [`lane`]s, the
-//! stream's parallel sinks; a partition always goes to the same lane, so its order holds.
-//! Offsets are committed only after the sink succeeded, so delivery is at least once; when a
-//! lane's retries run out the stream goes to ERROR and stops without committing, so nothing is
+//! Each started stream is a task with its own consumer feeding `thread_num` [`lane`]s, the
+//! stream's parallel sinks; a partition (or queue) always goes to the same lane, so its order
+//! holds. A Kafka source consumes in group `source_kafka.group` (`auto.offset.reset` =
+//! `seek_to`, no auto-commit); a RocketMQ source as [`rocketmq`] describes. Offsets are
+//! committed only after the sink succeeded, so delivery is at least once; when a lane's
+//! retries run out the stream goes to ERROR and stops without committing, so nothing is
 //! skipped. A broker that cannot be reached puts the stream in ERROR with the reason; it
 //! returns to RUNNING when records flow again.
 //!
 //! - [`envelope`]: a consumed record and its CloudEvents envelope.
-//! - [`kafka`]: the source's consumer (and its lag) and a Kafka sink's producer.
+//! - [`kafka`]: the Kafka source's consumer (and its lag) and a Kafka sink's producer.
+//! - [`rocketmq`]: the RocketMQ source's consumer (and its lag), for the three flavours.
 //! - [`source`]: consuming in lanes, batching, delivery with retries, commits (shared with
 //!   functions' Kafka triggers).
 //! - [`sink`]: the FunctionGraph and Kafka sinks, and the batch form they receive.
 
 pub mod envelope;
 pub mod kafka;
+pub mod rocketmq;
 pub mod sink;
 pub mod source;
 
@@ -31,12 +34,13 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::api::{ERROR, RUNNING};
-use crate::definition::Definition;
+use crate::definition::{Definition, RocketMqSettings};
 use crate::metrics::{StreamCounters, StreamMetrics};
 use crate::store::{StoredStream, StreamStore};
 use envelope::Record;
+use rocketmq::RocketMqSource;
 use sink::Sink;
-use source::{Consumption, Deliver, Health, SourceCounters, Window};
+use source::{Backoff, Consumption, Deliver, Health, Source, SourceCounters, Window};
 
 /// A delivery in progress.
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
@@ -68,6 +72,8 @@ pub struct Engine {
     starts: AtomicU64,
     retry_delay: Duration,
     metrics: StreamMetrics,
+    /// The name servers of the DMS RocketMQ instances the host knows, by instance id.
+    dms_instances: HashMap<String, String>,
 }
 
 impl Engine {
@@ -76,6 +82,7 @@ impl Engine {
         sink: Arc<dyn FunctionSink>,
         retry_delay: Duration,
         metrics: StreamMetrics,
+        dms_instances: HashMap<String, String>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -84,6 +91,22 @@ impl Engine {
             starts: AtomicU64::new(0),
             retry_delay,
             metrics,
+            dms_instances,
+        })
+    }
+
+    /// The name servers of a RocketMQ source: its `addr`, or those the host maps its DMS
+    /// instance to.
+    pub fn rocketmq_address(&self, settings: &RocketMqSettings) -> Result<String, String> {
+        if let Some(addr) = &settings.addr {
+            return Ok(addr.clone());
+        }
+        let id = settings.instance_id.as_deref().unwrap_or_default();
+        self.dms_instances.get(id).cloned().ok_or_else(|| {
+            format!(
+                "source.source_dms_rocketmq.instance_id {id:?} is not an instance this host knows \
+                 (serve --rocketmq-instance {id}=HOST:PORT) and the source gives no addr"
+            )
         })
     }
 
@@ -180,32 +203,15 @@ async fn run(
     let definition = Arc::new(definition);
     let json = &definition.json;
     let counters = engine.metrics.stream(&stream.id);
-    let source_kafka = &json["source"]["source_kafka"];
-    let topic = source_kafka["topic"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let member = format!("fgs-{}", stream.id);
-    let clients =
-        kafka::consumer(&member, source_kafka, &[topic], counters.lag.clone()).and_then(|source| {
-            let sink = Sink::new(json, &stream.project_id, &engine.sink, &engine.store)?;
-            Ok((source, sink))
-        });
-    let (source, sink) = match clients {
+    let clients = async {
+        let consumption = consumption(&engine, &stream, json, &counters).await?;
+        let batch = consumption.window.count;
+        let sink = Sink::new(json, batch, &stream.project_id, &engine.sink, &engine.store)?;
+        Ok::<_, String>((consumption, sink))
+    };
+    let (consumption, sink) = match clients.await {
         Ok(clients) => clients,
         Err(reason) => return engine.fail(&stream, generation, &reason),
-    };
-    let consumption = Consumption {
-        name: stream.id.clone(),
-        source: Arc::new(source),
-        window: Window::of(json),
-        threads: json["option"]["thread_num"].as_u64().unwrap_or(1).max(1) as usize,
-        retry_delay: engine.retry_delay,
-        counters: SourceCounters {
-            consumed: counters.consumed.clone(),
-            retries: counters.retries.clone(),
-            lag: counters.lag.clone(),
-        },
     };
     let delivery = Arc::new(StreamDelivery {
         rules: definition.clone(),
@@ -219,6 +225,61 @@ async fn run(
     if let Err(reason) = consumption.run(delivery, stop, health).await {
         engine.fail(&stream, generation, &reason);
     }
+}
+
+/// A stream's source consumer, and how its records are batched, retried and spread over
+/// lanes: the stream's `option`, where a RocketMQ source's own settings (batch size and
+/// wait, threads, `max_reconsume_times` at a fixed interval, `consume_timeout`) win.
+async fn consumption(
+    engine: &Engine,
+    stream: &StoredStream,
+    json: &Value,
+    counters: &StreamCounters,
+) -> Result<Consumption, String> {
+    let mut window = Window::of(json);
+    let mut threads = json["option"]["thread_num"].as_u64().unwrap_or(1).max(1) as usize;
+    let mut backoff = Backoff::Doubling(engine.retry_delay);
+    let mut timeout = None;
+    let member = format!("fgs-{}", stream.id);
+    let source: Arc<dyn Source> = match RocketMqSettings::of(&json["source"]) {
+        Ok(Some(rocketmq)) => {
+            let addr = engine.rocketmq_address(&rocketmq)?;
+            window.count = rocketmq.batch.unwrap_or(window.count);
+            window.interval = rocketmq.max_wait.unwrap_or(window.interval);
+            window.retries = rocketmq.retries;
+            threads = rocketmq.threads.unwrap_or(threads);
+            backoff = Backoff::Fixed(rocketmq.retry_interval);
+            timeout = Some(rocketmq.consume_timeout);
+            Arc::new(RocketMqSource::start(&member, &rocketmq, &addr, counters.lag.clone()).await?)
+        }
+        Ok(None) => {
+            let source_kafka = &json["source"]["source_kafka"];
+            let topic = source_kafka["topic"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            Arc::new(kafka::consumer(
+                &member,
+                source_kafka,
+                &[topic],
+                counters.lag.clone(),
+            )?)
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    Ok(Consumption {
+        name: stream.id.clone(),
+        source,
+        window,
+        threads,
+        backoff,
+        timeout,
+        counters: SourceCounters {
+            consumed: counters.consumed.clone(),
+            retries: counters.retries.clone(),
+            lag: counters.lag.clone(),
+        },
+    })
 }
 
 /// A stream's delivery of a batch: the events its filter passes, transformed, to its sink.

@@ -1,8 +1,9 @@
 //! Where a stream delivers: a function of this host (`HC.FunctionGraph`) or a Kafka topic
 //! (`HC.Kafka`, through a target connection).
 //!
-//! A FunctionGraph sink receives one event as the event when `batch_window.count` is 1, else a
-//! JSON array of the batch's events. A Kafka sink writes one record per event: the transformed
+//! A FunctionGraph sink receives one event as the event when the stream's batches hold one
+//! (`batch_window.count`, or a RocketMQ source's `consumer_batch_max_size`, is 1), else a JSON
+//! array of the batch's events. A Kafka sink writes one record per event: the transformed
 //! event as the value (a string as its text, anything else as JSON) and a key from the first
 //! `keyTransform` rule: `NONE` (or none given) no key, `ORIGINAL` the source record's key,
 //! `CONSTANT` its value, `VARIABLE` its template filled from the event.
@@ -58,10 +59,11 @@ impl Key {
 }
 
 impl Sink {
-    /// The sink of a stream's normalized definition (`json`), connecting a Kafka sink's
-    /// producer through its connection in `store`.
+    /// The sink of a stream's normalized definition (`json`) whose batches hold up to `batch`
+    /// events, connecting a Kafka sink's producer through its connection in `store`.
     pub fn new(
         json: &Value,
+        batch: usize,
         project_id: &str,
         host: &Arc<dyn FunctionSink>,
         store: &StreamStore,
@@ -76,7 +78,7 @@ impl Sink {
                     .unwrap_or_default()
                     .to_string(),
                 sync: sink["sink_fg"]["invoke_type"] == "SYNC",
-                batched: json["option"]["batch_window"]["count"].as_u64() != Some(1),
+                batched: batch != 1,
             }),
             Some("HC.Kafka") => {
                 let target = &sink["sink_kafka"];

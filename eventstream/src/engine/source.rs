@@ -1,30 +1,42 @@
-//! Consuming Kafka for whoever delivers the records: an event stream (filter, transform,
-//! sink) or a function's Kafka trigger (the FunctionGraph Kafka event). One consumer, one
-//! batching and retry discipline, one commit rule: only a delivered batch's offsets are
-//! committed, so delivery is at least once and nothing is skipped.
+//! Consuming a broker (Kafka or RocketMQ, behind [`Source`]) for whoever delivers the
+//! records: an event stream (filter, transform, sink) or a function's Kafka trigger (the
+//! FunctionGraph Kafka event). One batching and retry discipline, one commit rule for every
+//! broker: only a delivered batch's offsets are committed, so delivery is at least once and
+//! nothing is skipped.
 //!
-//! The consumer hands each record to the lane of its partition (partition mod `threads`), so
-//! all records of a partition pass through one lane, in order. A lane cuts its records into
-//! batches of up to `window.count`, waiting at most `window.interval` after a batch's first
-//! record, and delivers them one after another. A failed batch is retried whole, with
-//! exponential backoff, up to `window.retries` times (0: until it succeeds); when the retries
-//! run out the consumption ends with the reason, without committing the batch.
+//! The consumer hands each record to the lane of its partition or queue (its number mod
+//! `threads`), so all records of a partition pass through one lane, in order. A lane cuts its
+//! records into batches of up to `window.count`, waiting at most `window.interval` after a
+//! batch's first record, and delivers them one after another. A failed batch is retried whole,
+//! after the [`Backoff`], up to `window.retries` times (`None`: until it succeeds); when the
+//! retries run out the consumption ends with the reason, without committing the batch.
 
-use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{IntCounter, IntGauge};
-use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinError, JoinSet};
 
 use super::envelope::Record;
-use super::kafka::Source;
 use super::SinkFuture;
+
+/// A broker call in progress.
+pub type SourceFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+
+/// Where a consumption's records come from, and where it records what was delivered.
+pub trait Source: Send + Sync + 'static {
+    /// The next record; an error when the broker cannot be read (the consumption retries
+    /// every second).
+    fn recv(&self) -> SourceFuture<'_, Record>;
+    /// Records that `batch` was delivered: the offset after each partition's last record is
+    /// committed (a commit lost to a crash only means the batch is delivered again).
+    fn commit<'a>(&'a self, batch: &'a [Record]) -> SourceFuture<'a, ()>;
+}
 
 /// The longest pause between two attempts of a failed batch.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -40,18 +52,38 @@ pub trait Deliver: Send + Sync + 'static {
 pub struct Window {
     pub count: usize,
     pub interval: Duration,
-    /// Retries of a failed batch; 0: until it succeeds.
-    pub retries: u64,
+    /// Retries of a failed batch; `None`: until it succeeds.
+    pub retries: Option<u64>,
 }
 
 impl Window {
-    /// A stream's `option.batch_window`.
+    /// A stream's `option.batch_window` (where `time`, the retries, is 0 for "until it
+    /// succeeds").
     pub fn of(json: &Value) -> Self {
         let window = &json["option"]["batch_window"];
         Window {
             count: window["count"].as_u64().unwrap_or(1).max(1) as usize,
             interval: Duration::from_secs(window["interval"].as_u64().unwrap_or(0)),
-            retries: window["time"].as_u64().unwrap_or(0),
+            retries: window["time"].as_u64().filter(|&n| n != 0),
+        }
+    }
+}
+
+/// The pause before each retry of a failed batch.
+#[derive(Debug, Clone, Copy)]
+pub enum Backoff {
+    /// Twice the last pause (from the first, up to a minute): the Kafka sources'.
+    Doubling(Duration),
+    /// Always the same: RocketMQ's `suspend_current_queue_time_millis`.
+    Fixed(Duration),
+}
+
+impl Backoff {
+    /// The pause before retry `attempt` (1 for the first retry).
+    fn before(self, attempt: u64) -> Duration {
+        match self {
+            Backoff::Doubling(first) => first.saturating_mul(1 << attempt.min(6)).min(MAX_BACKOFF),
+            Backoff::Fixed(pause) => pause,
         }
     }
 }
@@ -79,11 +111,14 @@ pub enum Health {
 pub struct Consumption {
     /// For logs: the stream or trigger consuming.
     pub name: String,
-    pub source: Arc<Source>,
+    pub source: Arc<dyn Source>,
     pub window: Window,
     /// Parallel lanes.
     pub threads: usize,
-    pub retry_delay: Duration,
+    pub backoff: Backoff,
+    /// How long one delivery of a batch may take before it counts as failed (and is
+    /// retried); `None`: as long as the sink takes.
+    pub timeout: Option<Duration>,
     pub counters: SourceCounters,
 }
 
@@ -113,10 +148,10 @@ impl Consumption {
                 m = this.source.recv() => m,
             };
             let record = match message {
-                Ok(m) => Record::from_message(&m),
+                Ok(record) => record,
                 Err(e) => {
                     failing = true;
-                    health(Health::Failing(format!("Kafka source: {e}")));
+                    health(Health::Failing(e));
                     tokio::select! {
                         _ = stop.changed() => return Ok(()),
                         _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
@@ -159,7 +194,7 @@ async fn lane(
             None => return Ok(()),
             Some(Err(reason)) => return Err(reason),
             Some(Ok(())) => {
-                if let Err(e) = commit(&c.source, &batch) {
+                if let Err(e) = c.source.commit(&batch).await {
                     tracing::warn!(consumer = %c.name, error = %e, "cannot commit offsets; they are delivered again after a restart");
                 }
             }
@@ -215,17 +250,17 @@ async fn deliver_with_retries(
 ) -> Option<Result<(), String>> {
     let mut attempt = 0u64;
     loop {
+        let delivery = deliver.deliver(batch, attempt);
         let delivered = tokio::select! {
             biased;
             _ = stop.changed() => return None,
-            r = deliver.deliver(batch, attempt) => r,
+            r = within(c.timeout, delivery) => r,
         };
         let error = match delivered {
             Ok(()) => return Some(Ok(())),
             Err(e) => e,
         };
-        let retries = c.window.retries;
-        if retries != 0 && attempt >= retries {
+        if let Some(retries) = c.window.retries.filter(|&r| attempt >= r) {
             return Some(Err(format!(
                 "delivery failed after {retries} retries, stopped without committing: {error}"
             )));
@@ -233,29 +268,20 @@ async fn deliver_with_retries(
         attempt += 1;
         c.counters.retries.inc();
         tracing::warn!(consumer = %c.name, attempt, %error, "delivery failed; retrying");
-        let backoff = c.retry_delay.saturating_mul(1 << attempt.min(6));
         tokio::select! {
             biased;
             _ = stop.changed() => return None,
-            _ = tokio::time::sleep(backoff.min(MAX_BACKOFF)) => {}
+            _ = tokio::time::sleep(c.backoff.before(attempt)) => {}
         }
     }
 }
 
-/// Commits, per topic and partition, the offset after the batch's last record
-/// (asynchronously: a commit lost to a crash only means the batch is delivered again).
-fn commit(source: &Source, batch: &[Record]) -> Result<(), String> {
-    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
-    for r in batch {
-        let e = next.entry((&r.topic, r.partition)).or_insert(0);
-        *e = (*e).max(r.offset + 1);
+/// `delivery`, failed when it takes longer than `timeout`.
+async fn within(timeout: Option<Duration>, delivery: SinkFuture<'_>) -> Result<(), String> {
+    match timeout {
+        None => delivery.await,
+        Some(limit) => tokio::time::timeout(limit, delivery)
+            .await
+            .unwrap_or_else(|_| Err(format!("the delivery took longer than {limit:?}"))),
     }
-    let mut list = TopicPartitionList::new();
-    for ((topic, partition), offset) in next {
-        list.add_partition_offset(topic, partition, Offset::Offset(offset))
-            .map_err(|e| e.to_string())?;
-    }
-    source
-        .commit(&list, CommitMode::Async)
-        .map_err(|e| e.to_string())
 }

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use fgs_eventstream::engine::envelope::Record;
 use fgs_eventstream::engine::kafka;
-use fgs_eventstream::engine::source::{Consumption, Deliver, Health, SourceCounters, Window};
+use fgs_eventstream::engine::source::{
+    Backoff, Consumption, Deliver, Health, SourceCounters, Window,
+};
 use fgs_eventstream::engine::SinkFuture;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -79,10 +81,11 @@ async fn consume(app: Arc<App>, trigger: Arc<Trigger>, stop: watch::Receiver<boo
         window: Window {
             count: batch_size.max(1),
             interval: Duration::ZERO,
-            retries: 0,
+            retries: None,
         },
         threads: 1,
-        retry_delay: app.async_settings.retry_delay,
+        backoff: Backoff::Doubling(app.async_settings.retry_delay),
+        timeout: None,
         counters: SourceCounters {
             consumed: counters.consumed,
             retries: counters.retries,
