@@ -5,8 +5,10 @@
    SYNC) delivers them to a no-op Python function. The rate is read from
    fgs_stream_delivered_total, sustained = between 10% and 90% of the records.
    With SOURCE=rocketmq: a rocketmq-rust 1.0.0 name server and broker instead (4 queues), the
-   RECORDS messages sent in batches of 1000 by eventstream/examples/rocketmq_produce, and an
-   HC.COMMUNITY_ROCKETMQ stream with consumer_batch_max_size COUNT (latency is not measured).
+   RECORDS messages sent in batches of 1000 by eventstream/examples/rocketmq_produce, the
+   broker's maxTransferCountOnMessageInMemory PULL (default 128; the broker's own default, 32,
+   caps the messages a pull gets), and an HC.COMMUNITY_ROCKETMQ stream with
+   consumer_batch_max_size COUNT (latency is not measured).
 2. Latency: one record at a time (every 20 ms) through a stream with batch_window.count 1; the
    function reports time.time() minus the producer's time.time() carried in the record. The
    same measured for a plain consumer of the broker (kafka-python, default fetch settings)
@@ -37,6 +39,8 @@ PARTITIONS = int(os.environ.get("PARTITIONS", 4))
 THREADS = int(os.environ.get("THREADS", 4))
 COUNT = int(os.environ.get("COUNT", 100))
 SOURCE = os.environ.get("SOURCE", "kafka")
+# Messages a RocketMQ broker answers a pull with from memory (its default is 32; fgs asks for 128).
+PULL = int(os.environ.get("PULL", 128))
 LATENCY_SAMPLES = int(os.environ.get("LATENCY_SAMPLES", 500))
 
 NOOP = "def handler(event, context):\n    return 'ok'\n"
@@ -201,7 +205,7 @@ def latency(host, addr):
 def main():
     if SOURCE == "rocketmq":
         from test_eventstream_rocketmq import RocketMq
-        mq = RocketMq()
+        mq = RocketMq(store="maxTransferCountOnMessageInMemory = %d" % PULL)
         with tempfile.TemporaryDirectory(prefix="fgs-bench-stream-") as work:
             host = Fgs(os.path.join(work, "fgs")).start()
             try:

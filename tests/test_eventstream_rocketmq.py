@@ -74,7 +74,10 @@ class RocketMq:
     """A name server and one broker (`broker-a`, 4 queues a topic, topics made on first send)
     on loopback, storing under a temporary dir."""
 
-    def __init__(self):
+    def __init__(self, accounts=None, store=""):
+        """`accounts`: ACL accounts (dicts of the broker's plain_acl.yml); with them the broker
+        authenticates and authorizes every request, and `produce` signs as the first. `store`:
+        more lines of the broker's [store] settings."""
         for binary in (NAMESRV, BROKER, PRODUCE):
             if not os.access(binary, os.X_OK):
                 pytest.fail("%s not found: scripts/test.sh installs and builds it" % binary)
@@ -89,15 +92,24 @@ class RocketMq:
             stdout=log, stderr=subprocess.STDOUT, env=env)
         wait_for(lambda: listening(self.ns_port), within=30, what="the name server")
         self.port = broker_ports()
+        more = store
         store = os.path.join(self.dir, "store")
         config = os.path.join(self.dir, "broker.toml")
+        self.accounts = accounts
+        auth = ""
+        if accounts:
+            acl = os.path.join(self.dir, "plain_acl.yml")
+            with open(acl, "w") as f:
+                f.write(json.dumps({"globalWhiteRemoteAddresses": [], "accounts": accounts}))
+            auth = ('authConfigPath = "%s"\naclFile = "%s"\nauthenticationEnabled = true\n'
+                    'authorizationEnabled = true\n' % (os.path.join(self.dir, "auth"), acl))
         with open(config, "w") as f:
             f.write("""[broker]
 namesrvAddr = "%(ns)s"
 brokerIp1 = "127.0.0.1"
 listenPort = %(port)d
 storePathRootDir = "%(store)s"
-
+%(auth)s
 [broker.brokerServerConfig]
 bindAddress = "127.0.0.1"
 
@@ -112,7 +124,8 @@ brokerRole = "ASYNC_MASTER"
 storePathRootDir = "%(store)s"
 haListenAddress = "127.0.0.1"
 haListenPort = %(ha)d
-""" % {"ns": self.addr, "port": self.port, "store": store, "ha": self.port + 1})
+%(more)s
+""" % {"ns": self.addr, "port": self.port, "store": store, "ha": self.port + 1, "auth": auth, "more": more})
         log = open(os.path.join(self.dir, "broker.log"), "wb")
         self.broker = subprocess.Popen([BROKER, "-c", config, "-n", self.addr], stdout=log,
                                        stderr=subprocess.STDOUT, env=env)
@@ -120,8 +133,11 @@ haListenPort = %(ha)d
 
     def produce(self, topic, count, start=0, tags="TagA", batch=100):
         """Sends messages start…start+count-1 (`{"i": n}`, key `k<n>`, tags in turn)."""
+        signed = []
+        if self.accounts:
+            signed = ["--access-key", self.accounts[0]["accessKey"], "--secret-key", self.accounts[0]["secretKey"]]
         out = subprocess.run([PRODUCE, "--namesrv", self.addr, "--topic", topic, "--count", str(count),
-                              "--start", str(start), "--tags", tags, "--batch", str(batch)],
+                              "--start", str(start), "--tags", tags, "--batch", str(batch)] + signed,
                              capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr[-2000:]
         return json.loads(out.stdout.strip().splitlines()[-1])
@@ -366,6 +382,30 @@ def test_failed_deliveries_retry_at_the_interval_then_stop_the_stream(fgs, rocke
     text = fgs.http.get(fgs.url + "/metrics").text
     assert 'fgs_stream_retries_total{stream="%s"} 3' % sid in text
     assert 'fgs_stream_failed_total{stream="%s"} 4' % sid in text
+
+
+def test_acl_credentials_sign_the_consumer(fgs, witness):
+    """A broker that authenticates and authorizes: the stream's access and secret keys are what
+    lets it read; a wrong secret key is an ERROR and reads nothing."""
+    topic, group = unique("T"), unique("GID")
+    secured = RocketMq(accounts=[
+        {"accessKey": "fgs-admin", "secretKey": "admin-secret-1234", "admin": True},
+        {"accessKey": "fgs-reader", "secretKey": "reader-secret-1234", "admin": False,
+         "defaultTopicPerm": "DENY", "defaultGroupPerm": "DENY",
+         "topicPerms": ["%s=SUB" % topic], "groupPerms": ["%s=SUB" % group]}])
+    try:
+        secured.produce(topic, 5)
+        fn = sink_fn(fgs, witness)
+        wrong = create(fgs, community(secured, topic, group=group, enable_acl=True, access_key="fgs-reader",
+                                      secret_key="not-the-secret"), fn)
+        wait_for(lambda: status(fgs, wrong) == "ERROR", within=60, what="ERROR with a wrong secret key")
+        assert witness.unique() == 0
+        eg(fgs, "DELETE", "/" + wrong)
+        create(fgs, community(secured, topic, group=group, enable_acl=True, access_key="fgs-reader",
+                              secret_key="reader-secret-1234"), fn)
+        wait_for(lambda: witness.unique() == 5, within=60, what="5 messages read with the right keys")
+    finally:
+        secured.close()
 
 
 def test_secrets_are_sealed_and_masked(fgs, rocketmq):

@@ -38,6 +38,10 @@ use crate::definition::RocketMqSettings;
 
 /// How long one poll waits for messages before it asks again.
 const POLL_TIMEOUT_MS: u64 = 1000;
+/// Messages a pull asks a broker for (the client's default is 10). A broker answers at most
+/// its `maxTransferCountOnMessageInMemory` (32 by default) from memory; one that allows more
+/// serves a busy stream with fewer pulls.
+const PULL_BATCH: i32 = 128;
 /// How often a consumer that polls nothing checks that the topic's route can be read (a
 /// name server or broker down is the stream's ERROR).
 const ROUTE_CHECK: Duration = Duration::from_secs(5);
@@ -141,7 +145,8 @@ impl RocketMqSource {
             .message_model(model)
             .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
             .auto_commit(false)
-            .poll_timeout_millis(POLL_TIMEOUT_MS);
+            .poll_timeout_millis(POLL_TIMEOUT_MS)
+            .pull_batch_size(PULL_BATCH);
         if let Some((ak, sk)) = &settings.credentials {
             builder = builder.rpc_hook(Arc::new(AclClientRPCHook::new(
                 SessionCredentials::with_keys(ak.as_str(), sk.as_str()),
@@ -186,6 +191,21 @@ impl RocketMqSource {
         })
     }
 
+    /// Whether the topic can be read: its route from the name servers, then a queue's offsets
+    /// from its broker (which refuses a consumer whose ACL credentials it does not accept).
+    async fn check(&self) -> Result<(), String> {
+        let failed = |e| format!("RocketMQ source: {e}");
+        let queues = self
+            .consumer
+            .fetch_message_queues(&self.topic)
+            .await
+            .map_err(failed)?;
+        if let Some(queue) = queues.first() {
+            self.consumer.max_offset(queue).await.map_err(failed)?;
+        }
+        Ok(())
+    }
+
     fn record(&self, m: &MessageExt) -> Record {
         let inner = m.message_inner();
         let properties: Map<String, Value> = m
@@ -225,10 +245,7 @@ impl Source for RocketMqSource {
                 let messages = self.consumer.poll_with_timeout(POLL_TIMEOUT_MS).await;
                 if messages.is_empty() && checked.elapsed() >= ROUTE_CHECK {
                     checked = tokio::time::Instant::now();
-                    self.consumer
-                        .fetch_message_queues(&self.topic)
-                        .await
-                        .map_err(|e| format!("RocketMQ source: {e}"))?;
+                    self.check().await?;
                 }
                 polled.extend(messages.iter().map(|m| self.record(m)));
             }
