@@ -7,15 +7,14 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "building fgs (release), and the RocketMQ test producer"
+step "building fgs (release)"
 cargo build --release --locked
-cargo build --release --locked -p fgs-eventstream --example rocketmq_produce
 
 step "WebAssembly example functions (wasm32-wasip2)"
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 (cd examples/wasm && cargo build --release --locked --target wasm32-wasip2)
 
-step "unit tests"
+step "unit tests (and the examples, among them the RocketMQ tests' producer)"
 cargo test --release --locked --workspace
 
 step "end-to-end test environment"

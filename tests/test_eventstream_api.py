@@ -225,3 +225,25 @@ def test_the_examples_are_valid(fgs):
         assert r.status_code == 200, (name, r.text)
         shown = eg(fgs, "GET", "/" + r.json()["eventStreamingID"]).json()
         assert shown["option"]["batch_window"]["count"] == body["option"]["batch_window"]["count"]
+
+
+def test_streams_and_connections_are_bounded_per_project(fgs):
+    """100 event streams and 100 connections a project (as channels, subscriptions and sources
+    are); one more is 400 EG.00014000 and is not stored; a deleted one frees its place."""
+    project = "2b3c4d5e6f708192a3b4c5d6e7f80112"
+    for base, body in [("/eventstreamings", lambda i: stream(name="s-%d" % i)),
+                       ("/connections", lambda i: {"name": "c-%d" % i, "type": "KAFKA",
+                                                   "kafka_detail": {"addr": "127.0.0.1:9092"}})]:
+        ids = []
+        for i in range(100):
+            r = eg(fgs, "POST", json=body(i), project=project, base=base)
+            assert r.status_code == 200, r.text
+            ids.append(r.json().get("eventStreamingID") or r.json().get("id"))
+        full = eg(fgs, "POST", json=body(100), project=project, base=base)
+        eg_error(full, 400, "EG.00014000", "100")
+        listed = eg(fgs, "GET", project=project, base=base, params={"limit": 1000}).json()
+        assert listed["total"] == 100 and body(100)["name"] not in [x["name"] for x in listed["items"]]
+        assert eg(fgs, "DELETE", "/" + ids[0], project=project, base=base).status_code == 204
+        assert eg(fgs, "POST", json=body(100), project=project, base=base).status_code == 200
+    other = eg(fgs, "POST", json=stream(), project="3c4d5e6f708192a3b4c5d6e7f8011223")
+    assert other.status_code == 200, "another project has its own 100"

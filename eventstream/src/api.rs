@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::definition::{Definition, DefinitionError, RocketMqSettings};
 use crate::engine::Engine;
-use crate::store::{StoredStream, StreamStore};
+use crate::store::{Inserted, StoredStream, StreamStore};
 
 /// Stream statuses.
 pub const CREATED: &str = "CREATED";
@@ -82,30 +82,39 @@ impl Streams {
 /// Channels, subscriptions or event sources a project may have, of each kind; and the host,
 /// all projects together (without authentication any project id is a tenant: invented ids
 /// must not multiply the project limit). Beyond them a create answers 400 `EG.00014000`.
+/// How many event streams, connections, channels, subscriptions and event sources (each kind
+/// counted apart) a project may have, and the host: EventGrid has quotas, fgs has these.
 pub const MAX_RESOURCES_PER_PROJECT: usize = 100;
 pub const MAX_RESOURCES_PER_HOST: usize = 10_000;
+pub(crate) const BOUND: crate::store::Bound = crate::store::Bound {
+    per_project: MAX_RESOURCES_PER_PROJECT,
+    per_host: MAX_RESOURCES_PER_HOST,
+};
 
-/// Stores a new channel, subscription or event source (`what` names its kind in refusals),
-/// within [`MAX_RESOURCES_PER_PROJECT`] and [`MAX_RESOURCES_PER_HOST`], its name unique in the
-/// project.
+/// Stores a new channel, subscription or event source (`what` names its kind in refusals)
+/// within [`BOUND`], its name unique in the project.
 pub(crate) fn insert_resource(
     streams: &Streams,
     kind: &str,
     what: &str,
     r: &crate::store::Resource,
 ) -> Result<(), ApiError> {
-    use crate::store::Inserted;
-    let inserted = streams.store.insert_resource(
-        kind,
-        r,
-        MAX_RESOURCES_PER_PROJECT,
-        MAX_RESOURCES_PER_HOST,
-    )?;
+    let inserted = streams.store.insert_resource(kind, r, BOUND)?;
+    refusal(inserted, what, &r.name)
+}
+
+/// What an insert of a `what` named `name` answers: nothing when it was done, else
+/// EG.00014000 with why.
+pub(crate) fn refusal(inserted: Inserted, what: &str, name: &str) -> Result<(), ApiError> {
     match inserted {
         Inserted::Done => Ok(()),
         Inserted::NameTaken => Err(ApiError::BadRequest(format!(
-            "a {what} named {:?} already exists in this project",
-            r.name
+            "a{} {what} named {name:?} already exists in this project",
+            if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "n"
+            } else {
+                ""
+            }
         ))),
         Inserted::ProjectFull => Err(ApiError::BadRequest(format!(
             "the project has {MAX_RESOURCES_PER_PROJECT} {what}s, as many as it may"
@@ -364,12 +373,6 @@ fn detail(s: &StoredStream) -> Value {
     v
 }
 
-fn name_taken(name: &str) -> ApiError {
-    ApiError::BadRequest(format!(
-        "an event stream named {name:?} already exists in this project"
-    ))
-}
-
 /// `POST /v1/{project_id}/eventstreamings` → `{"eventStreamingID"}`; the stream is CREATED
 /// (not started).
 async fn create(
@@ -388,9 +391,11 @@ async fn create(
         created_time: time.clone(),
         updated_time: time,
     };
-    if !streams.store.insert(&stream)? {
-        return Err(name_taken(&stream.name));
-    }
+    refusal(
+        streams.store.insert(&stream, BOUND)?,
+        "event stream",
+        &stream.name,
+    )?;
     Ok(Json(json!({ "eventStreamingID": stream.id })).into_response())
 }
 
@@ -472,7 +477,7 @@ async fn update(
     stream.definition = definition.json;
     stream.updated_time = now();
     if !streams.store.update(&stream)? {
-        return Err(name_taken(&stream.name));
+        refusal(Inserted::NameTaken, "event stream", &stream.name)?;
     }
     // What the SDK reads (UpdateEventStreamingResponse), as create and operate answer.
     Ok(Json(json!({ "eventStreamingID": stream.id })).into_response())

@@ -16,7 +16,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::api::{json_body, now, ApiError, ApiResult, Page, Streams};
+use crate::api::{json_body, now, refusal, ApiError, ApiResult, Page, Streams, BOUND};
 use crate::definition::{kafka_security, one_of, valid_name};
 use crate::store::StoredConnection;
 
@@ -104,12 +104,8 @@ pub(crate) async fn create(
         name,
         detail,
     };
-    if !streams.store.insert_connection(&connection)? {
-        return Err(ApiError::BadRequest(format!(
-            "a connection named {:?} already exists in this project",
-            connection.name
-        )));
-    }
+    let inserted = streams.store.insert_connection(&connection, BOUND)?;
+    refusal(inserted, "connection", &connection.name)?;
     Ok(Json(info(&connection)).into_response())
 }
 

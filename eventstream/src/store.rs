@@ -205,21 +205,25 @@ impl StreamStore {
         Ok(())
     }
 
-    /// Inserts a stream; `Ok(false)` when the project already has one with that name.
-    pub fn insert(&self, s: &StoredStream) -> rusqlite::Result<bool> {
+    /// Inserts a stream within `bound`, its name unique in the project.
+    pub fn insert(&self, s: &StoredStream, bound: Bound) -> rusqlite::Result<Inserted> {
         let conn = self.conn.lock().unwrap();
-        unless_name_taken(conn.execute(
-            &format!("INSERT INTO event_streams ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-            params![
-                s.id,
-                s.project_id,
-                s.name,
-                self.sealed(&s.definition, STREAM_SECRETS),
-                s.status,
-                s.created_time,
-                s.updated_time
-            ],
-        ))
+        bound.insert(&conn, "event_streams", None, &s.project_id, |conn| {
+            conn.execute(
+                &format!(
+                    "INSERT INTO event_streams ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
+                params![
+                    s.id,
+                    s.project_id,
+                    s.name,
+                    self.sealed(&s.definition, STREAM_SECRETS),
+                    s.status,
+                    s.created_time,
+                    s.updated_time
+                ],
+            )
+        })
     }
 
     /// Replaces a stream's definition (and name) and status; `Ok(false)` on a name clash.
@@ -305,18 +309,24 @@ impl StreamStore {
         )? > 0)
     }
 
-    /// Inserts a connection; `Ok(false)` when the project already has one with that name.
-    pub fn insert_connection(&self, c: &StoredConnection) -> rusqlite::Result<bool> {
+    /// Inserts a connection within `bound`, its name unique in the project.
+    pub fn insert_connection(
+        &self,
+        c: &StoredConnection,
+        bound: Bound,
+    ) -> rusqlite::Result<Inserted> {
         let conn = self.conn.lock().unwrap();
-        unless_name_taken(conn.execute(
-            "INSERT INTO eg_connections (id, project_id, name, detail) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                c.id,
-                c.project_id,
-                c.name,
-                self.sealed(&c.detail, CONNECTION_SECRETS)
-            ],
-        ))
+        bound.insert(&conn, "eg_connections", None, &c.project_id, |conn| {
+            conn.execute(
+                "INSERT INTO eg_connections (id, project_id, name, detail) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    c.id,
+                    c.project_id,
+                    c.name,
+                    self.sealed(&c.detail, CONNECTION_SECRETS)
+                ],
+            )
+        })
     }
 
     pub fn connection(
@@ -434,13 +444,63 @@ pub struct Resource {
     pub detail: Value,
 }
 
-/// What [`StreamStore::insert_resource`] did.
+/// What an insert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
     Done,
     NameTaken,
     ProjectFull,
     HostFull,
+}
+
+/// How many rows of a kind (streams, connections, channels, …) a project and the host may have.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub per_project: usize,
+    pub per_host: usize,
+}
+
+impl Bound {
+    /// Runs `insert` unless the project already has `per_project` rows of `table` (of `kind`,
+    /// for `eg_resources`) or the host `per_host`; the caller holds the store's lock, so
+    /// concurrent inserts cannot pass the bound together.
+    fn insert(
+        self,
+        conn: &rusqlite::Connection,
+        table: &'static str,
+        kind: Option<&str>,
+        project_id: &str,
+        insert: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<usize>,
+    ) -> rusqlite::Result<Inserted> {
+        // Only eg_resources has a kind column.
+        let of_kind = if kind.is_some() {
+            "kind = ?1"
+        } else {
+            "?1 IS NULL"
+        };
+        let count = |project: Option<&str>| -> rusqlite::Result<usize> {
+            conn.query_row(
+                &format!(
+                    "SELECT COUNT(*) FROM {table}
+                     WHERE {of_kind} AND (?2 IS NULL OR project_id = ?2)"
+                ),
+                params![kind, project],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+        };
+        if count(Some(project_id))? >= self.per_project {
+            return Ok(Inserted::ProjectFull);
+        }
+        if count(None)? >= self.per_host {
+            return Ok(Inserted::HostFull);
+        }
+        Ok(if unless_name_taken(insert(conn))? {
+            Inserted::Done
+        } else {
+            Inserted::NameTaken
+        })
+    }
 }
 
 /// The kinds of [`Resource`].
@@ -461,39 +521,20 @@ fn read_resource(row: &rusqlite::Row<'_>) -> rusqlite::Result<Resource> {
 }
 
 impl StreamStore {
-    /// Inserts a resource of `kind` unless its project already has `per_project` of that kind,
-    /// the host `per_host`, or the project one of that name (counted and inserted under one
-    /// lock, so concurrent creates cannot pass a limit together).
+    /// Inserts a resource of `kind` within `bound` (of that kind), its name unique in the
+    /// project.
     pub fn insert_resource(
         &self,
         kind: &str,
         r: &Resource,
-        per_project: usize,
-        per_host: usize,
+        bound: Bound,
     ) -> rusqlite::Result<Inserted> {
         let conn = self.conn.lock().unwrap();
-        let count = |project: Option<&str>| -> rusqlite::Result<usize> {
-            conn.query_row(
-                "SELECT COUNT(*) FROM eg_resources WHERE kind = ?1 AND (?2 IS NULL OR project_id = ?2)",
-                params![kind, project],
-                |row| row.get::<_, i64>(0),
+        bound.insert(&conn, "eg_resources", Some(kind), &r.project_id, |conn| {
+            conn.execute(
+                "INSERT INTO eg_resources (id, project_id, kind, name, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![r.id, r.project_id, kind, r.name, r.detail.to_string()],
             )
-            .map(|n| n as usize)
-        };
-        if count(Some(&r.project_id))? >= per_project {
-            return Ok(Inserted::ProjectFull);
-        }
-        if count(None)? >= per_host {
-            return Ok(Inserted::HostFull);
-        }
-        let written = unless_name_taken(conn.execute(
-            "INSERT INTO eg_resources (id, project_id, kind, name, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![r.id, r.project_id, kind, r.name, r.detail.to_string()],
-        ))?;
-        Ok(if written {
-            Inserted::Done
-        } else {
-            Inserted::NameTaken
         })
     }
 
