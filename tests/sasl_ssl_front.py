@@ -157,8 +157,12 @@ class SaslSslFront:
             secure = self.context.wrap_socket(client, server_side=True)
             upstream = socket.create_connection(self.backend)
             if self.authenticate(secure, upstream):
-                threading.Thread(target=pump, args=(upstream, secure), daemon=True).start()
+                back = threading.Thread(target=pump, args=(upstream, secure), daemon=True)
+                back.start()
                 pump(secure, upstream)
+                back.join()
+                secure.close()
+                upstream.close()
                 return
         except (OSError, ssl.SSLError, ConnectionError, ValueError, KeyError):
             pass
@@ -224,6 +228,10 @@ class SaslSslFront:
 
 
 def pump(src, dst):
+    """Copies src to dst until either ends, then shuts both down at the socket level (which wakes
+    the other direction's pump) without closing them: closing a TLS socket while the other
+    thread is inside it frees its SSL object under that thread (a segfault seen once); the
+    session closes both after both pumps ended."""
     try:
         while True:
             data = src.recv(65536)
@@ -235,6 +243,6 @@ def pump(src, dst):
     finally:
         for s in (src, dst):
             try:
-                s.close()
+                socket.socket.shutdown(s, socket.SHUT_RDWR)  # not SSLSocket.shutdown, which drops its SSL object
             except OSError:
                 pass

@@ -275,6 +275,12 @@ impl Drop for RocketMqSource {
         tokio::spawn(async move {
             consumer.shutdown().await;
             drop(lease);
+            // Forget the leases no start holds or waits for (one per stream ever started
+            // would otherwise stay).
+            LEASES
+                .lock()
+                .unwrap()
+                .retain(|_, lock| Arc::strong_count(lock) > 1);
         });
     }
 }
