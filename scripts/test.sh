@@ -35,10 +35,19 @@ if [ "$(id -u)" = 0 ]; then
   command -v ip >/dev/null || { apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null; }
 fi
 
+step "PostgreSQL for the cluster tests (Debian's postgresql; each test run makes a throwaway cluster)"
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "warning: PostgreSQL not found; the cluster tests will fail" >&2
+  fi
+fi
+
 step "Kafka-compatible broker for the event-stream tests (tansu, cached)"
 TOOLS=${FGS_TOOLS:-$HOME/.cache/fgs-tools}
-# The brokers are test tools, built once per machine: at opt-level 1 they build in about two
-# thirds of the time of opt-level 3 (rocketmq-rust: 11 min against 15 here) and still outrun
+# The brokers are test tools, built once per machine: at opt-level 1 they build in less time
+# than at opt-level 3 (rocketmq-rust: 9 min against 15 here; tansu: 7 min) and still outrun
 # what the tests ask of them. BENCHMARKS.md says which build each figure used.
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=1
 if [ ! -x "$TOOLS/bin/tansu" ]; then

@@ -2,10 +2,12 @@
 
 import base64
 import collections
+import glob
 import http.server
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +23,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FGS = os.environ.get("FGS_BIN", os.path.join(ROOT, "target", "release", "fgs"))
 EXAMPLES = os.path.join(ROOT, "examples")
 PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+# `FGS_TEST_STORE=postgres` runs every host on a PostgreSQL database of its own (one per data
+# dir, so that a host restarted on its data dir finds its database again), in one throwaway
+# PostgreSQL for the session; the default is each host's SQLite file.
+STORE = os.environ.get("FGS_TEST_STORE", "sqlite")
 
 
 def free_port():
@@ -77,6 +83,8 @@ class Fgs:
             self.gateway_port = self.gateway_port or free_port()
             chosen.append("--gateway-listen")
             args = ["--gateway-listen", "127.0.0.1:%d" % self.gateway_port] + args
+        if STORE == "postgres" and "--store" not in args:
+            args = args + ["--store", database_for(os.path.join(self.cwd or "", self.data_dir))]
         if not any(a.startswith("--prewarm") and a != "--prewarm-memory" for a in args):
             # Tests find a function's processes by the RUNTIME_FUNC_NAME in their initial
             # environment, which a prewarmed interpreter learns only later: hosts run without
@@ -442,3 +450,78 @@ def signed(host, method, path, ak=AK, sk=SK, body=b"", query=None, headers=None,
     url = host.url + path + ("?" + urllib.parse.urlencode(query) if query else "")
     signed_headers = sign(method, url, body, ak, sk, h)
     return requests.request(method, url, headers=signed_headers, data=body)
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster in a temp dir, on a free loopback port, trusting local
+    connections (started by the tests that share a database between hosts). As root, the
+    server runs as the `postgres` user, which the Debian package creates."""
+
+    def __init__(self):
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        self.bin = os.environ.get("FGS_PG_BIN") or (bins[-1] if bins else "")
+        if not os.path.exists(os.path.join(self.bin, "postgres")):
+            raise RuntimeError("PostgreSQL is not installed (./scripts/test.sh installs it)")
+        self.dir = tempfile.mkdtemp(prefix="fgs-pg-")
+        self.port = free_port()
+        self.databases = 0
+        if os.geteuid() == 0:
+            import pwd
+            user = pwd.getpwnam("postgres")
+            os.chown(self.dir, user.pw_uid, user.pw_gid)
+            self.runner = ["runuser", "-u", "postgres", "--"]
+        else:
+            self.runner = []
+        data = os.path.join(self.dir, "data")
+        self._run("initdb", "-D", data, "-U", "fgs", "--auth=trust", "-E", "UTF8", "--no-sync")
+        # fsync off: the tests kill fgs, never PostgreSQL, so its durability is not what
+        # they test; it keeps the suite fast.
+        self._run("pg_ctl", "-D", data, "-w", "-l", os.path.join(self.dir, "server.log"), "start",
+                  "-o", "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+                  % (self.port, self.dir))
+
+    def _run(self, tool, *args):
+        subprocess.run(self.runner + [os.path.join(self.bin, tool)] + list(args), check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.dir)
+
+    def sql(self, statement, database="postgres"):
+        return subprocess.run(
+            [os.path.join(self.bin, "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "fgs",
+             "-d", database, "-At", "-v", "ON_ERROR_STOP=1", "-c", statement],
+            check=True, capture_output=True, text=True).stdout
+
+    def database(self):
+        """The URL of a new, empty database."""
+        self.databases += 1
+        name = "fgs_%d_%d" % (os.getpid(), self.databases)
+        self.sql("CREATE DATABASE %s" % name)
+        return "postgres://fgs@127.0.0.1:%d/%s" % (self.port, name)
+
+    def stop(self):
+        self._run("pg_ctl", "-D", os.path.join(self.dir, "data"), "-m", "immediate", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_postgres = []
+_databases = {}
+
+
+def shared_postgres():
+    """The session's PostgreSQL, started the first time it is asked for."""
+    if not _postgres:
+        import atexit
+        _postgres.append(Postgres())
+        atexit.register(_postgres[0].stop)
+    return _postgres[0]
+
+
+def database_for(data_dir):
+    key = os.path.realpath(data_dir)
+    if key not in _databases:
+        _databases[key] = shared_postgres().database()
+    return _databases[key]
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    return shared_postgres()

@@ -521,6 +521,28 @@ def test_data_of_an_older_fgs_is_sealed_and_migrated_at_start(fresh_fgs):
     assert_nowhere(host.data_dir, kafka_secret)
 
 
+def test_a_stored_digest_that_is_not_a_sha512_never_becomes_a_path(fresh_fgs):
+    """A code digest read back from the database is a path in the code store: one that is not
+    a SHA-512 (a row another writer of a shared database changed) skips its function."""
+    import sqlite3
+
+    host = fresh_fgs()
+    fn = host.create(**python_fn(unique("digest"), "def handler(event, context):\n    return 1\n"))
+    host.stop()
+    db = sqlite3.connect(os.path.join(host.data_dir, "fgs.sqlite3"))
+    (record,) = db.execute("SELECT record FROM functions WHERE func_name = ?", (fn["func_name"],)).fetchone()
+    record = json.loads(record)
+    record["digest"] = "../../../../usr/lib"
+    db.execute("UPDATE functions SET record = ? WHERE func_name = ?", (json.dumps(record), fn["func_name"]))
+    db.commit()
+    db.close()
+    again = fresh_fgs(data_dir=host.data_dir)
+    r = again.invoke(fn["func_urn"], {})
+    assert (r.status_code, r.json()["error_code"]) == (404, "FSS.1051"), r.text
+    with open(again.log.name, "rb") as f:
+        assert b"is not a SHA-512" in f.read()
+
+
 # --- identity ---------------------------------------------------------------------------------
 
 WHO_AM_I = """

@@ -174,7 +174,7 @@ pub async fn submit(
         Ok(request_id)
     })
     .await
-    .map_err(|e| InvokeError::Store(StoreError::Join(e)))?
+    .map_err(|e| InvokeError::Store(StoreError::from(e)))?
 }
 
 /// Accepts an async request of `func` for a caller without HTTP headers (a trigger, an event

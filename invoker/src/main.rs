@@ -4,6 +4,7 @@ mod api;
 mod asynchronous;
 mod auth;
 mod cli;
+mod cluster;
 mod gateway;
 mod invocation;
 mod invocation_logs;
@@ -88,6 +89,12 @@ struct ServeArgs {
     /// Where the SQLite store and the code packages live.
     #[arg(long, default_value = "./fgs-data", conflicts_with = "ephemeral")]
     data_dir: PathBuf,
+    /// The database of functions, versions, aliases, triggers and dependencies:
+    /// `sqlite://PATH` (default: `<data-dir>/fgs.sqlite3`) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`, which hosts share (cluster mode; they
+    /// need the same `--secret-key-file`). A password in the URL never appears in logs.
+    #[arg(long, env = "FGS_STORE")]
+    store: Option<fgs_store::StoreUrl>,
     /// Keep everything in a temporary data dir, removed when fgs stops (SIGTERM or Ctrl-C),
     /// and take a free port for the gateway unless `--gateway-listen` names one: a fresh host
     /// per test suite (`--listen 127.0.0.1:0` for a free API port too).
@@ -356,8 +363,16 @@ async fn serve(args: ServeArgs, data_dir: DataDir) -> anyhow::Result<()> {
             .context("cannot load the host key")?,
     );
     let payload = PayloadLimits::default();
-    let store = store::Store::open(&data_dir.join("fgs.sqlite3"), secret_key.clone())
-        .context("cannot open the store")?;
+    let store_url = args
+        .store
+        .clone()
+        .unwrap_or_else(|| fgs_store::StoreUrl::Sqlite(data_dir.join("fgs.sqlite3")));
+    let db = fgs_store::Db::open(&store_url)
+        .await
+        .with_context(|| format!("cannot open the store {store_url}"))?;
+    let store = store::Store::open(db.clone(), secret_key.clone())
+        .await
+        .with_context(|| format!("cannot open the function store in {store_url}"))?;
     let code = CodeStore::open(data_dir.join("code"), payload.clone())
         .context("cannot open the code store")?;
     let layout =
@@ -368,7 +383,19 @@ async fn serve(args: ServeArgs, data_dir: DataDir) -> anyhow::Result<()> {
         dependencies: args.max_dependency_versions,
     };
     let registry = registry::Registry::load(store, code, args.region.clone(), quotas)
+        .await
         .context("cannot load functions")?;
+    let host_id = host_id(&data_dir).context("cannot read the host id")?;
+    // The journal's writer commits groups on a connection of its own; a shared database's
+    // pool serves both.
+    let (journal_writer, journal_reader) = if db.is_shared() {
+        (db.clone(), db.clone())
+    } else {
+        (
+            fgs_store::Db::open(&store_url).await?,
+            fgs_store::Db::open(&store_url).await?,
+        )
+    };
 
     let gateway_address = args.gateway_listen.unwrap_or_else(|| {
         let port = if args.ephemeral { 0 } else { 8001 };
@@ -428,7 +455,8 @@ async fn serve(args: ServeArgs, data_dir: DataDir) -> anyhow::Result<()> {
         payload,
         async_limits: fgs_limits::AsyncLimits::default(),
         admission: fgs_limits::Admission::new(args.tenant_concurrency, args.host_concurrency),
-        journal: asynchronous::Journal::open(&data_dir.join("fgs.sqlite3"))
+        journal: asynchronous::Journal::open(journal_writer, journal_reader, host_id.clone())
+            .await
             .context("cannot open the async journal")?,
         queue: Arc::new(asynchronous::Queue::new(asynchronous::QueueLimits {
             per_function: args.async_queue_per_function,
@@ -456,7 +484,7 @@ async fn serve(args: ServeArgs, data_dir: DataDir) -> anyhow::Result<()> {
     });
 
     let stream_store = fgs_eventstream::store::StreamStore::new(
-        store::connect(&data_dir.join("fgs.sqlite3"))?,
+        fgs_store::sqlite::connect(&data_dir.join("fgs.sqlite3"))?,
         secret_key.clone(),
     )
     .context("cannot open the event stream store")?;
@@ -483,8 +511,9 @@ async fn serve(args: ServeArgs, data_dir: DataDir) -> anyhow::Result<()> {
         engine,
         sink,
     ));
-    let recovered =
-        asynchronous::dispatch::recover(&app).context("cannot recover async requests")?;
+    let recovered = asynchronous::dispatch::recover(&app)
+        .await
+        .context("cannot recover async requests")?;
     if recovered > 0 {
         tracing::info!(
             requests = recovered,
@@ -492,6 +521,20 @@ async fn serve(args: ServeArgs, data_dir: DataDir) -> anyhow::Result<()> {
         );
     }
     tokio::spawn(asynchronous::dispatch::run(app.clone()));
+    let membership = match db.subscribe() {
+        Some(notices) => {
+            tokio::spawn(cluster::follow(app.clone(), notices));
+            let membership = Arc::new(
+                cluster::Membership::join(db.clone(), host_id.clone(), args.listen.to_string())
+                    .await
+                    .context("cannot join the cluster")?,
+            );
+            tokio::spawn(cluster::keep_membership(app.clone(), membership.clone()));
+            tracing::info!(host = %host_id, store = %store_url, "joined the cluster");
+            Some(membership)
+        }
+        None => None,
+    };
     tokio::spawn(asynchronous::prune_records(
         app.journal.clone(),
         args.async_record_retention,
@@ -571,7 +614,12 @@ async fn serve(args: ServeArgs, data_dir: DataDir) -> anyhow::Result<()> {
         let _ = out.flush();
     }
     server.await??;
+    app.queue.close();
     pool.shutdown().await;
+    if let Some(membership) = membership {
+        // What this host was running is taken over by the others at once.
+        membership.leave().await;
+    }
     drop(ephemeral);
     tracing::info!("fgs stopped");
     Ok(())
@@ -688,6 +736,20 @@ async fn dis_retention(dis: Arc<fgs_dis::Dis>) {
             Ok(Ok(segments)) => tracing::info!(segments, "deleted expired DIS records"),
             Ok(Err(e)) => tracing::error!(error = %e, "DIS retention"),
             Err(e) => tracing::error!(error = %e, "DIS retention task"),
+        }
+    }
+}
+
+/// This host's id in a shared database (the owner of the async requests it accepts): made once
+/// per data dir, so that a host restarted on its data dir finds its own requests again.
+fn host_id(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("host-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        _ => {
+            let id = uuid::Uuid::new_v4().to_string();
+            std::fs::write(&path, &id)?;
+            Ok(id)
         }
     }
 }

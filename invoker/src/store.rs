@@ -1,15 +1,18 @@
-//! The durable store: a SQLite file in the data dir (WAL, synchronous commits).
+//! The function store: definitions, published versions, aliases, triggers and dependency
+//! packages, in the host's database (SQLite by default; PostgreSQL when hosts share one).
 //!
 //! Function definitions are written here before an API call answers, and read back at
-//! start-up; while running, the registry serves reads from memory. A record's
-//! `encrypted_user_data` is sealed with the host key in the row and opened when read, so the
-//! file never holds it in clear.
+//! start-up; while running, the registry serves reads from memory, and in a shared database it
+//! reads a function again when a write's notice says it changed (`NOTICE_FUNCTION`). A record's
+//! `encrypted_user_data` and a trigger's secrets are sealed with the host key in the row and
+//! opened when read, so the database never holds them in clear. In a shared database the code
+//! packages are kept here too (`put_package`), for hosts that have not unpacked them yet.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::borrow::Cow;
+use std::sync::Arc;
 
 use fgs_secrets::HostKey;
-use rusqlite::{params, Connection, ErrorCode};
+use fgs_store::{params, Db, Migration, Row, Statement};
 use serde_json::Value;
 use thiserror::Error;
 
@@ -18,93 +21,124 @@ use crate::registry::{Alias, DependencyVersion, FunctionRecord, Trigger};
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("store: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Db(fgs_store::Error),
     #[error("store: corrupt record: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error("store: a function with this name already exists")]
     Conflict,
     #[error("store: {0}")]
     Io(String),
-    #[error("store: background task failed: {0}")]
-    Join(#[from] tokio::task::JoinError),
     #[error("store: {0}")]
     Secret(#[from] fgs_secrets::SecretError),
 }
 
-/// A handle to the SQLite database; cheap to clone.
-#[derive(Clone)]
-pub struct Store {
-    conn: Arc<Mutex<Connection>>,
-    key: Arc<HostKey>,
+impl From<fgs_store::Error> for StoreError {
+    fn from(e: fgs_store::Error) -> Self {
+        match e {
+            fgs_store::Error::Conflict => StoreError::Conflict,
+            other => StoreError::Db(other),
+        }
+    }
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS functions (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    project_id TEXT NOT NULL,
-    package    TEXT NOT NULL,
-    func_name  TEXT NOT NULL,
-    record     TEXT NOT NULL,
-    UNIQUE (project_id, package, func_name)
-);
-CREATE TABLE IF NOT EXISTS function_versions (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    project_id TEXT NOT NULL,
-    package    TEXT NOT NULL,
-    func_name  TEXT NOT NULL,
-    version    TEXT NOT NULL,
-    record     TEXT NOT NULL,
-    UNIQUE (project_id, package, func_name, version)
-);
-CREATE TABLE IF NOT EXISTS function_aliases (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    project_id TEXT NOT NULL,
-    package    TEXT NOT NULL,
-    func_name  TEXT NOT NULL,
-    name       TEXT NOT NULL,
-    alias      TEXT NOT NULL,
-    UNIQUE (project_id, package, func_name, name)
-);
-CREATE TABLE IF NOT EXISTS triggers (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    trigger_id TEXT NOT NULL UNIQUE,
-    project_id TEXT NOT NULL,
-    package    TEXT NOT NULL,
-    func_name  TEXT NOT NULL,
-    record     TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dependency_versions (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    id         TEXT NOT NULL UNIQUE,
-    project_id TEXT NOT NULL,
-    record     TEXT NOT NULL
-);
-";
+/// The stores of this host alone (the async journal, invocation logs) still use their own
+/// SQLite connections.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        fgs_store::Error::from(e).into()
+    }
+}
+
+impl From<tokio::task::JoinError> for StoreError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        StoreError::Db(e.into())
+    }
+}
+
+/// The schema of the function store, per engine.
+static MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "functions, versions, aliases, triggers, dependencies",
+        sqlite: include_str!("../migrations/functions/0001_sqlite.sql"),
+        postgres: include_str!("../migrations/functions/0001_postgres.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "code packages shared by the hosts",
+        // A single host keeps its packages in its code store only.
+        sqlite: "",
+        postgres: include_str!("../migrations/functions/0002_postgres.sql"),
+    },
+];
+
+/// The topic of a notice that one function (its versions, aliases or triggers) changed; the
+/// key is the JSON of its [`FunctionKey`].
+pub const NOTICE_FUNCTION: &str = "function";
+/// The topic of a notice that a project's dependency packages changed; the key is the project.
+pub const NOTICE_DEPENDENCIES: &str = "dependencies";
+
+/// A package is stored in chunks of this size.
+const CHUNK: usize = 1 << 20;
 
 /// A function's identity in the store: project, package, name.
 pub type FunctionKey = (String, String, String);
 
-/// A connection to the host's SQLite file, set up the same way for every user of it:
-/// WAL, synchronous (durable) commits, waiting for other writers instead of failing, and
-/// `secure_delete`, so that what a row held before it was rewritten (a secret an older fgs kept
-/// in clear, before it was sealed) does not linger in free pages of the file.
-pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.pragma_update(None, "secure_delete", "ON")?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    Ok(conn)
+/// Everything stored of some functions, read at one instant: all of them at start-up, one
+/// when a notice says it changed.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Each function's `latest` with its creation sequence number, oldest first.
+    pub functions: Vec<(i64, FunctionRecord)>,
+    /// Published versions, oldest first.
+    pub versions: Vec<FunctionRecord>,
+    pub aliases: Vec<(FunctionKey, Alias)>,
+    pub triggers: Vec<Trigger>,
+}
+
+/// How a stored package was uploaded, which says how to unpack it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackageKind {
+    Zip,
+    /// Inline source code, the single file `filename` of its package.
+    Inline(String),
+}
+
+/// A handle to the function store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+    key: Arc<HostKey>,
+}
+
+fn notice(key: &FunctionKey) -> Option<(String, String)> {
+    Some((
+        NOTICE_FUNCTION.to_string(),
+        serde_json::to_string(key).unwrap_or_default(),
+    ))
+}
+
+fn key_of(record: &FunctionRecord) -> FunctionKey {
+    (
+        record.project_id.clone(),
+        record.package.clone(),
+        record.func_name.clone(),
+    )
 }
 
 impl Store {
-    pub fn open(path: &Path, key: Arc<HostKey>) -> Result<Self, StoreError> {
-        let conn = connect(path)?;
-        conn.execute_batch(SCHEMA)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            key,
-        })
+    /// The function store in `db`, its schema brought up to date; secrets an older fgs kept
+    /// in clear are sealed now.
+    pub async fn open(db: Db, key: Arc<HostKey>) -> Result<Self, StoreError> {
+        db.migrate("functions", MIGRATIONS).await?;
+        let store = Self { db, key };
+        store.seal_clear_rows().await?;
+        Ok(store)
+    }
+
+    /// Whether other hosts share the database (and so need the code packages from it).
+    pub fn is_shared(&self) -> bool {
+        self.db.is_shared()
     }
 
     /// The row's JSON of `record`, its secret sealed.
@@ -116,47 +150,6 @@ impl Store {
         Ok(serde_json::to_string(&sealed)?)
     }
 
-    /// Runs `f` on the connection off the async workers.
-    async fn with<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || f(&mut conn.lock().unwrap())).await?
-    }
-
-    /// All functions with their creation sequence numbers, oldest first.
-    pub fn load_functions(&self) -> Result<Vec<(i64, FunctionRecord)>, StoreError> {
-        let conn = self.conn.lock().unwrap();
-        let mut stmt = conn.prepare("SELECT seq, record FROM functions ORDER BY seq")?;
-        let rows = stmt.query_map([], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-        })?;
-        let mut records = Vec::new();
-        let mut sealed_now = 0;
-        for row in rows {
-            let (seq, json) = row?;
-            let mut record: FunctionRecord = serde_json::from_str(&json)?;
-            if HostKey::is_sealed(&record.encrypted_user_data) {
-                record.encrypted_user_data = self.key.open(&record.encrypted_user_data)?;
-            } else if !record.encrypted_user_data.is_empty() {
-                // Written before secrets were sealed: seal it now.
-                conn.execute(
-                    "UPDATE functions SET record = ?2 WHERE seq = ?1",
-                    params![seq, self.row(&record)?],
-                )?;
-                sealed_now += 1;
-            }
-            records.push((seq, record));
-        }
-        drop(stmt);
-        if sealed_now > 0 {
-            // The clear pages stay in the main file until the WAL is written back: do it now.
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        }
-        Ok(records)
-    }
-
     /// A record read back: its secret opened.
     fn open_record(&self, json: &str) -> Result<FunctionRecord, StoreError> {
         let mut record: FunctionRecord = serde_json::from_str(json)?;
@@ -166,50 +159,97 @@ impl Store {
         Ok(record)
     }
 
-    /// Every published version, oldest first (always written sealed).
-    pub fn load_versions(&self) -> Result<Vec<FunctionRecord>, StoreError> {
-        let conn = self.conn.lock().unwrap();
-        let mut stmt = conn.prepare("SELECT record FROM function_versions ORDER BY seq")?;
-        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
-        rows.map(|json| self.open_record(&json?)).collect()
-    }
-
-    /// Every alias with its function, oldest first.
-    pub fn load_aliases(&self) -> Result<Vec<(FunctionKey, Alias)>, StoreError> {
-        let conn = self.conn.lock().unwrap();
-        let mut stmt = conn.prepare(
-            "SELECT project_id, package, func_name, alias FROM function_aliases ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([], |row| {
-            Ok((
-                (row.get(0)?, row.get(1)?, row.get(2)?),
-                row.get::<_, String>(3)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (key, json) = row?;
-            Ok((key, serde_json::from_str(&json)?))
-        })
-        .collect()
-    }
-
-    /// Every trigger, oldest first, its secrets opened.
-    pub fn load_triggers(&self) -> Result<Vec<Trigger>, StoreError> {
-        let conn = self.conn.lock().unwrap();
-        let mut stmt = conn.prepare("SELECT record FROM triggers ORDER BY seq")?;
-        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
-        rows.map(|json| {
-            let mut trigger: Trigger = serde_json::from_str(&json?)?;
-            for field in Trigger::SECRETS {
-                if let Some(Value::String(sealed)) = trigger.event_data.get_mut(*field) {
-                    if HostKey::is_sealed(sealed) {
-                        *sealed = self.key.open(sealed)?;
-                    }
+    fn open_trigger(&self, json: &str) -> Result<Trigger, StoreError> {
+        let mut trigger: Trigger = serde_json::from_str(json)?;
+        for field in Trigger::SECRETS {
+            if let Some(Value::String(sealed)) = trigger.event_data.get_mut(*field) {
+                if HostKey::is_sealed(sealed) {
+                    *sealed = self.key.open(sealed)?;
                 }
             }
-            Ok(trigger)
+        }
+        Ok(trigger)
+    }
+
+    /// Rows written before secrets were sealed: sealed now, and the clear pages written out of
+    /// SQLite's WAL.
+    async fn seal_clear_rows(&self) -> Result<(), StoreError> {
+        let rows = self
+            .db
+            .query("SELECT seq, record FROM functions", Vec::new())
+            .await?;
+        let mut updates = Vec::new();
+        for row in rows {
+            let seq: i64 = row.get(0)?;
+            let record: FunctionRecord = serde_json::from_str(&row.get::<String>(1)?)?;
+            if !record.encrypted_user_data.is_empty()
+                && !HostKey::is_sealed(&record.encrypted_user_data)
+            {
+                updates.push(Statement::execute(
+                    "UPDATE functions SET record = $2 WHERE seq = $1",
+                    params![seq, self.row(&record)?],
+                ));
+            }
+        }
+        if !updates.is_empty() {
+            self.db.write(updates, None).await?;
+            self.db.checkpoint().await?;
+        }
+        Ok(())
+    }
+
+    /// Every function (or only `only`), read at one instant.
+    pub async fn snapshot(&self, only: Option<&FunctionKey>) -> Result<Snapshot, StoreError> {
+        let (filter, params) = match only {
+            Some((project, package, name)) => (
+                " WHERE project_id = $1 AND package = $2 AND func_name = $3",
+                params![project, package, name],
+            ),
+            None => ("", Vec::new()),
+        };
+        let select = |columns: &str, table: &str| {
+            Statement::query(
+                Cow::Owned(format!(
+                    "SELECT {columns} FROM {table}{filter} ORDER BY seq"
+                )),
+                params.clone(),
+            )
+        };
+        let mut outcomes = self
+            .db
+            .read(vec![
+                select("seq, record", "functions"),
+                select("record", "function_versions"),
+                select("project_id, package, func_name, alias", "function_aliases"),
+                select("record", "triggers"),
+            ])
+            .await?
+            .into_iter()
+            .map(|o| o.rows);
+        let mut next = || outcomes.next().unwrap_or_default();
+        let (functions, versions, aliases, triggers) = (next(), next(), next(), next());
+        let text = |row: &Row, i| row.get::<String>(i).map_err(StoreError::from);
+        Ok(Snapshot {
+            functions: functions
+                .iter()
+                .map(|row| Ok((row.get::<i64>(0)?, self.open_record(&text(row, 1)?)?)))
+                .collect::<Result<_, StoreError>>()?,
+            versions: versions
+                .iter()
+                .map(|row| self.open_record(&text(row, 0)?))
+                .collect::<Result<_, _>>()?,
+            aliases: aliases
+                .iter()
+                .map(|row| {
+                    let key = (text(row, 0)?, text(row, 1)?, text(row, 2)?);
+                    Ok((key, serde_json::from_str::<Alias>(&text(row, 3)?)?))
+                })
+                .collect::<Result<_, StoreError>>()?,
+            triggers: triggers
+                .iter()
+                .map(|row| self.open_trigger(&text(row, 0)?))
+                .collect::<Result<_, _>>()?,
         })
-        .collect()
     }
 
     /// Stores a new trigger or replaces one (by id), its secrets (a Kafka password) sealed.
@@ -222,181 +262,255 @@ impl Store {
             }
         }
         let json = serde_json::to_string(&trigger)?;
-        self.with(move |conn| {
-            conn.execute(
-                "INSERT INTO triggers (trigger_id, project_id, package, func_name, record) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (trigger_id) DO UPDATE SET record = excluded.record",
-                params![trigger.trigger_id, trigger.project_id, trigger.package, trigger.func_name, json],
-            )?;
-            Ok(())
-        })
-        .await
+        let key = (trigger.project_id, trigger.package, trigger.func_name);
+        self.db.write(vec![Statement::execute(
+            "INSERT INTO triggers (trigger_id, project_id, package, func_name, record) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (trigger_id) DO UPDATE SET record = excluded.record",
+            params![trigger.trigger_id, &key.0, &key.1, &key.2, json],
+        )], notice(&key)).await?;
+        Ok(())
     }
 
-    /// Deletes the triggers `ids` in one transaction.
-    pub async fn delete_triggers(&self, ids: Vec<String>) -> Result<(), StoreError> {
-        self.with(move |conn| {
-            let tx = conn.transaction()?;
-            for id in &ids {
-                tx.execute("DELETE FROM triggers WHERE trigger_id = ?1", params![id])?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+    /// Deletes the triggers `ids` of the function `key` in one transaction.
+    pub async fn delete_triggers(
+        &self,
+        key: &FunctionKey,
+        ids: Vec<String>,
+    ) -> Result<(), StoreError> {
+        let statements = ids
+            .into_iter()
+            .map(|id| Statement::execute("DELETE FROM triggers WHERE trigger_id = $1", params![id]))
+            .collect();
+        self.db.write(statements, notice(key)).await?;
+        Ok(())
     }
 
     /// Every dependency package version, oldest first.
-    pub fn load_dependencies(&self) -> Result<Vec<DependencyVersion>, StoreError> {
-        let conn = self.conn.lock().unwrap();
-        let mut stmt = conn.prepare("SELECT record FROM dependency_versions ORDER BY seq")?;
-        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
-        rows.map(|json| Ok(serde_json::from_str(&json?)?)).collect()
+    pub async fn load_dependencies(&self) -> Result<Vec<DependencyVersion>, StoreError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT record FROM dependency_versions ORDER BY seq",
+                Vec::new(),
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(serde_json::from_str::<DependencyVersion>(
+                    &row.get::<String>(0)?,
+                )?)
+            })
+            .collect()
+    }
+
+    fn dependencies_notice(project_id: &str) -> Option<(String, String)> {
+        Some((NOTICE_DEPENDENCIES.to_string(), project_id.to_string()))
     }
 
     pub async fn insert_dependency(&self, version: DependencyVersion) -> Result<(), StoreError> {
         let json = serde_json::to_string(&version)?;
-        self.with(move |conn| {
-            conn.execute(
-                "INSERT INTO dependency_versions (id, project_id, record) VALUES (?1, ?2, ?3)",
-                params![version.id, version.project_id, json],
-            )?;
-            Ok(())
-        })
-        .await
+        self.db
+            .write(
+                vec![Statement::execute(
+                    "INSERT INTO dependency_versions (id, project_id, record) VALUES ($1, $2, $3)",
+                    params![&version.id, &version.project_id, json],
+                )],
+                Self::dependencies_notice(&version.project_id),
+            )
+            .await?;
+        Ok(())
     }
 
-    pub async fn delete_dependency(&self, id: String) -> Result<(), StoreError> {
-        self.with(move |conn| {
-            conn.execute("DELETE FROM dependency_versions WHERE id = ?1", params![id])?;
-            Ok(())
-        })
-        .await
+    pub async fn delete_dependency(&self, project_id: &str, id: String) -> Result<(), StoreError> {
+        self.db
+            .write(
+                vec![Statement::execute(
+                    "DELETE FROM dependency_versions WHERE id = $1",
+                    params![id],
+                )],
+                Self::dependencies_notice(project_id),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Stores a published version; `Conflict` if the name is taken.
     pub async fn insert_version(&self, record: FunctionRecord) -> Result<(), StoreError> {
         let json = self.row(&record)?;
-        self.with(move |conn| {
-            let inserted = conn.execute(
-                "INSERT INTO function_versions (project_id, package, func_name, version, record) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![record.project_id, record.package, record.func_name, record.version, json],
-            );
-            match inserted {
-                Ok(_) => Ok(()),
-                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
-                    Err(StoreError::Conflict)
-                }
-                Err(e) => Err(e.into()),
-            }
-        })
-        .await
+        let key = key_of(&record);
+        self.db.write(vec![Statement::execute(
+            "INSERT INTO function_versions (project_id, package, func_name, version, record) VALUES ($1, $2, $3, $4, $5)",
+            params![&key.0, &key.1, &key.2, record.version, json],
+        )], notice(&key)).await?;
+        Ok(())
     }
 
     /// Rewrites a published version's record (its settings; code and config never change).
     pub async fn update_version(&self, record: FunctionRecord) -> Result<(), StoreError> {
         let json = self.row(&record)?;
-        self.with(move |conn| {
-            conn.execute(
-                "UPDATE function_versions SET record = ?5 WHERE project_id = ?1 AND package = ?2 AND func_name = ?3 AND version = ?4",
-                params![record.project_id, record.package, record.func_name, record.version, json],
-            )?;
-            Ok(())
-        })
-        .await
+        let key = key_of(&record);
+        self.db.write(vec![Statement::execute(
+            "UPDATE function_versions SET record = $5 WHERE project_id = $1 AND package = $2 AND func_name = $3 AND version = $4",
+            params![&key.0, &key.1, &key.2, record.version, json],
+        )], notice(&key)).await?;
+        Ok(())
     }
 
     pub async fn delete_version(
         &self,
-        project_id: String,
-        package: String,
-        name: String,
+        key: &FunctionKey,
         version: String,
     ) -> Result<(), StoreError> {
-        self.with(move |conn| {
-            conn.execute(
-                "DELETE FROM function_versions WHERE project_id = ?1 AND package = ?2 AND func_name = ?3 AND version = ?4",
-                params![project_id, package, name, version],
-            )?;
-            Ok(())
-        })
-        .await
+        self.db.write(vec![Statement::execute(
+            "DELETE FROM function_versions WHERE project_id = $1 AND package = $2 AND func_name = $3 AND version = $4",
+            params![&key.0, &key.1, &key.2, version],
+        )], notice(key)).await?;
+        Ok(())
     }
 
     /// Creates or replaces an alias of the function `key`.
-    pub async fn put_alias(&self, key: FunctionKey, alias: Alias) -> Result<(), StoreError> {
+    pub async fn put_alias(&self, key: &FunctionKey, alias: Alias) -> Result<(), StoreError> {
         let json = serde_json::to_string(&alias)?;
-        self.with(move |conn| {
-            conn.execute(
-                "INSERT INTO function_aliases (project_id, package, func_name, name, alias) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (project_id, package, func_name, name) DO UPDATE SET alias = excluded.alias",
-                params![key.0, key.1, key.2, alias.name, json],
-            )?;
-            Ok(())
-        })
-        .await
+        self.db.write(vec![Statement::execute(
+            "INSERT INTO function_aliases (project_id, package, func_name, name, alias) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (project_id, package, func_name, name) DO UPDATE SET alias = excluded.alias",
+            params![&key.0, &key.1, &key.2, alias.name, json],
+        )], notice(key)).await?;
+        Ok(())
     }
 
-    pub async fn delete_alias(&self, key: FunctionKey, name: String) -> Result<(), StoreError> {
-        self.with(move |conn| {
-            conn.execute(
-                "DELETE FROM function_aliases WHERE project_id = ?1 AND package = ?2 AND func_name = ?3 AND name = ?4",
-                params![key.0, key.1, key.2, name],
-            )?;
-            Ok(())
-        })
-        .await
+    pub async fn delete_alias(&self, key: &FunctionKey, name: String) -> Result<(), StoreError> {
+        self.db.write(vec![Statement::execute(
+            "DELETE FROM function_aliases WHERE project_id = $1 AND package = $2 AND func_name = $3 AND name = $4",
+            params![&key.0, &key.1, &key.2, name],
+        )], notice(key)).await?;
+        Ok(())
     }
 
-    /// Inserts a new function; returns its sequence number.
+    /// Inserts a new function; returns its sequence number (`Conflict` if the name is taken).
     pub async fn insert_function(&self, record: FunctionRecord) -> Result<i64, StoreError> {
         let json = self.row(&record)?;
-        self.with(move |conn| {
-            let inserted = conn.execute(
-                "INSERT INTO functions (project_id, package, func_name, record) VALUES (?1, ?2, ?3, ?4)",
-                params![record.project_id, record.package, record.func_name, json],
-            );
-            match inserted {
-                Ok(_) => Ok(conn.last_insert_rowid()),
-                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
-                    Err(StoreError::Conflict)
-                }
-                Err(e) => Err(e.into()),
-            }
-        })
-        .await
+        let key = key_of(&record);
+        let outcome = self.db.write(vec![Statement::query(
+            "INSERT INTO functions (project_id, package, func_name, record) VALUES ($1, $2, $3, $4) RETURNING seq",
+            params![&key.0, &key.1, &key.2, json],
+        )], notice(&key)).await?;
+        let seq = outcome
+            .first()
+            .and_then(|o| o.rows.first())
+            .ok_or_else(|| StoreError::Io("the insert returned no sequence number".into()))?
+            .get(0)?;
+        Ok(seq)
     }
 
     pub async fn update_function(&self, record: FunctionRecord) -> Result<(), StoreError> {
         let json = self.row(&record)?;
-        self.with(move |conn| {
-            conn.execute(
-                "UPDATE functions SET record = ?4 WHERE project_id = ?1 AND package = ?2 AND func_name = ?3",
-                params![record.project_id, record.package, record.func_name, json],
-            )?;
-            Ok(())
-        })
-        .await
+        let key = key_of(&record);
+        self.db.write(vec![Statement::execute(
+            "UPDATE functions SET record = $4 WHERE project_id = $1 AND package = $2 AND func_name = $3",
+            params![&key.0, &key.1, &key.2, json],
+        )], notice(&key)).await?;
+        Ok(())
     }
 
-    pub async fn delete_function(
-        &self,
-        project_id: String,
-        package: String,
-        name: String,
-    ) -> Result<(), StoreError> {
-        self.with(move |conn| {
-            // The function, its versions and its aliases go together.
-            let tx = conn.transaction()?;
-            for table in ["functions", "function_versions", "function_aliases", "triggers"] {
-                tx.execute(
-                    &format!("DELETE FROM {table} WHERE project_id = ?1 AND package = ?2 AND func_name = ?3"),
-                    params![project_id, package, name],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
+    /// Deletes the function with its versions, aliases and triggers, in one transaction.
+    pub async fn delete_function(&self, key: &FunctionKey) -> Result<(), StoreError> {
+        let statements = [
+            "functions",
+            "function_versions",
+            "function_aliases",
+            "triggers",
+        ]
+        .into_iter()
+        .map(|table| {
+            Statement::execute(
+                format!(
+                    "DELETE FROM {table} WHERE project_id = $1 AND package = $2 AND func_name = $3"
+                ),
+                params![&key.0, &key.1, &key.2],
+            )
         })
-        .await
+        .collect();
+        self.db.write(statements, notice(key)).await?;
+        Ok(())
+    }
+
+    /// Whether the shared database has the package `digest`.
+    pub async fn has_package(&self, digest: &str) -> Result<bool, StoreError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT 1 FROM code_packages WHERE digest = $1",
+                params![digest],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Keeps a package in the shared database (once per digest), in chunks of 1 MiB.
+    pub async fn put_package(
+        &self,
+        digest: &str,
+        kind: &PackageKind,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let (kind, filename) = match kind {
+            PackageKind::Zip => ("zip", ""),
+            PackageKind::Inline(filename) => ("inline", filename.as_str()),
+        };
+        let mut statements = vec![Statement::execute(
+            "INSERT INTO code_packages (digest, kind, filename, size) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (digest) DO NOTHING",
+            params![digest, kind, filename, bytes.len() as i64],
+        )];
+        for (n, chunk) in bytes.chunks(CHUNK).enumerate() {
+            statements.push(Statement::execute(
+                "INSERT INTO code_chunks (digest, n, data) VALUES ($1, $2, $3) ON CONFLICT (digest, n) DO NOTHING",
+                params![digest, n as i64, chunk.to_vec()],
+            ));
+        }
+        self.db.write(statements, None).await?;
+        Ok(())
+    }
+
+    /// A package of the shared database: how it was uploaded and its bytes.
+    pub async fn package(
+        &self,
+        digest: &str,
+    ) -> Result<Option<(PackageKind, Vec<u8>)>, StoreError> {
+        let mut outcomes = self
+            .db
+            .read(vec![
+                Statement::query(
+                    "SELECT kind, filename, size FROM code_packages WHERE digest = $1",
+                    params![digest],
+                ),
+                Statement::query(
+                    "SELECT data FROM code_chunks WHERE digest = $1 ORDER BY n",
+                    params![digest],
+                ),
+            ])
+            .await?
+            .into_iter();
+        let header = outcomes.next().unwrap_or_default().rows;
+        let Some(header) = header.first() else {
+            return Ok(None);
+        };
+        let kind = match header.get::<String>(0)?.as_str() {
+            "inline" => PackageKind::Inline(header.get(1)?),
+            _ => PackageKind::Zip,
+        };
+        let size: i64 = header.get(2)?;
+        let mut bytes = Vec::with_capacity(size.max(0) as usize);
+        for row in outcomes.next().unwrap_or_default().rows {
+            bytes.extend_from_slice(&row.get::<Vec<u8>>(0)?);
+        }
+        if bytes.len() as i64 != size {
+            return Err(StoreError::Io(format!(
+                "package {digest}: {} of {size} bytes stored",
+                bytes.len()
+            )));
+        }
+        Ok(Some((kind, bytes)))
     }
 }

@@ -392,6 +392,23 @@ pub async fn list_active(
     records(&app, path, q, true).await
 }
 
+/// Cancels a request of `func_id` if this host holds it: a WAIT one leaves the queue, a
+/// RUNNING one is stopped; either becomes FAIL 4208. False when this host does not hold it.
+pub fn cancel_here(app: &App, func_id: &str, request_id: &str) -> bool {
+    if let Some(job) = app.queue.cancel(func_id, request_id) {
+        app.journal.set_status(journal::StatusChange {
+            request_id: job.request_id,
+            status: journal::FAIL,
+            attempts: job.attempts,
+            error_code: 4208,
+            error_message: "function invocation canceled".into(),
+            end_ms: Some(now_ms()),
+        });
+        return true;
+    }
+    app.queue.cancel_running(func_id, request_id)
+}
+
 #[derive(Debug, Deserialize)]
 pub struct CancelBody {
     request_id: Option<String>,
@@ -411,33 +428,27 @@ pub async fn cancel(
     } = path;
     let entry = app.registry.get(&project_id, &func)?;
     let request_id = body.request_id.unwrap_or_default();
-    match app.queue.cancel(entry.id(), &request_id) {
-        Some(job) => {
-            app.journal.set_status(journal::StatusChange {
-                request_id: job.request_id,
-                status: journal::FAIL,
-                attempts: job.attempts,
-                error_code: 4208,
-                error_message: "function invocation canceled".into(),
-                end_ms: Some(now_ms()),
-            });
-            Ok(Json(Value::Null).into_response())
-        }
-        None if app.queue.cancel_running(entry.id(), &request_id) => {
-            Ok(Json(Value::Null).into_response())
-        }
-        None => {
-            let status = app
-                .journal
-                .status_of(entry.id().to_string(), request_id.clone())
+    if cancel_here(&app, entry.id(), &request_id) {
+        return Ok(Json(Value::Null).into_response());
+    }
+    let status = app
+        .journal
+        .status_of(entry.id().to_string(), request_id.clone())
+        .await?;
+    match status.as_deref() {
+        // Another host of a shared database owns it: that host cancels it.
+        Some(journal::WAIT | journal::RUNNING) if app.journal.is_shared() => {
+            app.journal
+                .ask_owner_to_cancel(entry.id(), &request_id)
                 .await?;
-            Err(ApiError::invalid_request_id(match status {
-                Some(s) => {
-                    format!("({request_id} is {s}; only WAIT and RUNNING requests can be canceled)")
-                }
-                None => format!("({request_id:?} is not a request of this function)"),
-            }))
+            Ok(Json(Value::Null).into_response())
         }
+        _ => Err(ApiError::invalid_request_id(match &status {
+            Some(s) => {
+                format!("({request_id} is {s}; only WAIT and RUNNING requests can be canceled)")
+            }
+            None => format!("({request_id:?} is not a request of this function)"),
+        })),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The HTTP API: FunctionGraph's REST paths, `/healthz` and `/metrics`.
 
-mod async_invoke;
+pub(crate) mod async_invoke;
 pub(crate) mod dependencies;
 mod error;
 pub(crate) mod functions;

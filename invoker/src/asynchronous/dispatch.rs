@@ -59,9 +59,9 @@ pub async fn run(app: Arc<App>) {
     }
 }
 
-/// Puts the requests that were waiting or running when the host stopped back in the queue.
-pub fn recover(app: &App) -> Result<usize, crate::store::StoreError> {
-    let unfinished = app.journal.unfinished()?;
+/// Puts this host's requests that were waiting or running when it stopped back in the queue.
+pub async fn recover(app: &App) -> Result<usize, crate::store::StoreError> {
+    let unfinished = app.journal.unfinished().await?;
     let n = unfinished.len();
     for request in unfinished {
         if request.status == journal::RUNNING {
@@ -205,6 +205,11 @@ async fn attempt(app: Arc<App>, mut job: Job, turn: Turn) {
     })
     .await;
     app.queue.finish(&job);
+    if app.queue.is_closed() && outcome.as_ref().is_none_or(|o| o.result.is_err()) {
+        // The host is stopping and took the instance down with it: the request stays
+        // RUNNING, to run again after a restart or on another host of a shared database.
+        return;
+    }
     let Some(outcome) = outcome else {
         let message = "function invocation canceled".to_string();
         app.journal

@@ -1,15 +1,18 @@
-//! The durable journal of async requests, in the SQLite store.
+//! The durable journal of async requests, in the host's database (SQLite, or PostgreSQL that
+//! several hosts share).
 //!
-//! Every accepted request is committed (WAL, `synchronous=FULL`) before the caller gets its
-//! 202; every status change is written too. One writer thread owns a connection and commits
-//! whatever has queued up in one transaction (group commit), so concurrent accepts share an
-//! fsync instead of each paying one. Reads (records, recovery) use a second connection.
+//! Every accepted request is committed before the caller gets its 202; every status change is
+//! written too. One writer task commits whatever has queued up in one transaction (group
+//! commit), so concurrent accepts share a commit instead of each paying one. Reads (records,
+//! recovery) use a second connection.
+//!
+//! Each request is owned by one host: the one that accepted it, or the one that claimed it
+//! after its owner stopped renewing its membership (`fgs_hosts`, see `cluster`). Only the owner
+//! writes a request's status (`WHERE owner = $me`), so a host that lost a request (it was
+//! thought dead) cannot overwrite what its new owner did.
 
-use std::path::Path;
-use std::sync::{mpsc, Arc, Mutex};
-
-use rusqlite::{params, Connection, OptionalExtension};
-use tokio::sync::oneshot;
+use fgs_store::{params, Db, Migration, Row, Statement};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::store::StoreError;
 
@@ -20,26 +23,31 @@ pub const SUCCESS: &str = "SUCCESS";
 pub const FAIL: &str = "FAIL";
 pub const DISCARD: &str = "DISCARD";
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS async_requests (
-    request_id    TEXT PRIMARY KEY,
-    project_id    TEXT NOT NULL,
-    package       TEXT NOT NULL,
-    func_name     TEXT NOT NULL,
-    func_id       TEXT NOT NULL,
-    event         BLOB NOT NULL,
-    status        TEXT NOT NULL,
-    attempts      INTEGER NOT NULL DEFAULT 0,
-    error_code    INTEGER NOT NULL DEFAULT 0,
-    error_message TEXT NOT NULL DEFAULT '',
-    accepted_ms   INTEGER NOT NULL,
-    end_ms        INTEGER,
-    depth         INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS async_requests_by_function ON async_requests (func_id, accepted_ms);
-CREATE INDEX IF NOT EXISTS async_requests_unfinished ON async_requests (status) WHERE status IN ('WAIT', 'RUNNING');
-CREATE INDEX IF NOT EXISTS async_requests_by_end ON async_requests (end_ms) WHERE end_ms IS NOT NULL;
-";
+/// The topic of a notice asking the owner of a request to cancel it; the key is
+/// `func_id \t request_id`.
+pub const NOTICE_CANCEL: &str = "async-cancel";
+
+/// Writes committed together at most.
+const GROUP: usize = 1024;
+
+static MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "async requests",
+        sqlite: include_str!("../../migrations/journal/0001_sqlite.sql"),
+        postgres: include_str!("../../migrations/journal/0001_postgres.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "async requests have an owner",
+        sqlite: "ALTER TABLE async_requests ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
+        postgres: "ALTER TABLE async_requests ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+                   CREATE INDEX async_requests_by_owner ON async_requests (owner) WHERE end_ms IS NULL;",
+    },
+];
+
+const COLUMNS: &str =
+    "request_id, project_id, package, func_name, func_id, event, accepted_ms, attempts, status, depth";
 
 /// An accepted request, as journaled.
 #[derive(Debug, Clone)]
@@ -56,6 +64,23 @@ pub struct Request {
     pub status: String,
     /// 0 for a request from a caller; one more for each destination hop that led to it.
     pub depth: u32,
+}
+
+impl Request {
+    fn from_row(row: &Row) -> Result<Self, StoreError> {
+        Ok(Request {
+            request_id: row.get(0)?,
+            project_id: row.get(1)?,
+            package: row.get(2)?,
+            func_name: row.get(3)?,
+            func_id: row.get(4)?,
+            event: row.get(5)?,
+            accepted_ms: row.get(6)?,
+            attempts: row.get::<i64>(7)? as u32,
+            status: row.get(8)?,
+            depth: row.get::<i64>(9)? as u32,
+        })
+    }
 }
 
 /// A request's state after an attempt or a decision.
@@ -100,33 +125,26 @@ enum Write {
 /// Handle to the journal; cheap to clone.
 #[derive(Clone)]
 pub struct Journal {
-    writes: mpsc::Sender<Write>,
-    reader: Arc<Mutex<Connection>>,
+    writes: mpsc::UnboundedSender<Write>,
+    reader: Db,
+    /// This host's id: the owner of what it accepts.
+    host: String,
 }
 
 impl Journal {
-    /// Opens the journal in the SQLite database at `path` and starts its writer thread.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let writer = crate::store::connect(path)?;
-        writer.execute_batch(SCHEMA)?;
-        // Journals written before destination depths were counted.
-        let has_depth: bool = writer
-            .prepare("SELECT 1 FROM pragma_table_info('async_requests') WHERE name = 'depth'")?
-            .exists([])?;
-        if !has_depth {
-            writer.execute_batch(
-                "ALTER TABLE async_requests ADD COLUMN depth INTEGER NOT NULL DEFAULT 0",
-            )?;
+    /// Opens the journal (`writer` and `reader` two connections to one database: reads need
+    /// not wait for a group commit) and starts its writer task.
+    pub async fn open(writer: Db, reader: Db, host: String) -> Result<Self, StoreError> {
+        if !writer.is_shared() {
+            add_depth_to_an_old_journal(&writer).await?;
         }
-        let reader = crate::store::connect(path)?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("fgs-async-journal".into())
-            .spawn(move || write_loop(writer, rx))
-            .map_err(|e| StoreError::Io(e.to_string()))?;
+        writer.migrate("journal", MIGRATIONS).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(write_loop(writer, host.clone(), rx));
         Ok(Self {
             writes: tx,
-            reader: Arc::new(Mutex::new(reader)),
+            reader,
+            host,
         })
     }
 
@@ -141,54 +159,87 @@ impl Journal {
             .map_err(StoreError::Io)
     }
 
+    /// Whether other hosts share the journal.
+    pub fn is_shared(&self) -> bool {
+        self.reader.is_shared()
+    }
+
+    /// Asks the host that owns a request of `func_id` (another host of a shared database) to
+    /// cancel it.
+    pub async fn ask_owner_to_cancel(
+        &self,
+        func_id: &str,
+        request_id: &str,
+    ) -> Result<(), StoreError> {
+        let notice = (
+            NOTICE_CANCEL.to_string(),
+            format!("{func_id}\t{request_id}"),
+        );
+        self.reader.write(Vec::new(), Some(notice)).await?;
+        Ok(())
+    }
+
     /// Records a status change (written with the next commit; not awaited).
     pub fn set_status(&self, change: StatusChange) {
         let _ = self.writes.send(Write::Status(change));
     }
 
-    /// Deletes the records of requests that ended before `before_ms`; how many. (On the
-    /// second connection: a delete of finished rows need not join the accepts' group commit.)
-    pub async fn prune(&self, before_ms: i64) -> Result<usize, StoreError> {
-        self.read(move |conn| {
-            Ok(conn.execute(
-                "DELETE FROM async_requests WHERE end_ms IS NOT NULL AND end_ms < ?1",
-                [before_ms],
-            )?)
-        })
-        .await
+    /// Deletes the records of requests that ended before `before_ms`; how many.
+    pub async fn prune(&self, before_ms: i64) -> Result<u64, StoreError> {
+        Ok(self
+            .reader
+            .execute(
+                "DELETE FROM async_requests WHERE end_ms IS NOT NULL AND end_ms < $1",
+                params![before_ms],
+            )
+            .await?)
     }
 
-    /// Requests that were waiting or running when the host stopped, oldest first.
-    pub fn unfinished(&self) -> Result<Vec<Request>, StoreError> {
-        let conn = self.reader.lock().unwrap();
-        let mut stmt = conn.prepare(
-            "SELECT request_id, project_id, package, func_name, func_id, event, accepted_ms, attempts, status, depth
-             FROM async_requests WHERE status IN ('WAIT', 'RUNNING') ORDER BY accepted_ms, rowid",
-        )?;
-        let rows = stmt.query_map([], |row| {
-            Ok(Request {
-                request_id: row.get(0)?,
-                project_id: row.get(1)?,
-                package: row.get(2)?,
-                func_name: row.get(3)?,
-                func_id: row.get(4)?,
-                event: row.get(5)?,
-                accepted_ms: row.get(6)?,
-                attempts: row.get(7)?,
-                status: row.get(8)?,
-                depth: row.get(9)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    /// This host's requests that were waiting or running when it stopped, oldest first.
+    pub async fn unfinished(&self) -> Result<Vec<Request>, StoreError> {
+        // A journal written before requests had owners: its requests are this host's.
+        let rows = self
+            .reader
+            .query(
+                format!(
+                    "SELECT {COLUMNS} FROM async_requests
+                     WHERE status IN ('WAIT', 'RUNNING') AND owner IN ($1, '')
+                     ORDER BY accepted_ms, rowid"
+                ),
+                params![&self.host],
+            )
+            .await?;
+        rows.iter().map(Request::from_row).collect()
     }
 
-    /// Runs `f` on the read connection, off the async workers.
-    async fn read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || f(&reader.lock().unwrap())).await?
+    /// Takes over the unfinished requests of hosts that stopped renewing their membership
+    /// (`dead`), at most `limit`, oldest first; hosts claiming at once each get other rows
+    /// (`SKIP LOCKED`). Only for a shared database.
+    pub async fn claim(&self, dead: &[String], limit: i64) -> Result<Vec<Request>, StoreError> {
+        if dead.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (0..dead.len()).map(|i| format!("${}", i + 3)).collect();
+        let mut values = params![&self.host, limit];
+        values.extend(dead.iter().map(fgs_store::Value::from));
+        let sql = format!(
+            "UPDATE async_requests SET owner = $1 WHERE request_id IN (
+                 SELECT request_id FROM async_requests
+                 WHERE end_ms IS NULL AND status IN ('WAIT', 'RUNNING') AND owner IN ({})
+                 ORDER BY accepted_ms, rowid LIMIT $2 FOR UPDATE SKIP LOCKED)
+             RETURNING {COLUMNS}",
+            marks.join(", ")
+        );
+        let outcome = self
+            .reader
+            .write(vec![Statement::query(sql, values)], None)
+            .await?;
+        outcome
+            .first()
+            .map_or(&[][..], |o| &o.rows[..])
+            .iter()
+            .map(Request::from_row)
+            .collect()
     }
 
     /// The status of one request of `func_id`.
@@ -197,45 +248,56 @@ impl Journal {
         func_id: String,
         request_id: String,
     ) -> Result<Option<String>, StoreError> {
-        self.read(move |conn| {
-            Ok(conn
-                .query_row(
-                    "SELECT status FROM async_requests WHERE func_id = ?1 AND request_id = ?2",
-                    params![func_id, request_id],
-                    |row| row.get(0),
-                )
-                .optional()?)
+        let rows = self
+            .reader
+            .query(
+                "SELECT status FROM async_requests WHERE func_id = $1 AND request_id = $2",
+                params![func_id, request_id],
+            )
+            .await?;
+        Ok(match rows.first() {
+            Some(row) => Some(row.get(0)?),
+            None => None,
         })
-        .await
     }
 
     /// Records matching `query`, newest first, and how many match in all.
     pub async fn records(&self, query: RecordQuery) -> Result<(Vec<Record>, usize), StoreError> {
-        self.read(move |conn| {
-            let mut sql = String::from(
-                "FROM async_requests WHERE func_id = ?1 AND accepted_ms >= ?2 AND accepted_ms <= ?3",
-            );
-            let mut values: Vec<rusqlite::types::Value> =
-                vec![query.func_id.into(), query.begin_ms.into(), query.end_ms.into()];
-            for (column, list) in [("request_id", &query.request_ids), ("status", &query.statuses)] {
-                if !list.is_empty() {
-                    let marks: Vec<String> = (0..list.len()).map(|i| format!("?{}", values.len() + i + 1)).collect();
-                    sql.push_str(&format!(" AND {column} IN ({})", marks.join(",")));
-                    values.extend(list.iter().cloned().map(rusqlite::types::Value::from));
-                }
+        let mut filter = String::from(
+            "FROM async_requests WHERE func_id = $1 AND accepted_ms >= $2 AND accepted_ms <= $3",
+        );
+        let mut values = params![query.func_id, query.begin_ms, query.end_ms];
+        for (column, list) in [
+            ("request_id", &query.request_ids),
+            ("status", &query.statuses),
+        ] {
+            if !list.is_empty() {
+                let marks: Vec<String> = (0..list.len())
+                    .map(|i| format!("${}", values.len() + i + 1))
+                    .collect();
+                filter.push_str(&format!(" AND {column} IN ({})", marks.join(",")));
+                values.extend(list.iter().map(fgs_store::Value::from));
             }
-            let count: i64 = conn.query_row(
-                &format!("SELECT COUNT(*) {sql}"),
-                rusqlite::params_from_iter(values.iter()),
-                |row| row.get(0),
-            )?;
-            let select = format!(
-                "SELECT request_id, status, error_code, error_message, accepted_ms, end_ms {sql}
-                 ORDER BY accepted_ms DESC, rowid DESC LIMIT {} OFFSET {}",
-                query.limit, query.offset
-            );
-            let mut stmt = conn.prepare(&select)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), |row| {
+        }
+        let outcomes = self
+            .reader
+            .read(vec![
+                Statement::query(format!("SELECT COUNT(*) {filter}"), values.clone()),
+                Statement::query(
+                    format!(
+                        "SELECT request_id, status, error_code, error_message, accepted_ms, end_ms {filter}
+                         ORDER BY accepted_ms DESC, rowid DESC LIMIT {} OFFSET {}",
+                        query.limit, query.offset
+                    ),
+                    values,
+                ),
+            ])
+            .await?;
+        let count: i64 = outcomes[0].rows.first().map_or(Ok(0), |r| r.get(0))?;
+        let records = outcomes[1]
+            .rows
+            .iter()
+            .map(|row| {
                 Ok(Record {
                     request_id: row.get(0)?,
                     status: row.get(1)?,
@@ -244,24 +306,83 @@ impl Journal {
                     accepted_ms: row.get(4)?,
                     end_ms: row.get(5)?,
                 })
-            })?;
-            Ok((rows.collect::<Result<_, _>>()?, count as usize))
-        })
-        .await
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok((records, count as usize))
     }
 }
 
-/// The writer thread: commits everything queued in one transaction, then acknowledges.
-fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Write>) {
-    while let Ok(first) = rx.recv() {
+/// A journal an fgs wrote before destination depths were counted (and before migrations were
+/// numbered) gets its `depth` column, so that migration 1 finds the table it describes.
+async fn add_depth_to_an_old_journal(db: &Db) -> Result<(), StoreError> {
+    let columns = db
+        .query(
+            "SELECT name FROM pragma_table_info('async_requests')",
+            Vec::new(),
+        )
+        .await?;
+    let has_depth = columns
+        .iter()
+        .any(|row| row.get::<String>(0).is_ok_and(|name| name == "depth"));
+    if !columns.is_empty() && !has_depth {
+        db.execute(
+            "ALTER TABLE async_requests ADD COLUMN depth INTEGER NOT NULL DEFAULT 0",
+            Vec::new(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn statement(write: &Write, host: &str) -> Statement {
+    match write {
+        Write::Accept(r, _) => Statement::execute(
+            "INSERT INTO async_requests (request_id, project_id, package, func_name, func_id, event, status, accepted_ms, depth, owner)
+             VALUES ($1, $2, $3, $4, $5, $6, 'WAIT', $7, $8, $9)",
+            params![
+                &r.request_id,
+                &r.project_id,
+                &r.package,
+                &r.func_name,
+                &r.func_id,
+                r.event.clone(),
+                r.accepted_ms,
+                r.depth,
+                host
+            ],
+        ),
+        Write::Status(c) => Statement::execute(
+            "UPDATE async_requests SET status = $2, attempts = $3, error_code = $4, error_message = $5, end_ms = $6
+             WHERE request_id = $1 AND owner IN ($7, '')",
+            params![
+                &c.request_id,
+                c.status,
+                c.attempts,
+                c.error_code,
+                &c.error_message,
+                c.end_ms,
+                host
+            ],
+        ),
+    }
+}
+
+/// The writer task: commits everything queued in one transaction, then acknowledges.
+async fn write_loop(db: Db, host: String, mut rx: mpsc::UnboundedReceiver<Write>) {
+    while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        while batch.len() < 1024 {
+        while batch.len() < GROUP {
             match rx.try_recv() {
                 Ok(write) => batch.push(write),
                 Err(_) => break,
             }
         }
-        let outcome = commit(&mut conn, &batch).map_err(|e| e.to_string());
+        let statements = batch.iter().map(|w| statement(w, &host)).collect();
+        let outcome = db
+            .write(statements, None)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string());
         if let Err(e) = &outcome {
             tracing::error!(error = %e, "async journal commit failed");
         }
@@ -271,45 +392,4 @@ fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Write>) {
             }
         }
     }
-}
-
-fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO async_requests (request_id, project_id, package, func_name, func_id, event, status, accepted_ms, depth)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'WAIT', ?7, ?8)",
-        )?;
-        let mut update = tx.prepare_cached(
-            "UPDATE async_requests SET status = ?2, attempts = ?3, error_code = ?4, error_message = ?5, end_ms = ?6
-             WHERE request_id = ?1",
-        )?;
-        for write in batch {
-            match write {
-                Write::Accept(r, _) => {
-                    insert.execute(params![
-                        r.request_id,
-                        r.project_id,
-                        r.package,
-                        r.func_name,
-                        r.func_id,
-                        r.event,
-                        r.accepted_ms,
-                        r.depth
-                    ])?;
-                }
-                Write::Status(c) => {
-                    update.execute(params![
-                        c.request_id,
-                        c.status,
-                        c.attempts,
-                        c.error_code,
-                        c.error_message,
-                        c.end_ms
-                    ])?;
-                }
-            }
-        }
-    }
-    tx.commit()
 }

@@ -1,14 +1,16 @@
 //! Asynchronous invocation: accepted requests are durable, then run in the background with
 //! the function's async policy (retries with backoff, maximum event age, destinations).
 //!
-//! - [`journal`]: the durable record of every request in SQLite (group commit).
+//! - [`journal`]: the durable record of every request in the host's database (group commit),
+//!   each request owned by one host.
 //! - [`queue`]: requests waiting to run, per function, with delayed retries; taken fairly
 //!   across functions (round robin) as admission control frees capacity.
 //! - [`dispatch`]: the loop that runs them, and what happens after each attempt.
 //!
 //! Delivery is at least once: a request is journaled before the 202 answer, and a host that
-//! restarts runs again every request that was waiting or running (one that was running may
-//! thus run twice).
+//! restarts runs again every request of its own that was waiting or running (one that was
+//! running may thus run twice); in a shared database, another host takes over the requests of
+//! a host that stopped renewing its membership (`cluster`).
 
 pub mod dispatch;
 pub mod journal;

@@ -62,6 +62,8 @@ pub struct Queue {
     /// Running requests by (function id, request id): a request can only be stopped through
     /// the function it belongs to, so a request id alone reaches nothing of another tenant.
     running: Mutex<HashMap<(String, String), oneshot::Sender<()>>>,
+    /// Set when the host stops: nothing more is handed out.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Queue {
@@ -71,11 +73,23 @@ impl Queue {
             inner: Mutex::default(),
             changed: Notify::new(),
             running: Mutex::default(),
+            closed: Default::default(),
         }
     }
 
     /// Whether a new request of `func_id` in `project_id` may wait (checked before it is
     /// accepted; concurrent accepts may overshoot by as many as are in flight).
+    /// Hands out nothing more (the host is stopping): what waits stays WAIT in the journal,
+    /// for this host's restart or, in a shared database, another host.
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_one();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn has_room(&self, project_id: &str, func_id: &str) -> Result<(), QueueFull> {
         let inner = self.inner.lock().unwrap();
         if inner.by_function.get(func_id).map_or(0, VecDeque::len) >= self.limits.per_function {
@@ -109,6 +123,9 @@ impl Queue {
         &self,
         mut admit: impl FnMut(&Job) -> Option<P>,
     ) -> Result<(Job, P), Option<Instant>> {
+        if self.is_closed() {
+            return Err(None);
+        }
         let mut inner = self.inner.lock().unwrap();
         let now = Instant::now();
         let mut next_due: Option<Instant> = None;

@@ -11,7 +11,7 @@ use fgs_limits::{parse_user_data, MemorySize};
 use fgs_runtime::{CodeStore, FunctionSpec, Language};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Store, StoreError};
+use crate::store::{PackageKind, Snapshot, Store, StoreError};
 use crate::urn::{function_urn, FunctionRef, Qualifier};
 
 mod alias;
@@ -226,7 +226,7 @@ pub struct Quotas {
     pub dependencies: usize,
 }
 
-type Key = (String, String, String);
+pub type Key = (String, String, String);
 
 /// The function table.
 pub struct Registry {
@@ -253,33 +253,42 @@ fn record_key(r: &FunctionRecord) -> Key {
 }
 
 impl Registry {
-    /// Loads every stored function with its versions and aliases.
-    pub fn load(
+    /// Loads every stored function with its versions and aliases (in a shared database, the
+    /// code packages this host has not unpacked yet are fetched first).
+    pub async fn load(
         store: Store,
         code: CodeStore,
         region: String,
         quotas: Quotas,
-    ) -> Result<Self, StoreError> {
-        let mut functions: HashMap<Key, Function> = HashMap::new();
-        let dependencies: Vec<Arc<DependencyVersion>> = store
-            .load_dependencies()?
-            .into_iter()
-            .map(Arc::new)
-            .collect();
-        let entry_of = |seq: i64, record: FunctionRecord| match Entry::build(
-            seq,
-            record.clone(),
-            &code,
-            &region,
-            &dependencies,
-        ) {
-            Ok(entry) => Some(Arc::new(entry)),
+    ) -> Result<Self, RegistryError> {
+        let registry = Self {
+            store,
+            code,
+            region,
+            quotas,
+            dependencies: RwLock::new(Vec::new()),
+            functions: RwLock::new(HashMap::new()),
+            writes: tokio::sync::Mutex::new(()),
+        };
+        registry.load_dependencies().await?;
+        let snapshot = registry.store.snapshot(None).await?;
+        registry.fetch_code(&snapshot).await;
+        *registry.functions.write().unwrap() = registry.build(snapshot);
+        Ok(registry)
+    }
+
+    /// The functions of a snapshot as served; a record that no longer validates is skipped
+    /// (and logged) rather than failing the rest.
+    fn build(&self, snapshot: Snapshot) -> HashMap<Key, Arc<Function>> {
+        let entry_of = |seq: i64, record: FunctionRecord| match self.entry(seq, record.clone()) {
+            Ok(entry) => Some(entry),
             Err(e) => {
                 tracing::error!(func = %record.func_name, version = %record.version, error = %e, "skipping stored function");
                 None
             }
         };
-        for (seq, record) in store.load_functions()? {
+        let mut functions: HashMap<Key, Function> = HashMap::new();
+        for (seq, record) in snapshot.functions {
             let k = record_key(&record);
             if let Some(latest) = entry_of(seq, record) {
                 functions.insert(
@@ -293,38 +302,141 @@ impl Registry {
                 );
             }
         }
-        for record in store.load_versions()? {
+        for record in snapshot.versions {
             if let Some(function) = functions.get_mut(&record_key(&record)) {
                 if let Some(entry) = entry_of(function.latest.seq, record) {
                     function.versions.push(entry);
                 }
             }
         }
-        for (k, alias) in store.load_aliases()? {
+        for (k, alias) in snapshot.aliases {
             if let Some(function) = functions.get_mut(&k) {
                 function.aliases.push(Arc::new(alias));
             }
         }
-        for trigger in store.load_triggers()? {
+        for trigger in snapshot.triggers {
             let k = key(&trigger.project_id, &trigger.package, &trigger.func_name);
             if let Some(function) = functions.get_mut(&k) {
                 function.triggers.push(Arc::new(trigger));
             }
         }
-        Ok(Self {
-            store,
-            code,
-            region,
-            quotas,
-            dependencies: RwLock::new(dependencies),
-            functions: RwLock::new(
-                functions
-                    .into_iter()
-                    .map(|(k, f)| (k, Arc::new(f)))
-                    .collect(),
-            ),
-            writes: tokio::sync::Mutex::new(()),
+        functions
+            .into_iter()
+            .map(|(k, f)| (k, Arc::new(f)))
+            .collect()
+    }
+
+    async fn load_dependencies(&self) -> Result<(), RegistryError> {
+        let dependencies = self.store.load_dependencies().await?;
+        for d in &dependencies {
+            self.fetch_package(&d.digest, PackageKind::Zip).await;
+        }
+        *self.dependencies.write().unwrap() = dependencies.into_iter().map(Arc::new).collect();
+        Ok(())
+    }
+
+    /// Reads one function again (another host changed it): what was served before and what
+    /// is served now (`None`: deleted).
+    pub async fn reload(&self, key: &Key) -> Result<Change, RegistryError> {
+        let _guard = self.writes.lock().await;
+        let snapshot = self.store.snapshot(Some(key)).await?;
+        self.fetch_code(&snapshot).await;
+        let after = self.build(snapshot).remove(key);
+        let mut functions = self.functions.write().unwrap();
+        let before = match &after {
+            Some(function) => functions.insert(key.clone(), function.clone()),
+            None => functions.remove(key),
+        };
+        Ok(Change { before, after })
+    }
+
+    /// Reads the dependency packages again (another host changed them).
+    pub async fn reload_dependencies(&self) -> Result<(), RegistryError> {
+        let _guard = self.writes.lock().await;
+        self.load_dependencies().await
+    }
+
+    /// Reads everything again (notices may have been missed): every function that was or is
+    /// served.
+    pub async fn resync(&self) -> Result<Vec<Change>, RegistryError> {
+        let _guard = self.writes.lock().await;
+        self.load_dependencies().await?;
+        let snapshot = self.store.snapshot(None).await?;
+        self.fetch_code(&snapshot).await;
+        let now = self.build(snapshot);
+        let before = std::mem::replace(&mut *self.functions.write().unwrap(), now.clone());
+        let keys: std::collections::HashSet<&Key> = before.keys().chain(now.keys()).collect();
+        Ok(keys
+            .into_iter()
+            .map(|k| Change {
+                before: before.get(k).cloned(),
+                after: now.get(k).cloned(),
+            })
+            .collect())
+    }
+
+    /// Unpacks the code packages of a snapshot this host does not have yet (shared database).
+    async fn fetch_code(&self, snapshot: &Snapshot) {
+        let records = snapshot
+            .functions
+            .iter()
+            .map(|(_, r)| r)
+            .chain(snapshot.versions.iter());
+        for record in records {
+            self.fetch_package(&record.digest, package_kind(record))
+                .await;
+        }
+    }
+
+    /// Unpacks one package from the shared database into the code store, unless it is there.
+    /// A package that cannot be had is logged: its function is served, and its invocations
+    /// fail as a function whose code is missing does.
+    async fn fetch_package(&self, digest: &str, kind: PackageKind) {
+        if !self.store.is_shared()
+            || !CodeStore::is_digest(digest)
+            || self.code.tree(digest).is_dir()
+        {
+            return;
+        }
+        if let Err(e) = self.unpack_shared(digest, kind).await {
+            tracing::error!(digest, error = %e, "cannot fetch a code package from the store");
+        }
+    }
+
+    async fn unpack_shared(&self, digest: &str, kind: PackageKind) -> Result<(), RegistryError> {
+        let Some((stored_kind, bytes)) = self.store.package(digest).await? else {
+            return Err(RegistryError::Invalid(format!(
+                "the store has no package {digest} ({kind:?})"
+            )));
+        };
+        let code = self.code.clone();
+        let stored = tokio::task::spawn_blocking(move || match stored_kind {
+            PackageKind::Zip => code.put_zip(&bytes),
+            PackageKind::Inline(filename) => code.put_inline(&filename, &bytes),
         })
+        .await
+        .map_err(|e| RegistryError::Invalid(e.to_string()))??;
+        if stored.digest != digest {
+            return Err(RegistryError::Invalid(format!(
+                "package {digest} unpacked as {}",
+                stored.digest
+            )));
+        }
+        Ok(())
+    }
+
+    /// Keeps a package this host has in the shared database, for the other hosts (once per
+    /// digest; nothing to do with a database of this host alone).
+    async fn share_code(&self, digest: &str, kind: PackageKind) -> Result<(), RegistryError> {
+        if !self.store.is_shared() || self.store.has_package(digest).await? {
+            return Ok(());
+        }
+        let (code, name) = (self.code.clone(), digest.to_string());
+        let bytes = tokio::task::spawn_blocking(move || code.blob(&name))
+            .await
+            .map_err(|e| RegistryError::Invalid(e.to_string()))??;
+        self.store.put_package(digest, &kind, &bytes).await?;
+        Ok(())
     }
 
     pub fn region(&self) -> &str {
@@ -435,6 +547,8 @@ impl Registry {
         {
             return Err(RegistryError::FunctionExists(record.func_name));
         }
+        self.share_code(&record.digest, package_kind(&record))
+            .await?;
         let seq = match self.store.insert_function(record.clone()).await {
             Err(StoreError::Conflict) => {
                 return Err(RegistryError::FunctionExists(record.func_name))
@@ -491,6 +605,8 @@ impl Registry {
         let entry = self.entry(current.seq, record.clone())?;
         let mut updated = (*function).clone();
         if current.is_latest() {
+            self.share_code(&record.digest, package_kind(&record))
+                .await?;
             self.store
                 .update_function(record)
                 .await
@@ -634,12 +750,7 @@ impl Registry {
             }
         }
         self.store
-            .delete_version(
-                project_id.to_string(),
-                func.package.clone(),
-                func.name.clone(),
-                version.clone(),
-            )
+            .delete_version(&record_key(&entry.record), version.clone())
             .await?;
         let mut updated = (*function).clone();
         updated.versions.retain(|v| &v.record.version != version);
@@ -688,7 +799,7 @@ impl Registry {
             });
         }
         self.store
-            .put_alias(record_key(&function.latest.record), alias.clone())
+            .put_alias(&record_key(&function.latest.record), alias.clone())
             .await?;
         let alias = Arc::new(alias);
         let mut updated = (*function).clone();
@@ -715,7 +826,7 @@ impl Registry {
             return Err(RegistryError::HasTriggers(format!("alias {name}")));
         }
         self.store
-            .delete_alias(record_key(&function.latest.record), name.to_string())
+            .delete_alias(&record_key(&function.latest.record), name.to_string())
             .await?;
         let mut updated = (*function).clone();
         updated.aliases.retain(|a| a.name != name);
@@ -741,6 +852,7 @@ impl Registry {
             version.dep_id = newest.dep_id.clone();
             version.version = newest.version + 1;
         }
+        self.share_code(&version.digest, PackageKind::Zip).await?;
         self.store.insert_dependency(version.clone()).await?;
         let version = Arc::new(version);
         self.dependencies.write().unwrap().push(version.clone());
@@ -791,7 +903,9 @@ impl Registry {
                 function: user.spec.urn.clone(),
             });
         }
-        self.store.delete_dependency(doomed.id.clone()).await?;
+        self.store
+            .delete_dependency(project_id, doomed.id.clone())
+            .await?;
         self.dependencies
             .write()
             .unwrap()
@@ -940,7 +1054,9 @@ impl Registry {
             .filter(|t| ids.contains(&t.trigger_id))
             .cloned()
             .collect();
-        self.store.delete_triggers(ids.to_vec()).await?;
+        self.store
+            .delete_triggers(&record_key(&function.latest.record), ids.to_vec())
+            .await?;
         let mut updated = (*function).clone();
         updated.triggers.retain(|t| !ids.contains(&t.trigger_id));
         self.publish_function(updated);
@@ -967,11 +1083,7 @@ impl Registry {
         let _guard = self.writes.lock().await;
         let function = self.function(project_id, func)?;
         self.store
-            .delete_function(
-                project_id.to_string(),
-                func.package.clone(),
-                func.name.clone(),
-            )
+            .delete_function(&record_key(&function.latest.record))
             .await?;
         self.functions
             .write()
@@ -979,6 +1091,21 @@ impl Registry {
             .remove(&key(project_id, &func.package, &func.name));
         Ok(function)
     }
+}
+
+/// How a function's code package was uploaded.
+fn package_kind(record: &FunctionRecord) -> PackageKind {
+    if record.code_type == "inline" {
+        PackageKind::Inline(record.code_filename.clone())
+    } else {
+        PackageKind::Zip
+    }
+}
+
+/// A function as served before and after the store was read again.
+pub struct Change {
+    pub before: Option<Arc<Function>>,
+    pub after: Option<Arc<Function>>,
 }
 
 /// The current time in FunctionGraph's `last_modified` form (UTC).
@@ -994,6 +1121,15 @@ fn spec_for(
 ) -> Result<FunctionSpec, RegistryError> {
     let language = Language::from_runtime(&record.runtime)?;
     let memory = MemorySize::new(i64::from(record.memory_size))?;
+    // Digests become paths in the code store: one read back from a (shared) database that
+    // is not a SHA-512 is refused, never joined.
+    for digest in std::iter::once(&record.digest).chain(dependencies.iter().map(|d| &d.digest)) {
+        if !CodeStore::is_digest(digest) {
+            return Err(RegistryError::Invalid(format!(
+                "stored code digest {digest:?} is not a SHA-512"
+            )));
+        }
+    }
     let mut user_data = parse_user_data(&record.user_data)?;
     user_data.extend(parse_user_data(&record.encrypted_user_data)?);
     Ok(FunctionSpec {

@@ -91,6 +91,15 @@ impl CodeStore {
         Ok(fs::read(self.blob_path(digest))?)
     }
 
+    /// Whether `digest` is one this store could have made (128 lowercase hex digits): a
+    /// digest read back from a database is checked before it becomes a path.
+    pub fn is_digest(digest: &str) -> bool {
+        digest.len() == 128
+            && digest
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    }
+
     /// The unpacked tree of a stored package.
     pub fn tree(&self, digest: &str) -> PathBuf {
         self.root.join("trees").join(digest)
