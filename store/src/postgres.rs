@@ -134,6 +134,17 @@ async fn run_one(
     }
 }
 
+/// Runs `statements` in order on one transaction, pipelined: each is sent without waiting for
+/// the answer to the one before (a group commit of a thousand inserts is not a thousand round
+/// trips). The first statement to fail is the error: the server answers in order, and aborts
+/// the rest of the transaction.
+async fn pipeline(
+    tx: &deadpool_postgres::Transaction<'_>,
+    statements: &[Statement],
+) -> Result<Vec<Outcome>, Error> {
+    futures_util::future::try_join_all(statements.iter().map(|s| run_one(tx, s))).await
+}
+
 impl Postgres {
     pub(crate) async fn connect(url: &str) -> Result<Self, Error> {
         let mut config: tokio_postgres::Config = url.parse()?;
@@ -170,10 +181,7 @@ impl Postgres {
     ) -> Result<Vec<Outcome>, Error> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
         let tx = client.transaction().await?;
-        let mut outcomes = Vec::with_capacity(statements.len());
-        for statement in &statements {
-            outcomes.push(run_one(&tx, statement).await?);
-        }
+        let outcomes = pipeline(&tx, &statements).await?;
         if let Some((topic, key)) = notice {
             // Delivered to every listener when (and only if) the transaction commits.
             let payload = format!("{topic}\t{key}");
@@ -192,10 +200,7 @@ impl Postgres {
             .read_only(true)
             .start()
             .await?;
-        let mut outcomes = Vec::with_capacity(statements.len());
-        for statement in &statements {
-            outcomes.push(run_one(&tx, statement).await?);
-        }
+        let outcomes = pipeline(&tx, &statements).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
