@@ -452,6 +452,9 @@ def signed(host, method, path, ak=AK, sk=SK, body=b"", query=None, headers=None,
     return requests.request(method, url, headers=signed_headers, data=body)
 
 
+_POPEN = subprocess.Popen
+
+
 class Postgres:
     """A throwaway PostgreSQL cluster in a temp dir, on a free loopback port, trusting local
     connections (started by the tests that share a database between hosts). As root, the
@@ -484,11 +487,17 @@ class Postgres:
         subprocess.run(self.runner + [os.path.join(self.bin, tool)] + list(args), check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.dir)
 
-    def sql(self, statement, database="postgres"):
-        return subprocess.run(
+    def sql(self, statement, database="postgres", separator="|"):
+        # The Popen of when the harness was loaded: a test may replace subprocess.Popen to start
+        # fgs as another user (test_sandbox), which psql must not be.
+        proc = _POPEN(
             [os.path.join(self.bin, "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "fgs",
-             "-d", database, "-At", "-v", "ON_ERROR_STOP=1", "-c", statement],
-            check=True, capture_output=True, text=True).stdout
+             "-d", database, "-At", "-F", separator, "-v", "ON_ERROR_STOP=1", "-c", statement],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError("psql: %s" % err)
+        return out
 
     def database(self):
         """The URL of a new, empty database."""
@@ -525,3 +534,25 @@ def database_for(data_dir):
 @pytest.fixture(scope="session")
 def postgres():
     return shared_postgres()
+
+
+def store_sql(data_dir, statement, params=()):
+    """Runs one SQL statement (`?` placeholders) on the function store of the host of
+    `data_dir` — its SQLite file, or under FGS_TEST_STORE=postgres its database — and returns
+    the rows as lists of strings, the same for both engines."""
+    if STORE != "postgres":
+        import sqlite3
+        db = sqlite3.connect(os.path.join(data_dir, "fgs.sqlite3"))
+        try:
+            rows = db.execute(statement, params).fetchall()
+            db.commit()
+        finally:
+            db.close()
+        return [[str(v) for v in row] for row in rows]
+    parts = statement.split("?")
+    assert len(parts) == len(params) + 1, statement
+    quoted = ["'%s'" % str(p).replace("'", "''") for p in params] + [""]
+    sql = "".join(part + value for part, value in zip(parts, quoted))
+    url = database_for(data_dir)
+    out = shared_postgres().sql(sql, database=url.rsplit("/", 1)[1], separator="\x1f")
+    return [line.split("\x1f") for line in out.splitlines() if line]

@@ -5,7 +5,6 @@ lost when the host is killed with kill -9 mid-way."""
 
 import json
 import signal
-import sqlite3
 import time
 
 from huaweicloudsdkfunctiongraph.v2 import (
@@ -17,7 +16,7 @@ from huaweicloudsdkfunctiongraph.v2 import (
     UpdateTriggerRequestBody,
 )
 
-from conftest import python_fn, report, unique
+from conftest import python_fn, report, store_sql, unique
 from test_eventstream import kafka, produce, producer_for, topic, wait_for  # noqa: F401 (fixture)
 from test_sdk_compat import sdk_client
 
@@ -64,9 +63,7 @@ def test_kafka_trigger_through_the_sdk_delivers_the_documented_event(fresh_fgs, 
     assert created.event_data.kafka_password is None
     raw = host.api("GET", "/triggers/%s/KAFKA/%s" % (urn, created.trigger_id)).text
     assert "s3cret-kafka-pw" not in raw and "kafka_password" not in raw
-    store = sqlite3.connect(host.data_dir + "/fgs.sqlite3")
-    rows = " ".join(r[0] for r in store.execute("SELECT record FROM triggers"))
-    store.close()
+    rows = " ".join(r[0] for r in store_sql(host.data_dir, "SELECT record FROM triggers"))
     assert "s3cret-kafka-pw" not in rows and created.trigger_id in rows
 
     produce(kafka, first, [b"one-%d" % i for i in range(8)])
