@@ -50,6 +50,10 @@ def test_kafka_trigger_through_the_sdk_delivers_the_documented_event(fresh_fgs, 
     client = sdk_client(host, "fake-ak", "fake-sk")
     first, second = topic(kafka), topic(kafka)
     urn = host.create(**python_fn(unique("kt"), reporter(witness)))["func_urn"][: -len(":latest")]
+    # One instance: the batches, submitted in order, also run in order (with more, a batch can
+    # overtake the one before it on another instance; async invocation promises no order).
+    r = host.api("PUT", "/functions/%s/config-max-instance" % urn, json={"max_instance_num": 1})
+    assert r.status_code == 200, r.text
     created = client.create_function_trigger(CreateFunctionTriggerRequest(
         function_urn=urn, body=CreateFunctionTriggerRequestBody(
             trigger_type_code="KAFKA",
