@@ -329,7 +329,7 @@ impl Registry {
     async fn load_dependencies(&self) -> Result<(), RegistryError> {
         let dependencies = self.store.load_dependencies().await?;
         for d in &dependencies {
-            self.fetch_package(&d.digest, PackageKind::Zip).await;
+            self.fetch_package(&d.digest).await;
         }
         *self.dependencies.write().unwrap() = dependencies.into_iter().map(Arc::new).collect();
         Ok(())
@@ -383,30 +383,30 @@ impl Registry {
             .map(|(_, r)| r)
             .chain(snapshot.versions.iter());
         for record in records {
-            self.fetch_package(&record.digest, package_kind(record))
-                .await;
+            self.fetch_package(&record.digest).await;
         }
     }
 
     /// Unpacks one package from the shared database into the code store, unless it is there.
     /// A package that cannot be had is logged: its function is served, and its invocations
     /// fail as a function whose code is missing does.
-    async fn fetch_package(&self, digest: &str, kind: PackageKind) {
+    async fn fetch_package(&self, digest: &str) {
         if !self.store.is_shared()
             || !CodeStore::is_digest(digest)
             || self.code.tree(digest).is_dir()
         {
             return;
         }
-        if let Err(e) = self.unpack_shared(digest, kind).await {
+        if let Err(e) = self.unpack_shared(digest).await {
             tracing::error!(digest, error = %e, "cannot fetch a code package from the store");
         }
     }
 
-    async fn unpack_shared(&self, digest: &str, kind: PackageKind) -> Result<(), RegistryError> {
+    /// The package's own kind, as stored with it, says how to unpack it.
+    async fn unpack_shared(&self, digest: &str) -> Result<(), RegistryError> {
         let Some((stored_kind, bytes)) = self.store.package(digest).await? else {
             return Err(RegistryError::Invalid(format!(
-                "the store has no package {digest} ({kind:?})"
+                "the store has no package {digest}"
             )));
         };
         let code = self.code.clone();
